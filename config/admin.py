@@ -1,0 +1,64 @@
+from django import forms
+from django.contrib import admin, messages
+
+from config import api
+from config.models import Account, ApiKey, WorkerHeartbeat, timezone_choices
+
+
+class AccountForm(forms.ModelForm):
+    timezone = forms.ChoiceField(choices=timezone_choices)
+
+    class Meta:
+        model = Account
+        fields = ["name", "timezone"]
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    form = AccountForm
+    list_display = ["name", "timezone", "updated_at"]
+
+    def has_add_permission(self, request):
+        return not Account.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "key_id", "created_at", "created_by", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at"]
+    search_fields = ["name", "key_id"]
+    readonly_fields = ["key_id", "created_at", "created_by", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_fields(self, request, obj=None):
+        return ["name"] if obj is None else ["name", "key_id", "created_at", "created_by", "revoked_at"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["name"])
+            return
+        key, secret = api.api_key_create(name=obj.name, created_by=request.user)
+        obj.pk, obj.key_id = key.pk, key.key_id
+        self.message_user(
+            request,
+            f"API key created. Key id: {key.key_id} — secret: {secret} — copy the secret now: it is shown only once.",
+            messages.WARNING,
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead, so the key's history stays
+
+    @admin.action(description="Revoke selected API keys")
+    def revoke(self, request, queryset):
+        for key in queryset.filter(revoked_at__isnull=True):
+            api.api_key_revoke(key=key)
+        self.message_user(request, "Selected API keys revoked; requests using them now get 401.")
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["hostname", "seen_at"]
+    search_fields = ["hostname"]

@@ -1,0 +1,30 @@
+import importlib
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from config import demo
+
+# Each app may provide `<app>.demo.load(stdout)`; they run in this order (later apps use
+# what earlier ones created) and each must be safe to run again.
+DEMO_APPS = ["segments", "wallets", "coupons", "vouchers", "promotions"]
+
+
+class Command(BaseCommand):
+    help = "Create the demo users (admin, marketer, partner) and demo data; safe to run twice."
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            passwords = demo.load(self.stdout)
+        for app in DEMO_APPS:
+            try:
+                module = importlib.import_module(f"{app}.demo")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{app}.demo":
+                    raise
+                continue
+            with transaction.atomic():
+                module.load(self.stdout)
+        self.stdout.write(self.style.SUCCESS("Demo logins (http://127.0.0.1:8000/accounts/login/):"))
+        for username, password in passwords.items():
+            self.stdout.write(f"  {username:<9} {password}")

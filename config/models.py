@@ -1,0 +1,74 @@
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known timezone (use a name such as Asia/Kolkata).")
+
+
+def timezone_choices() -> list[tuple[str, str]]:
+    return sorted((name, name) for name in zoneinfo.available_timezones())
+
+
+class Account(models.Model):
+    """The one account this installation serves (a singleton row, pk=1)."""
+
+    SINGLETON_PK = 1
+
+    name = models.CharField(max_length=200, default="Promo Campaigns")
+    timezone = models.CharField(
+        max_length=64,
+        validators=[validate_timezone],
+        default=settings.DEFAULT_ACCOUNT_TIMEZONE,
+        help_text="Every date a person types or reads is in this timezone; storage is UTC.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(pk=1), name="account_is_singleton")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.timezone})"
+
+    @property
+    def tzinfo(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class ApiKey(models.Model):
+    """A credential for the public API: `key_id` is public, the secret is stored hashed."""
+
+    name = models.CharField(max_length=200)
+    key_id = models.CharField(max_length=32, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, editable=False
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_id})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class WorkerHeartbeat(models.Model):
+    """Last time each Celery worker ran the beat-scheduled heartbeat task (shown on /healthz)."""
+
+    hostname = models.CharField(max_length=255, unique=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.hostname} @ {self.seen_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from segments import views
+
+app_name = "segments"
+
+urlpatterns = [
+    path("profiles/", views.profile_list, name="profile_list"),
+    path("profiles/<int:pk>/", views.profile_detail, name="profile_detail"),
+]
+
+# Public API endpoints, mounted under /api/1/ by config.api_urls.
+api_urlpatterns = []

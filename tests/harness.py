@@ -1,0 +1,66 @@
+"""Real processes for tests: a Celery worker (and beat) on Redis against the test database."""
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_database_url() -> str:
+    s = connection.settings_dict
+    port = s.get("PORT") or 5432
+    return f"postgres://{s['USER']}@{s.get('HOST') or '127.0.0.1'}:{port}/{s['NAME']}"
+
+
+def redis_url() -> str:
+    return os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def purge_redis(url: str) -> None:
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
+@contextlib.contextmanager
+def celery_process(kind: str = "worker", *, extra_args: tuple[str, ...] = (), env: dict | None = None):
+    """Start `celery -A config <kind>` on Redis and the test database; stop it on exit."""
+    broker = redis_url()
+    process_env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "CELERY_BROKER_URL": broker,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        **(env or {}),
+    }
+    args = [sys.executable, "-m", "celery", "-A", "config", kind, "--loglevel=INFO"]
+    if kind == "worker":
+        args += ["--pool=solo", "--without-gossip", "--without-mingle", "--hostname=test-worker@%h"]
+    log = open(ROOT / "var" / f"test-celery-{kind}.log", "w")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen([*args, *extra_args], cwd=ROOT, env=process_env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"Timed out after {timeout:.0f}s waiting for {what}")
