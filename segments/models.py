@@ -86,6 +86,9 @@ class CustomListMember(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["custom_list", "profile"], name="custom_list_member_once")]
 
+    def __str__(self) -> str:
+        return f"{self.custom_list_id}:{self.profile_id}"
+
 
 class EventDefinition(models.Model):
     """The event catalogue: each event name seen, kept current from what arrives."""
