@@ -459,11 +459,19 @@ def _credit_chunk_portable(wallet, chunk, chunk_points, campaign, occurrence, de
 
 # Each sweep claims a chunk of due lots with SKIP LOCKED, flips its flag and writes the ledger
 # rows in one statement. The flag is flipped under the row lock, so a lot is handled once even
-# when two sweeps run at the same time (each takes different rows) or one runs twice.
-_ACTIVATE_SQL = """
+# when two sweeps run at the same time (each takes different rows) or one runs twice. The two
+# sweeps take disjoint rows: a lot already past its expiry is left to the expiry sweep, which
+# writes its ACTIVATED row (if missing) and its EXPIRED row together, so neither sweep can
+# skip a row because the other one holds it.
+_LEDGER_COLUMNS = (
+    "wallet_id, profile_id, lot_id, kind, source, points, description, metadata, "
+    "campaign_id, occurrence, order_id, idempotency_key, actor_id, created_at"
+)
+
+_ACTIVATE_SQL = f"""
 WITH due AS (
     SELECT id FROM wallets_lot
-    WHERE NOT activated AND activates_at <= %(now)s
+    WHERE NOT activated AND activates_at <= %(now)s AND (expires_at IS NULL OR expires_at > %(now)s)
     ORDER BY activates_at, id
     LIMIT %(limit)s
     FOR NO KEY UPDATE SKIP LOCKED
@@ -474,39 +482,45 @@ flipped AS (
     RETURNING lot.id, lot.wallet_id, lot.profile_id, lot.amount, lot.campaign_id, lot.occurrence
 ),
 ledger AS (
-    INSERT INTO wallets_transaction (wallet_id, profile_id, lot_id, kind, source, points, description, metadata,
-                                     campaign_id, occurrence, order_id, idempotency_key, actor_id, created_at)
-    SELECT wallet_id, profile_id, id, 'ACTIVATED', 'SYSTEM', amount, 'Points activated', '{}'::jsonb,
+    INSERT INTO wallets_transaction ({_LEDGER_COLUMNS})
+    SELECT wallet_id, profile_id, id, 'ACTIVATED', 'SYSTEM', amount, 'Points activated', '{{}}'::jsonb,
            campaign_id, occurrence, '', NULL, NULL, %(now)s
     FROM flipped
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM flipped), (SELECT count(*) FROM ledger)
-"""
+"""  # noqa: S608 (only the constant column list is interpolated)
 
-_EXPIRE_SQL = """
+_EXPIRE_SQL = f"""
 WITH due AS (
-    SELECT id FROM wallets_lot
-    WHERE NOT expired AND activated AND expires_at IS NOT NULL AND expires_at <= %(now)s
+    SELECT id, activated AS was_activated FROM wallets_lot
+    WHERE NOT expired AND expires_at IS NOT NULL AND expires_at <= %(now)s
     ORDER BY expires_at, id
     LIMIT %(limit)s
     FOR NO KEY UPDATE SKIP LOCKED
 ),
 flipped AS (
-    UPDATE wallets_lot AS lot SET expired = true
+    UPDATE wallets_lot AS lot SET expired = true, activated = true
     FROM due WHERE lot.id = due.id AND NOT lot.expired
-    RETURNING lot.id, lot.wallet_id, lot.profile_id, lot.remaining, lot.campaign_id, lot.occurrence
+    RETURNING lot.id, lot.wallet_id, lot.profile_id, lot.amount, lot.remaining, lot.campaign_id, lot.occurrence,
+              due.was_activated
+),
+activations AS (
+    INSERT INTO wallets_transaction ({_LEDGER_COLUMNS})
+    SELECT wallet_id, profile_id, id, 'ACTIVATED', 'SYSTEM', amount, 'Points activated', '{{}}'::jsonb,
+           campaign_id, occurrence, '', NULL, NULL, %(now)s
+    FROM flipped WHERE NOT was_activated
+    RETURNING 1
 ),
 ledger AS (
-    INSERT INTO wallets_transaction (wallet_id, profile_id, lot_id, kind, source, points, description, metadata,
-                                     campaign_id, occurrence, order_id, idempotency_key, actor_id, created_at)
-    SELECT wallet_id, profile_id, id, 'EXPIRED', 'SYSTEM', remaining, 'Expired points', '{}'::jsonb,
+    INSERT INTO wallets_transaction ({_LEDGER_COLUMNS})
+    SELECT wallet_id, profile_id, id, 'EXPIRED', 'SYSTEM', remaining, 'Expired points', '{{}}'::jsonb,
            campaign_id, occurrence, '', NULL, NULL, %(now)s
     FROM flipped WHERE remaining > 0
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM flipped), (SELECT count(*) FROM ledger)
-"""
+SELECT (SELECT count(*) FROM activations), (SELECT count(*) FROM flipped), (SELECT count(*) FROM ledger)
+"""  # noqa: S608 (only the constant column list is interpolated)
 
 
 def _sweep(sql: str, now: datetime.datetime, chunk: int) -> int:
@@ -515,7 +529,7 @@ def _sweep(sql: str, now: datetime.datetime, chunk: int) -> int:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql, {"now": now, "limit": chunk})
             row = cursor.fetchone()
-        flipped, written = row
+        flipped, written = row[-2], row[-1]
         handled += written
         if flipped < chunk:
             return handled
@@ -528,7 +542,8 @@ def lots_activate_due(*, now: datetime.datetime | None = None, chunk: int = JOB_
         return _sweep(_ACTIVATE_SQL, now, chunk)
     handled = 0
     with transaction.atomic():
-        for lot in Lot.objects.select_for_update().filter(activated=False, activates_at__lte=now):
+        due = Lot.objects.select_for_update().filter(activated=False, activates_at__lte=now)
+        for lot in due.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)):
             Lot.objects.filter(pk=lot.pk).update(activated=True)
             Transaction.objects.create(
                 wallet_id=lot.wallet_id,
@@ -549,18 +564,26 @@ def lots_activate_due(*, now: datetime.datetime | None = None, chunk: int = JOB_
 def lots_expire_due(*, now: datetime.datetime | None = None, chunk: int = JOB_CHUNK) -> int:
     """Write EXPIRED rows (the unspent remainder) for lots past expiry; returns how many rows."""
     now = now or timezone.now()
-    # A lot due to expire is also due to activate (expiry > activation), and the ledger needs
-    # its ACTIVATED row first.
-    lots_activate_due(now=now, chunk=chunk)
     if connection.vendor == "postgresql":
         return _sweep(_EXPIRE_SQL, now, chunk)
     handled = 0
     with transaction.atomic():
-        due = Lot.objects.select_for_update().filter(
-            expired=False, activated=True, expires_at__isnull=False, expires_at__lte=now
-        )
+        due = Lot.objects.select_for_update().filter(expired=False, expires_at__isnull=False, expires_at__lte=now)
         for lot in due:
-            Lot.objects.filter(pk=lot.pk).update(expired=True)
+            Lot.objects.filter(pk=lot.pk).update(expired=True, activated=True)
+            if not lot.activated:
+                Transaction.objects.create(
+                    wallet_id=lot.wallet_id,
+                    profile_id=lot.profile_id,
+                    lot=lot,
+                    kind=Transaction.Kind.ACTIVATED,
+                    source=Source.SYSTEM,
+                    points=lot.amount,
+                    description="Points activated",
+                    campaign_id=lot.campaign_id,
+                    occurrence=lot.occurrence,
+                    created_at=now,
+                )
             if lot.remaining > 0:
                 Transaction.objects.create(
                     wallet_id=lot.wallet_id,

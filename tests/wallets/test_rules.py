@@ -109,7 +109,9 @@ def test_calendar_year_expiry_follows_an_account_timezone_change():
     wallet = WalletFactory(expiry_kind=Wallet.ExpiryKind.CALENDAR_YEAR, expiry_value=0)
     # 1 Jan 2027 03:00 UTC is still 31 Dec 2026 in New York: expires at New York's midnight.
     issued = datetime.datetime(2027, 1, 1, 3, 0, tzinfo=UTC)
-    assert services.lot_default_expiry(wallet=wallet, issued_at=issued) == datetime.datetime(2027, 1, 1, 5, 0, tzinfo=UTC)
+    assert services.lot_default_expiry(wallet=wallet, issued_at=issued) == datetime.datetime(
+        2027, 1, 1, 5, 0, tzinfo=UTC
+    )
 
 
 def test_wallet_credit_uses_the_wallet_default_expiry_from_activation():

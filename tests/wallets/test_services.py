@@ -156,13 +156,23 @@ def test_database_refuses_negative_or_excess_remaining_and_duplicate_occurrences
             Lot.objects.filter(pk=lot.pk).update(remaining=remaining)
     with pytest.raises(IntegrityError), transaction.atomic():
         Lot.objects.create(
-            wallet=wallet, profile=profile, amount=1, remaining=1, source="CAMPAIGN", campaign=campaign, occurrence="run:1"
+            wallet=wallet,
+            profile=profile,
+            amount=1,
+            remaining=1,
+            source="CAMPAIGN",
+            campaign=campaign,
+            occurrence="run:1",
         )
     with pytest.raises(IntegrityError), transaction.atomic():
         Transaction.objects.create(wallet=wallet, profile=profile, kind="CREDIT", source="API", points=0)
-    Transaction.objects.create(wallet=wallet, profile=profile, kind="CREDIT", source="API", points=1, idempotency_key="x")
+    Transaction.objects.create(
+        wallet=wallet, profile=profile, kind="CREDIT", source="API", points=1, idempotency_key="x"
+    )
     with pytest.raises(IntegrityError), transaction.atomic():
-        Transaction.objects.create(wallet=wallet, profile=profile, kind="CREDIT", source="API", points=1, idempotency_key="x")
+        Transaction.objects.create(
+            wallet=wallet, profile=profile, kind="CREDIT", source="API", points=1, idempotency_key="x"
+        )
 
 
 def test_the_ledger_is_append_only_in_the_database():
@@ -170,8 +180,8 @@ def test_the_ledger_is_append_only_in_the_database():
     credit(wallet, profile, 10)
     txn = Transaction.objects.get()
     for statement in (
-        f"UPDATE wallets_transaction SET points = 99 WHERE id = {txn.pk}",
-        f"DELETE FROM wallets_transaction WHERE id = {txn.pk}",
+        f"UPDATE wallets_transaction SET points = 99 WHERE id = {txn.pk}",  # noqa: S608
+        f"DELETE FROM wallets_transaction WHERE id = {txn.pk}",  # noqa: S608
     ):
         with pytest.raises(Exception, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(statement)
@@ -236,17 +246,26 @@ def test_wallet_update_never_changes_the_expiry_rule_and_records_history():
 def test_wallet_credit_bulk_twice_for_the_same_occurrence_credits_once():
     wallet, campaign = WalletFactory(), CampaignFactory()
     ids = [ProfileFactory().pk for _ in range(5)]
-    assert services.wallet_credit_bulk(
-        wallet=wallet, profile_ids=ids, points=D("7.5"), campaign=campaign, occurrence="run:1"
-    ) == 5
-    assert services.wallet_credit_bulk(
-        wallet=wallet, profile_ids=ids, points=D("7.5"), campaign=campaign, occurrence="run:1"
-    ) == 0
+    assert (
+        services.wallet_credit_bulk(
+            wallet=wallet, profile_ids=ids, points=D("7.5"), campaign=campaign, occurrence="run:1"
+        )
+        == 5
+    )
+    assert (
+        services.wallet_credit_bulk(
+            wallet=wallet, profile_ids=ids, points=D("7.5"), campaign=campaign, occurrence="run:1"
+        )
+        == 0
+    )
     assert Lot.objects.count() == 5
     assert Transaction.objects.filter(kind="CREDIT", source="CAMPAIGN", campaign=campaign).count() == 5
-    assert services.wallet_credit_bulk(
-        wallet=wallet, profile_ids=ids[:2], points=D(1), campaign=campaign, occurrence="run:2"
-    ) == 2
+    assert (
+        services.wallet_credit_bulk(
+            wallet=wallet, profile_ids=ids[:2], points=D(1), campaign=campaign, occurrence="run:2"
+        )
+        == 2
+    )
 
 
 def test_wallet_credit_bulk_per_profile_points_rounded_unknown_ids_skipped_duplicates_once():
@@ -300,10 +319,18 @@ def test_wallet_credit_bulk_needs_an_active_wallet_and_positive_points():
     campaign, profile = CampaignFactory(), ProfileFactory()
     with pytest.raises(ValidationError):
         services.wallet_credit_bulk(
-            wallet=WalletFactory(is_active=False), profile_ids=[profile.pk], points=D(1), campaign=campaign, occurrence="r"
+            wallet=WalletFactory(is_active=False),
+            profile_ids=[profile.pk],
+            points=D(1),
+            campaign=campaign,
+            occurrence="r",
         )
     with pytest.raises(ValidationError):
         services.wallet_credit_bulk(
-            wallet=WalletFactory(), profile_ids=[profile.pk], points={profile.pk: D(0)}, campaign=campaign, occurrence="r"
+            wallet=WalletFactory(),
+            profile_ids=[profile.pk],
+            points={profile.pk: D(0)},
+            campaign=campaign,
+            occurrence="r",
         )
     assert not Lot.objects.exists()
