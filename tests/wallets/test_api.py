@@ -161,7 +161,7 @@ def test_idempotency_key_with_a_different_body_is_refused(api_client, setup):
     assert Lot.objects.count() == 1
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_idempotency_key_in_flight_gets_409(api_client, api_key, setup):
     import threading
 

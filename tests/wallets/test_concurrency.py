@@ -17,9 +17,7 @@ from tests.wallets.factories import CampaignFactory, WalletFactory
 from wallets import selectors, services
 from wallets.models import Lot, Transaction
 
-# serialized_rollback restores the rows migrations created (groups, account, beat entries)
-# after the flush that ends each transactional test, for the tests that run after these.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 D = Decimal
 
