@@ -1,0 +1,202 @@
+"""The wallet API (SPEC 7): balances, transactions, credit / debit with Idempotency-Key."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+
+from tests.segments.factories import ProfileFactory
+from tests.wallets.factories import WalletFactory
+from wallets import api, services
+from wallets.models import Lot, Transaction
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/1/promo/wallets/transactions"
+
+
+@pytest.fixture
+def setup():
+    wallet = WalletFactory(rounding_places=2)
+    profile = ProfileFactory(identity="u1")
+    return wallet, profile
+
+
+def body(wallet, **overrides):
+    data = {"identity": "u1", "walletId": wallet.pk, "transactionType": "CREDIT", "points": 10, "description": "Hi"}
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def post(client, data, key=None):
+    extra = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+    return client.post(URL, data, content_type="application/json", **extra)
+
+
+def test_credit_then_balances_and_transactions(api_client, setup):
+    wallet, profile = setup
+    response = post(api_client, body(wallet, points=10.5, metadata={"sale": 1}, orderId="o-1"))
+    assert response.status_code == 200
+    data = response.json()
+    assert data["transaction"]["transactionType"] == "CREDIT"
+    assert data["transaction"]["points"] == 10.5
+    assert data["balance"]["activePoints"] == 10.5
+    assert post(api_client, body(wallet, transactionType="DEBIT", points=3)).status_code == 200
+    wallets = api_client.get("/api/1/promo/wallets", {"identity": "u1"}).json()
+    assert wallets == {
+        "status": "success",
+        "records": [
+            {
+                "walletId": wallet.pk,
+                "walletName": wallet.name,
+                "pointsName": "Supercoins",
+                "activePoints": 7.5,
+                "promisedPoints": 0,
+                "creditedPoints": 10.5,
+                "expiredPoints": 0,
+                "redeemedPoints": 3,
+            }
+        ],
+    }
+    txns = api_client.get("/api/1/promo/transactions", {"identity": "u1", "walletId": wallet.pk}).json()
+    assert [t["transactionType"] for t in txns["records"]] == ["DEBIT", "CREDIT"]
+    assert txns["records"][1]["metadata"] == {"sale": 1} and txns["records"][1]["orderId"] == "o-1"
+
+
+def test_activation_delay_makes_points_promised(api_client, setup):
+    wallet, _ = setup
+    data = post(api_client, body(wallet, activationDelay="P3D")).json()
+    assert data["transaction"]["transactionType"] == "SCHEDULED"
+    assert data["balance"]["promisedPoints"] == 10 and data["balance"]["activePoints"] == 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "status", "field", "error"),
+    [
+        ({"identity": None}, 400, "identity", "identity is required."),
+        ({"identity": "nobody"}, 404, "identity", api.ERR_IDENTITY_UNKNOWN),
+        ({"walletId": None}, 400, "walletId", "walletId is required."),
+        ({"walletId": "abc"}, 400, "walletId", api.ERR_WALLET_ID),
+        ({"walletId": 999999}, 404, "walletId", api.ERR_WALLET_ID),
+        ({"transactionType": "REFUND"}, 400, "transactionType", api.ERR_TYPE),
+        ({"points": "ten"}, 400, "points", api.ERR_POINTS_NUMERIC),
+        ({"points": True}, 400, "points", api.ERR_POINTS_NUMERIC),
+        ({"points": -5}, 400, "points", api.ERR_POINTS_POSITIVE),
+        ({"points": 0}, 400, "points", api.ERR_POINTS_POSITIVE),
+        ({"points": 1.005}, 400, "points", "points can have at most 2 decimal places in this wallet."),
+        ({"points": 10**13}, 400, "points", api.ERR_POINTS_TOO_BIG),
+        ({"description": None}, 400, "description", "description is required."),
+        ({"description": "  "}, 400, "description", "description is required."),
+        ({"description": "x" * 501}, 400, "description", api.ERR_DESCRIPTION),
+        ({"metadata": {}}, 400, "metadata", api.ERR_METADATA_EMPTY),
+        ({"metadata": [1]}, 400, "metadata", api.ERR_METADATA),
+        ({"orderId": 5}, 400, "orderId", api.ERR_ORDER_ID),
+        ({"activationDelay": "3 days"}, 400, "activationDelay", api.ERR_DELAY),
+        ({"activationDelay": "P"}, 400, "activationDelay", api.ERR_DELAY),
+        ({"activationDelay": "P20Y"}, 400, "activationDelay", api.ERR_DELAY),
+        ({"transactionType": "DEBIT", "activationDelay": "P1D"}, 400, "activationDelay", api.ERR_DELAY_DEBIT),
+    ],
+)
+def test_every_field_error_names_the_field_and_moves_nothing(api_client, setup, overrides, status, field, error):
+    wallet, _ = setup
+    data = body(wallet)
+    for key, value in overrides.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    response = post(api_client, data)
+    assert response.status_code == status
+    assert response.json() == {"status": "fail", "code": status, "error": error, "field": field}
+    assert not Transaction.objects.exists()
+
+
+def test_debit_over_the_active_balance_is_refused(api_client, setup):
+    wallet, _ = setup
+    response = post(api_client, body(wallet, transactionType="DEBIT", points=1))
+    assert response.status_code == 422
+    assert response.json()["error"] == services.ERR_INSUFFICIENT_BALANCE
+    assert response.json()["field"] == "points"
+
+
+def test_credit_to_an_inactive_wallet_is_refused(api_client, setup):
+    wallet, _ = setup
+    wallet.is_active = False
+    wallet.save()
+    response = post(api_client, body(wallet))
+    assert (response.status_code, response.json()["field"]) == (422, "walletId")
+
+
+def test_malformed_json_and_auth(api_client, setup):
+    from django.test import Client
+
+    client = Client()
+    wallet, _ = setup
+    assert api_client.post(URL, "{nope", content_type="application/json").status_code == 400
+    assert api_client.post(URL, "[1]", content_type="application/json").json()["error"] == api.ERR_JSON
+    assert client.post(URL, body(wallet), content_type="application/json").status_code == 401
+    assert client.get("/api/1/promo/wallets", {"identity": "u1"}).status_code == 401
+    assert api_client.get(URL).status_code == 405
+
+
+def test_idempotency_key_replays_the_first_response_and_moves_once(api_client, setup):
+    wallet, _ = setup
+    first = post(api_client, body(wallet), key="k-1")
+    again = post(api_client, body(wallet), key="k-1")
+    assert (again.status_code, again.json()) == (first.status_code, first.json())
+    assert Lot.objects.count() == 1
+    # A stored refusal replays too.
+    refused = post(api_client, body(wallet, transactionType="DEBIT", points=50), key="k-2")
+    post(api_client, body(wallet), key="k-3")
+    replay = post(api_client, body(wallet, transactionType="DEBIT", points=50), key="k-2")
+    assert (replay.status_code, replay.json()) == (refused.status_code, refused.json()) == (422, refused.json())
+
+
+def test_idempotency_key_with_a_different_body_is_refused(api_client, setup):
+    wallet, _ = setup
+    post(api_client, body(wallet), key="k-1")
+    response = post(api_client, body(wallet, points=11), key="k-1")
+    assert response.status_code == 422
+    assert response.json()["error"] == api.ERR_KEY_REUSED
+    assert Lot.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_idempotency_key_in_flight_gets_409(api_client, api_key, setup):
+    import threading
+
+    wallet, _ = setup
+    key, _secret = api_key
+    held, release = threading.Event(), threading.Event()
+
+    def hold_lock():
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [key.pk, "busy"])
+            held.set()
+            release.wait(10)
+        connection.close()
+
+    thread = threading.Thread(target=hold_lock)
+    thread.start()
+    held.wait(10)
+    try:
+        response = post(api_client, body(wallet), key="busy")
+    finally:
+        release.set()
+        thread.join()
+    assert response.status_code == 409
+    assert response.json()["error"] == api.ERR_KEY_IN_FLIGHT
+    assert not Lot.objects.exists()
+    assert post(api_client, body(wallet), key="busy").status_code == 200
+
+
+def test_transactions_paging_and_errors(api_client, setup):
+    wallet, profile = setup
+    for _ in range(51):
+        services.wallet_credit(wallet=wallet, profile=profile, points=Decimal(1), source="API")
+    page2 = api_client.get("/api/1/promo/transactions", {"identity": "u1", "walletId": wallet.pk, "page": 2}).json()
+    assert (page2["page"], page2["totalPages"], len(page2["records"])) == (2, 2, 1)
+    bad = api_client.get("/api/1/promo/transactions", {"identity": "u1", "walletId": wallet.pk, "page": "0"})
+    assert (bad.status_code, bad.json()["field"]) == (400, "page")
+    missing = api_client.get("/api/1/promo/transactions", {"identity": "u1"})
+    assert (missing.status_code, missing.json()["field"]) == (400, "walletId")

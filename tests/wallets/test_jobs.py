@@ -1,0 +1,123 @@
+"""Activation and expiry sweeps: on time, set-based, idempotent; beat entries in the database."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django_celery_beat.models import PeriodicTask
+
+from tests.segments.factories import ProfileFactory
+from tests.wallets.factories import WalletFactory
+from wallets import selectors, services, tasks
+from wallets.models import Lot, Transaction
+
+pytestmark = pytest.mark.django_db
+
+D = Decimal
+
+
+def credit(wallet, profile, points, **kwargs):
+    return services.wallet_credit(wallet=wallet, profile=profile, points=D(points), source="API", **kwargs)
+
+
+def test_lots_activate_due_activates_exactly_the_due_lots(clock):
+    wallet, profile = WalletFactory(), ProfileFactory()
+    due = credit(wallet, profile, 10, activates_at=clock.now + datetime.timedelta(hours=1))
+    later = credit(wallet, profile, 5, activates_at=clock.now + datetime.timedelta(hours=1, seconds=1))
+    clock.advance(hours=1)  # `due` activates exactly now
+    assert services.lots_activate_due() == 1
+    assert services.lots_activate_due() == 0  # running twice changes nothing
+    assert Lot.objects.get(pk=due.pk).activated and not Lot.objects.get(pk=later.pk).activated
+    activated = Transaction.objects.get(kind="ACTIVATED")
+    assert (activated.lot_id, activated.points, activated.source) == (due.pk, D(10), "SYSTEM")
+    assert selectors.ledger_balances(profile=profile, wallet=wallet) == selectors.wallet_balances(
+        profile=profile, wallet=wallet, at=clock.now
+    )
+
+
+def test_activation_records_the_full_amount_even_if_points_were_spent_before_the_job_ran(clock):
+    wallet, profile = WalletFactory(), ProfileFactory()
+    credit(wallet, profile, 10, activates_at=clock.now + datetime.timedelta(minutes=5))
+    clock.advance(minutes=6)
+    services.wallet_debit(wallet=wallet, profile=profile, points=D(4), source="API")  # job late: still spendable
+    services.lots_activate_due()
+    assert Transaction.objects.get(kind="ACTIVATED").points == D(10)
+    assert selectors.ledger_balances(profile=profile, wallet=wallet) == selectors.wallet_balances(
+        profile=profile, wallet=wallet
+    )
+
+
+def test_lots_expire_due_expires_the_unspent_remainder_once(clock):
+    wallet, profile = WalletFactory(), ProfileFactory()
+    spent = credit(wallet, profile, 10, expires_at=clock.now + datetime.timedelta(days=1))
+    unspent = credit(wallet, profile, 3, expires_at=clock.now + datetime.timedelta(days=1))
+    kept = credit(wallet, profile, 7, expires_at=clock.now + datetime.timedelta(days=1, seconds=1))
+    services.wallet_debit(wallet=wallet, profile=profile, points=D(10), source="API")  # consumes `spent`
+    clock.advance(days=1)  # expiry exactly now
+    assert services.lots_expire_due() == 1  # a fully spent lot needs no EXPIRED row
+    assert services.lots_expire_due() == 0
+    expired = Transaction.objects.get(kind="EXPIRED")
+    assert (expired.lot_id, expired.points, expired.description) == (unspent.pk, D(3), "Expired points")
+    assert set(Lot.objects.filter(expired=True).values_list("pk", flat=True)) == {spent.pk, unspent.pk}
+    assert not Lot.objects.get(pk=kept.pk).expired
+    assert selectors.ledger_balances(profile=profile, wallet=wallet) == selectors.wallet_balances(
+        profile=profile, wallet=wallet, at=clock.now
+    )
+
+
+def test_expiry_job_activates_a_lot_whose_activation_was_also_missed(clock):
+    wallet, profile = WalletFactory(), ProfileFactory()
+    credit(
+        wallet,
+        profile,
+        10,
+        activates_at=clock.now + datetime.timedelta(hours=1),
+        expires_at=clock.now + datetime.timedelta(hours=2),
+    )
+    clock.advance(hours=3)
+    services.lots_expire_due()
+    assert list(Transaction.objects.order_by("pk").values_list("kind", flat=True)) == [
+        "SCHEDULED",
+        "ACTIVATED",
+        "EXPIRED",
+    ]
+    assert selectors.ledger_balances(profile=profile, wallet=wallet).expired == D(10)
+
+
+def test_sweeps_handle_more_lots_than_one_chunk(clock):
+    wallet = WalletFactory()
+    for _ in range(7):
+        credit(
+            wallet,
+            ProfileFactory(),
+            1,
+            activates_at=clock.now + datetime.timedelta(minutes=1),
+            expires_at=clock.now + datetime.timedelta(minutes=2),
+        )
+    clock.advance(seconds=90)
+    assert services.lots_activate_due(chunk=3) == 7
+    clock.advance(minutes=5)
+    assert services.lots_expire_due(chunk=3) == 7
+
+
+def test_tasks_call_the_sweeps(clock):
+    wallet, profile = WalletFactory(), ProfileFactory()
+    credit(wallet, profile, 1, activates_at=clock.now + datetime.timedelta(seconds=1))
+    clock.advance(seconds=1)
+    assert tasks.lots_activate_due.run() == 1
+    assert tasks.lots_expire_due.run() == 0
+
+
+def test_beat_entries_are_stored_in_the_database():
+    import importlib
+
+    from django.apps import apps
+
+    # Re-apply the data migration (idempotent): a transactional test elsewhere may have flushed its rows.
+    importlib.import_module("wallets.migrations.0004_beat_entries").forwards(apps, None)
+    importlib.import_module("wallets.migrations.0004_beat_entries").forwards(apps, None)
+    entries = {t.name: t for t in PeriodicTask.objects.filter(task__startswith="wallets.")}
+    assert {(t.task, t.interval.every, t.interval.period, t.enabled) for t in entries.values()} == {
+        ("wallets.lots_activate_due", 60, "seconds", True),
+        ("wallets.lots_expire_due", 60, "seconds", True),
+    }

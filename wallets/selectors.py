@@ -1,0 +1,180 @@
+"""Reads for wallet screens, the API and the jobs. Balances are derived from lots at the
+time asked, so a lot is never spendable before activation or after expiry, however late the
+periodic jobs run."""
+
+import dataclasses
+import datetime
+from decimal import Decimal
+
+from django.db.models import DecimalField, F, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from wallets.models import Lot, Transaction, Wallet
+
+ZERO = Decimal("0.000")
+
+
+@dataclasses.dataclass(frozen=True)
+class Balances:
+    promised: Decimal = ZERO
+    active: Decimal = ZERO
+    expired: Decimal = ZERO
+    redeemed: Decimal = ZERO
+    credited: Decimal = ZERO
+
+
+def _sum(expression, condition=None):
+    return Coalesce(
+        Sum(expression, filter=condition),
+        Value(ZERO),
+        output_field=DecimalField(max_digits=30, decimal_places=3),
+    )
+
+
+def _bucket_aggregates(at: datetime.datetime) -> dict:
+    not_expired = Q(expires_at__isnull=True) | Q(expires_at__gt=at)
+    return {
+        "promised": _sum("remaining", Q(activates_at__gt=at) & not_expired),
+        "active": _sum("remaining", Q(activates_at__lte=at) & not_expired),
+        "expired": _sum("remaining", Q(expires_at__lte=at)),
+        "redeemed": _sum(F("amount") - F("remaining")),
+        "credited": _sum("amount"),
+    }
+
+
+def wallet_balances(*, profile, wallet: Wallet | None = None, at: datetime.datetime | None = None):
+    """The profile's buckets at `at` (default now): promised, active, expired, redeemed, credited.
+
+    With a wallet: one `Balances`. Without: `{wallet_id: Balances}` for every wallet the profile
+    has points in. One query either way.
+    """
+    at = at or timezone.now()
+    lots = Lot.objects.filter(profile=profile)
+    if wallet is not None:
+        return Balances(**lots.filter(wallet=wallet).aggregate(**_bucket_aggregates(at)))
+    rows = lots.values("wallet_id").annotate(**_bucket_aggregates(at)).order_by("wallet_id")
+    return {row.pop("wallet_id"): Balances(**row) for row in rows}
+
+
+def wallet_totals(*, wallet: Wallet, at: datetime.datetime | None = None) -> Balances:
+    """The wallet's buckets over every profile (the detail page's totals)."""
+    return Balances(**Lot.objects.filter(wallet=wallet).aggregate(**_bucket_aggregates(at or timezone.now())))
+
+
+def ledger_balances(*, profile, wallet: Wallet) -> Balances:
+    """The same buckets summed from the ledger alone (equal to `wallet_balances` once the
+    activation and expiry jobs have caught up); used to audit the invariant."""
+    sums = dict(
+        Transaction.objects.filter(profile=profile, wallet=wallet)
+        .values("kind")
+        .annotate(total=Sum("points"))
+        .values_list("kind", "total")
+    )
+    k = Transaction.Kind
+    get = lambda kind: sums.get(kind, ZERO)  # noqa: E731
+    return Balances(
+        promised=get(k.SCHEDULED) - get(k.ACTIVATED),
+        active=get(k.CREDIT) + get(k.ACTIVATED) - get(k.DEBIT) - get(k.EXPIRED),
+        expired=get(k.EXPIRED),
+        redeemed=get(k.DEBIT),
+        credited=get(k.CREDIT) + get(k.SCHEDULED),
+    )
+
+
+def wallet_list() -> QuerySet[Wallet]:
+    return Wallet.objects.select_related("created_by").order_by("-created_at", "-pk")
+
+
+def wallet_history(*, wallet: Wallet, limit: int = 50):
+    """Wallet changes and manual adjustments, newest first, with who did them."""
+    changes = list(wallet.changes.select_related("actor")[:limit])
+    adjustments = list(
+        wallet.transactions.filter(source="MANUAL")
+        .select_related("actor", "profile")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    entries = [{"at": c.created_at, "actor": c.actor, "change": c} for c in changes]
+    entries += [{"at": t.created_at, "actor": t.actor, "adjustment": t} for t in adjustments]
+    entries.sort(key=lambda e: e["at"], reverse=True)
+    return entries[:limit]
+
+
+@dataclasses.dataclass(frozen=True)
+class DayTotals:
+    day: datetime.date
+    issued: Decimal
+    redeemed: Decimal
+    expired: Decimal
+
+
+def wallet_daily_series(*, wallet: Wallet, start: datetime.date, end: datetime.date, tz) -> list[DayTotals]:
+    """Points issued (credited or scheduled), redeemed (debited) and expired per local day."""
+    since = datetime.datetime.combine(start, datetime.time.min, tzinfo=tz)
+    until = datetime.datetime.combine(end + datetime.timedelta(days=1), datetime.time.min, tzinfo=tz)
+    rows = (
+        Transaction.objects.filter(wallet=wallet, created_at__gte=since, created_at__lt=until)
+        .annotate(day=TruncDate("created_at", tzinfo=tz))
+        .values("day", "kind")
+        .annotate(total=Sum("points"))
+        .order_by()
+    )
+    k = Transaction.Kind
+    table: dict[datetime.date, dict[str, Decimal]] = {}
+    for row in rows:
+        table.setdefault(row["day"], {})[row["kind"]] = row["total"]
+    days = []
+    day = start
+    while day <= end:
+        sums = table.get(day, {})
+        days.append(
+            DayTotals(
+                day=day,
+                issued=sums.get(k.CREDIT, ZERO) + sums.get(k.SCHEDULED, ZERO),
+                redeemed=sums.get(k.DEBIT, ZERO),
+                expired=sums.get(k.EXPIRED, ZERO),
+            )
+        )
+        day += datetime.timedelta(days=1)
+    return days
+
+
+def transaction_search(
+    *,
+    wallet: Wallet,
+    since: datetime.datetime | None = None,
+    until: datetime.datetime | None = None,
+    kind: str = "",
+    source: str = "",
+    points_min: Decimal | None = None,
+    points_max: Decimal | None = None,
+    query: str = "",
+) -> QuerySet[Transaction]:
+    """The transactions table: filters from the screen, newest first, joins done."""
+    txns = Transaction.objects.filter(wallet=wallet)
+    if since is not None:
+        txns = txns.filter(created_at__gte=since)
+    if until is not None:
+        txns = txns.filter(created_at__lt=until)
+    if kind:
+        txns = txns.filter(kind=kind)
+    if source:
+        txns = txns.filter(source=source)
+    if points_min is not None:
+        txns = txns.filter(points__gte=points_min)
+    if points_max is not None:
+        txns = txns.filter(points__lte=points_max)
+    if query:
+        match = Q(profile__identity__icontains=query)
+        if query.isdigit() and len(query) < 19:
+            match |= Q(pk=int(query))
+        txns = txns.filter(match)
+    return txns.select_related("profile", "actor", "campaign").order_by("-created_at", "-pk")
+
+
+def profile_transactions(*, wallet: Wallet, profile) -> QuerySet[Transaction]:
+    return (
+        Transaction.objects.filter(wallet=wallet, profile=profile)
+        .select_related("campaign")
+        .order_by("-created_at", "-pk")
+    )

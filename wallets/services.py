@@ -1,0 +1,601 @@
+"""Every write to wallets: one service per movement, each in one database transaction.
+
+Invariants (SPEC 3.1, 6.2), held by the database where it can:
+- a lot's remaining is never negative nor above its amount (check constraints);
+- a debit never exceeds the active balance: it locks the profile's active lots in primary-key
+  order (so concurrent debits queue instead of deadlocking) and re-reads them under the lock;
+- every movement writes an append-only Transaction row in the same transaction;
+- an idempotency key moves points once (unique constraint), and so does each
+  (campaign, profile, occurrence) (partial unique constraint on lots).
+"""
+
+import datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+
+from dateutil.relativedelta import relativedelta
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from config.account import account_tzinfo
+from wallets.models import Consumption, Lot, Source, Transaction, Wallet, WalletChange
+
+ERR_POINTS_NOT_POSITIVE = "Points must be a positive number."
+ERR_INSUFFICIENT_BALANCE = "Debit points exceed the active points in the user's wallet."
+ERR_WALLET_INACTIVE = "This wallet is inactive: it cannot receive points."
+ERR_EXPIRY_BEFORE_ACTIVATION = "The expiry must be after the activation."
+ERR_DESCRIPTION_REQUIRED = "Enter a description."
+ERR_KIND = "Choose credit or debit."
+ERR_EXPIRY_RULE_FROZEN = "The expiry rule cannot change after the wallet is created."
+
+# Profiles per set-based statement in wallet_credit_bulk, and lots per sweep in the jobs:
+# big enough that per-statement overhead vanishes, small enough to keep locks short.
+BULK_CHUNK = 10_000
+JOB_CHUNK = 20_000
+
+
+# --- Rules --------------------------------------------------------------------------------
+
+
+def wallet_round(*, wallet: Wallet, amount: Decimal) -> Decimal:
+    """Round `amount` to the wallet's decimal places, up (ceiling) or down (floor)."""
+    rounding = ROUND_CEILING if wallet.rounding_mode == Wallet.RoundingMode.UP else ROUND_FLOOR
+    exponent = Decimal(1).scaleb(-int(wallet.rounding_places))
+    try:
+        return Decimal(amount).quantize(exponent, rounding=rounding)
+    except InvalidOperation as exc:
+        raise ValidationError({"points": ERR_POINTS_NOT_POSITIVE}) from exc
+
+
+def lot_default_expiry(*, wallet: Wallet, issued_at: datetime.datetime) -> datetime.datetime | None:
+    """The wallet's default expiry for points issued at `issued_at`, in the account timezone.
+
+    After N days / months / years keeps the local wall-clock time (DST-safe); the end of the
+    Nth calendar year is the first instant of 1 January of year(issue) + N + 1, so points
+    issued on 31 December are still spendable until local midnight.
+    """
+    if wallet.expiry_kind == Wallet.ExpiryKind.NEVER:
+        return None
+    tz = account_tzinfo()
+    local = issued_at.astimezone(tz)
+    value = int(wallet.expiry_value or 0)
+    if wallet.expiry_kind == Wallet.ExpiryKind.CALENDAR_YEAR:
+        end = datetime.datetime(local.year + value + 1, 1, 1, tzinfo=tz)
+        return end.astimezone(datetime.UTC)
+    delta = {
+        Wallet.ExpiryUnit.DAYS: relativedelta(days=value),
+        Wallet.ExpiryUnit.MONTHS: relativedelta(months=value),
+        Wallet.ExpiryUnit.YEARS: relativedelta(years=value),
+    }[wallet.expiry_unit]
+    naive = local.replace(tzinfo=None) + delta
+    return naive.replace(tzinfo=tz).astimezone(datetime.UTC)
+
+
+def _positive_points(wallet: Wallet, points) -> Decimal:
+    if isinstance(points, float):
+        points = Decimal(str(points))
+    rounded = wallet_round(wallet=wallet, amount=points)
+    if rounded <= 0:
+        raise ValidationError({"points": ERR_POINTS_NOT_POSITIVE})
+    return rounded
+
+
+def _lifecycle(wallet, now, activates_at, expires_at):
+    activates_at = activates_at or now
+    if expires_at is None:
+        expires_at = lot_default_expiry(wallet=wallet, issued_at=max(now, activates_at))
+    if expires_at is not None and expires_at <= activates_at:
+        raise ValidationError({"expires_at": ERR_EXPIRY_BEFORE_ACTIVATION})
+    return activates_at, expires_at
+
+
+# --- Wallets --------------------------------------------------------------------------------
+
+
+def _jsonable(value):
+    return value if value is None or isinstance(value, bool | int | str) else str(value)
+
+
+@transaction.atomic
+def wallet_create(*, actor, **fields) -> Wallet:
+    """Create a wallet and record who created it."""
+    wallet = Wallet.objects.create(created_by=actor, **fields)
+    WalletChange.objects.create(
+        wallet=wallet,
+        action=WalletChange.Action.CREATED,
+        actor=actor,
+        changes={name: _jsonable(value) for name, value in fields.items()},
+    )
+    return wallet
+
+
+@transaction.atomic
+def wallet_update(*, wallet: Wallet, actor, **fields) -> Wallet:
+    """Change a wallet's editable settings (never its expiry rule) and record what changed."""
+    locked = Wallet.objects.select_for_update(no_key=True).get(pk=wallet.pk)
+    changes = {}
+    for name, value in fields.items():
+        if name in Wallet.EXPIRY_FIELDS and getattr(locked, name) != value:
+            raise ValidationError({name: ERR_EXPIRY_RULE_FROZEN})
+        old = getattr(locked, name)
+        if old != value:
+            changes[name] = [_jsonable(old), _jsonable(value)]
+            setattr(locked, name, value)
+    if changes:
+        locked.save(update_fields=list(changes))
+        WalletChange.objects.create(wallet=locked, action=WalletChange.Action.UPDATED, actor=actor, changes=changes)
+    return locked
+
+
+# --- Movements ------------------------------------------------------------------------------
+
+
+def _existing_by_key(idempotency_key):
+    if not idempotency_key:
+        return None
+    return Transaction.objects.select_related("lot").filter(idempotency_key=idempotency_key).first()
+
+
+def wallet_credit(
+    *,
+    wallet: Wallet,
+    profile,
+    points: Decimal,
+    source: str,
+    description: str = "",
+    campaign=None,
+    occurrence: str = "",
+    metadata: dict | None = None,
+    activates_at: datetime.datetime | None = None,
+    expires_at: datetime.datetime | None = None,
+    idempotency_key: str | None = None,
+    actor=None,
+    order_id: str = "",
+) -> Lot:
+    """Credit points as a new lot: active now, or promised until `activates_at`.
+
+    Idempotent: a repeated `idempotency_key`, or a repeated (campaign, profile, occurrence),
+    returns the lot of the first credit and moves nothing.
+    """
+    if not wallet.is_active:
+        raise ValidationError({"wallet": ERR_WALLET_INACTIVE})
+    amount = _positive_points(wallet, points)
+    existing = _existing_by_key(idempotency_key)
+    if existing is not None:
+        return existing.lot
+    if campaign is not None:
+        lot = Lot.objects.filter(campaign=campaign, profile=profile, occurrence=occurrence).first()
+        if lot is not None:
+            return lot
+    now = timezone.now()
+    activates_at, expires_at = _lifecycle(wallet, now, activates_at, expires_at)
+    active_now = activates_at <= now
+    try:
+        with transaction.atomic():
+            lot = Lot.objects.create(
+                wallet=wallet,
+                profile=profile,
+                amount=amount,
+                remaining=amount,
+                issued_at=now,
+                activates_at=activates_at,
+                expires_at=expires_at,
+                activated=active_now,
+                source=source,
+                campaign=campaign,
+                occurrence=occurrence,
+                description=description,
+                metadata=metadata or {},
+            )
+            Transaction.objects.create(
+                wallet=wallet,
+                profile=profile,
+                lot=lot,
+                kind=Transaction.Kind.CREDIT if active_now else Transaction.Kind.SCHEDULED,
+                source=source,
+                points=amount,
+                description=description,
+                metadata=metadata or {},
+                campaign=campaign,
+                occurrence=occurrence,
+                order_id=order_id,
+                idempotency_key=idempotency_key or None,
+                actor=actor,
+                created_at=now,
+            )
+    except IntegrityError:
+        # A concurrent request with the same key or occurrence committed first: it is the credit.
+        existing = _existing_by_key(idempotency_key)
+        if existing is not None:
+            return existing.lot
+        if campaign is not None:
+            lot = Lot.objects.filter(campaign=campaign, profile=profile, occurrence=occurrence).first()
+            if lot is not None:
+                return lot
+        raise
+    return lot
+
+
+def _consumption_key(wallet: Wallet):
+    far = datetime.datetime.max.replace(tzinfo=datetime.UTC)
+    if wallet.consumption_order == Wallet.ConsumptionOrder.EARLIEST_EXPIRY:
+        return lambda lot: (lot.expires_at or far, lot.issued_at, lot.pk)
+    return lambda lot: (lot.issued_at, lot.pk)
+
+
+def wallet_debit(
+    *,
+    wallet: Wallet,
+    profile,
+    points: Decimal,
+    source: str,
+    description: str = "",
+    metadata: dict | None = None,
+    idempotency_key: str | None = None,
+    actor=None,
+    order_id: str = "",
+) -> Transaction:
+    """Debit active points, consuming lots in the wallet's consumption order.
+
+    Refuses (ValidationError on `points`) more than the active balance. Idempotent per key.
+    """
+    amount = _positive_points(wallet, points)
+    existing = _existing_by_key(idempotency_key)
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            # Lock the spendable lots in pk order: concurrent debits of one profile queue here,
+            # and PostgreSQL re-checks the WHERE on each row after the wait, so a lot emptied
+            # or expired by the transaction we waited for drops out.
+            lots = list(
+                Lot.objects.select_for_update(no_key=True)
+                .filter(wallet=wallet, profile=profile, activates_at__lte=now, expired=False, remaining__gt=0)
+                .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+                .order_by("pk")
+            )
+            if sum((lot.remaining for lot in lots), Decimal(0)) < amount:
+                raise ValidationError({"points": ERR_INSUFFICIENT_BALANCE})
+            txn = Transaction.objects.create(
+                wallet=wallet,
+                profile=profile,
+                kind=Transaction.Kind.DEBIT,
+                source=source,
+                points=amount,
+                description=description,
+                metadata=metadata or {},
+                order_id=order_id,
+                idempotency_key=idempotency_key or None,
+                actor=actor,
+                created_at=now,
+            )
+            left = amount
+            consumptions = []
+            for lot in sorted(lots, key=_consumption_key(wallet)):
+                if left <= 0:
+                    break
+                take = min(left, lot.remaining)
+                Lot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - take)
+                consumptions.append(Consumption(transaction=txn, lot=lot, points=take))
+                left -= take
+            Consumption.objects.bulk_create(consumptions)
+    except IntegrityError:
+        existing = _existing_by_key(idempotency_key)
+        if existing is not None:
+            return existing
+        raise
+    return txn
+
+
+def wallet_adjust(*, wallet: Wallet, profile, kind: str, points: Decimal, description: str, actor) -> Transaction:
+    """A marketer's manual credit or debit (SPEC 3.1 Adjust points); returns its ledger row."""
+    if not (description or "").strip():
+        raise ValidationError({"description": ERR_DESCRIPTION_REQUIRED})
+    if kind == Transaction.Kind.CREDIT:
+        with transaction.atomic():
+            lot = wallet_credit(
+                wallet=wallet,
+                profile=profile,
+                points=points,
+                source=Source.MANUAL,
+                description=description.strip(),
+                actor=actor,
+            )
+            return lot.transactions.get(kind__in=[Transaction.Kind.CREDIT, Transaction.Kind.SCHEDULED])
+    if kind == Transaction.Kind.DEBIT:
+        return wallet_debit(
+            wallet=wallet,
+            profile=profile,
+            points=points,
+            source=Source.MANUAL,
+            description=description.strip(),
+            actor=actor,
+        )
+    raise ValidationError({"kind": ERR_KIND})
+
+
+# --- Bulk credit ----------------------------------------------------------------------------
+
+_BULK_SQL = """
+WITH input AS (
+    SELECT t.profile_id, t.points
+    FROM unnest(%(profile_ids)s::bigint[], %(points)s::numeric[]) AS t(profile_id, points)
+    JOIN segments_profile p ON p.id = t.profile_id
+),
+new_lots AS (
+    INSERT INTO wallets_lot (wallet_id, profile_id, amount, remaining, issued_at, activates_at, expires_at,
+                             activated, expired, source, campaign_id, occurrence, description, metadata)
+    SELECT %(wallet_id)s, input.profile_id, input.points, input.points, %(now)s, %(activates_at)s, %(expires_at)s,
+           %(activated)s, false, 'CAMPAIGN', %(campaign_id)s, %(occurrence)s, %(description)s, '{}'::jsonb
+    FROM input
+    ON CONFLICT (campaign_id, profile_id, occurrence) WHERE campaign_id IS NOT NULL DO NOTHING
+    RETURNING id, profile_id, amount
+),
+ledger AS (
+    INSERT INTO wallets_transaction (wallet_id, profile_id, lot_id, kind, source, points, description, metadata,
+                                     campaign_id, occurrence, order_id, idempotency_key, actor_id, created_at)
+    SELECT %(wallet_id)s, new_lots.profile_id, new_lots.id, %(kind)s, 'CAMPAIGN', new_lots.amount, %(description)s,
+           '{}'::jsonb, %(campaign_id)s, %(occurrence)s, '', NULL, NULL, %(now)s
+    FROM new_lots
+    RETURNING 1
+)
+SELECT count(*) FROM ledger
+"""
+
+
+def wallet_credit_bulk(
+    *,
+    wallet: Wallet,
+    profile_ids: list[int],
+    points: Decimal | dict[int, Decimal],
+    campaign,
+    occurrence: str,
+    description: str = "",
+    activates_at: datetime.datetime | None = None,
+    expires_at: datetime.datetime | None = None,
+) -> int:
+    """Credit many profiles for one campaign occurrence; returns how many were newly credited.
+
+    One INSERT … SELECT statement per chunk writes the lots and their ledger rows; the unique
+    (campaign, profile, occurrence) constraint absorbs repeats, so running it again credits
+    nobody twice. Unknown profile ids are skipped. Points are rounded by the wallet's rule.
+    """
+    if campaign is None:
+        raise ValueError("wallet_credit_bulk needs a campaign: (campaign, profile, occurrence) makes it idempotent.")
+    if not wallet.is_active:
+        raise ValidationError({"wallet": ERR_WALLET_INACTIVE})
+    if isinstance(points, dict):
+        amounts = {pid: _positive_points(wallet, points[pid]) for pid in profile_ids}
+    else:
+        flat = _positive_points(wallet, points)
+        amounts = None
+    now = timezone.now()
+    activates_at, expires_at = _lifecycle(wallet, now, activates_at, expires_at)
+    activated = activates_at <= now
+    kind = Transaction.Kind.CREDIT if activated else Transaction.Kind.SCHEDULED
+    credited = 0
+    for start in range(0, len(profile_ids), BULK_CHUNK):
+        chunk = list(profile_ids[start : start + BULK_CHUNK])
+        chunk_points = [amounts[pid] for pid in chunk] if amounts is not None else [flat] * len(chunk)
+        if connection.vendor == "postgresql":
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    _BULK_SQL,
+                    {
+                        "profile_ids": chunk,
+                        "points": chunk_points,
+                        "wallet_id": wallet.pk,
+                        "now": now,
+                        "activates_at": activates_at,
+                        "expires_at": expires_at,
+                        "activated": activated,
+                        "campaign_id": campaign.pk,
+                        "occurrence": occurrence,
+                        "description": description,
+                        "kind": kind,
+                    },
+                )
+                credited += cursor.fetchone()[0]
+        else:
+            credited += _credit_chunk_portable(
+                wallet, chunk, chunk_points, campaign, occurrence, description, now, activates_at, expires_at, kind
+            )
+    return credited
+
+
+def _credit_chunk_portable(wallet, chunk, chunk_points, campaign, occurrence, description, now, act, exp, kind):
+    """The same chunk for SQLite (`make run`'s embedded database): ORM, still one transaction."""
+    from segments.models import Profile
+
+    with transaction.atomic():
+        known = set(Profile.objects.filter(pk__in=chunk).values_list("pk", flat=True))
+        done = set(
+            Lot.objects.filter(campaign=campaign, occurrence=occurrence, profile_id__in=chunk).values_list(
+                "profile_id", flat=True
+            )
+        )
+        fresh = {}
+        for pid, amount in zip(chunk, chunk_points, strict=True):
+            if pid in known and pid not in done and pid not in fresh:
+                fresh[pid] = amount
+        lots = Lot.objects.bulk_create(
+            Lot(
+                wallet=wallet,
+                profile_id=pid,
+                amount=amount,
+                remaining=amount,
+                issued_at=now,
+                activates_at=act,
+                expires_at=exp,
+                activated=kind == Transaction.Kind.CREDIT,
+                source=Source.CAMPAIGN,
+                campaign=campaign,
+                occurrence=occurrence,
+                description=description,
+            )
+            for pid, amount in fresh.items()
+        )
+        Transaction.objects.bulk_create(
+            Transaction(
+                wallet=wallet,
+                profile_id=lot.profile_id,
+                lot=lot,
+                kind=kind,
+                source=Source.CAMPAIGN,
+                points=lot.amount,
+                description=description,
+                campaign=campaign,
+                occurrence=occurrence,
+                created_at=now,
+            )
+            for lot in lots
+        )
+    return len(lots)
+
+
+# --- Lifecycle jobs -------------------------------------------------------------------------
+
+# Each sweep claims a chunk of due lots with SKIP LOCKED, flips its flag and writes the ledger
+# rows in one statement. The flag is flipped under the row lock, so a lot is handled once even
+# when two sweeps run at the same time (each takes different rows) or one runs twice. The two
+# sweeps take disjoint rows: a lot already past its expiry is left to the expiry sweep, which
+# writes its ACTIVATED row (if missing) and its EXPIRED row together, so neither sweep can
+# skip a row because the other one holds it.
+_LEDGER_COLUMNS = (
+    "wallet_id, profile_id, lot_id, kind, source, points, description, metadata, "
+    "campaign_id, occurrence, order_id, idempotency_key, actor_id, created_at"
+)
+
+_ACTIVATE_SQL = f"""
+WITH due AS (
+    SELECT id FROM wallets_lot
+    WHERE NOT activated AND activates_at <= %(now)s AND (expires_at IS NULL OR expires_at > %(now)s)
+    ORDER BY activates_at, id
+    LIMIT %(limit)s
+    FOR NO KEY UPDATE SKIP LOCKED
+),
+flipped AS (
+    UPDATE wallets_lot AS lot SET activated = true
+    FROM due WHERE lot.id = due.id AND NOT lot.activated
+    RETURNING lot.id, lot.wallet_id, lot.profile_id, lot.amount, lot.campaign_id, lot.occurrence
+),
+ledger AS (
+    INSERT INTO wallets_transaction ({_LEDGER_COLUMNS})
+    SELECT wallet_id, profile_id, id, 'ACTIVATED', 'SYSTEM', amount, 'Points activated', '{{}}'::jsonb,
+           campaign_id, occurrence, '', NULL, NULL, %(now)s
+    FROM flipped
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM flipped), (SELECT count(*) FROM ledger)
+"""  # noqa: S608 (only the constant column list is interpolated)
+
+_EXPIRE_SQL = f"""
+WITH due AS (
+    SELECT id, activated AS was_activated FROM wallets_lot
+    WHERE NOT expired AND expires_at IS NOT NULL AND expires_at <= %(now)s
+    ORDER BY expires_at, id
+    LIMIT %(limit)s
+    FOR NO KEY UPDATE SKIP LOCKED
+),
+flipped AS (
+    UPDATE wallets_lot AS lot SET expired = true, activated = true
+    FROM due WHERE lot.id = due.id AND NOT lot.expired
+    RETURNING lot.id, lot.wallet_id, lot.profile_id, lot.amount, lot.remaining, lot.campaign_id, lot.occurrence,
+              due.was_activated
+),
+activations AS (
+    INSERT INTO wallets_transaction ({_LEDGER_COLUMNS})
+    SELECT wallet_id, profile_id, id, 'ACTIVATED', 'SYSTEM', amount, 'Points activated', '{{}}'::jsonb,
+           campaign_id, occurrence, '', NULL, NULL, %(now)s
+    FROM flipped WHERE NOT was_activated
+    RETURNING 1
+),
+ledger AS (
+    INSERT INTO wallets_transaction ({_LEDGER_COLUMNS})
+    SELECT wallet_id, profile_id, id, 'EXPIRED', 'SYSTEM', remaining, 'Expired points', '{{}}'::jsonb,
+           campaign_id, occurrence, '', NULL, NULL, %(now)s
+    FROM flipped WHERE remaining > 0
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM activations), (SELECT count(*) FROM flipped), (SELECT count(*) FROM ledger)
+"""  # noqa: S608 (only the constant column list is interpolated)
+
+
+def _sweep(sql: str, now: datetime.datetime, chunk: int) -> int:
+    handled = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, {"now": now, "limit": chunk})
+            row = cursor.fetchone()
+        flipped, written = row[-2], row[-1]
+        handled += written
+        if flipped < chunk:
+            return handled
+
+
+def lots_activate_due(*, now: datetime.datetime | None = None, chunk: int = JOB_CHUNK) -> int:
+    """Write ACTIVATED rows for lots whose activation time has come; returns how many."""
+    now = now or timezone.now()
+    if connection.vendor == "postgresql":
+        return _sweep(_ACTIVATE_SQL, now, chunk)
+    handled = 0
+    with transaction.atomic():
+        due = Lot.objects.select_for_update().filter(activated=False, activates_at__lte=now)
+        for lot in due.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)):
+            Lot.objects.filter(pk=lot.pk).update(activated=True)
+            Transaction.objects.create(
+                wallet_id=lot.wallet_id,
+                profile_id=lot.profile_id,
+                lot=lot,
+                kind=Transaction.Kind.ACTIVATED,
+                source=Source.SYSTEM,
+                points=lot.amount,
+                description="Points activated",
+                campaign_id=lot.campaign_id,
+                occurrence=lot.occurrence,
+                created_at=now,
+            )
+            handled += 1
+    return handled
+
+
+def lots_expire_due(*, now: datetime.datetime | None = None, chunk: int = JOB_CHUNK) -> int:
+    """Write EXPIRED rows (the unspent remainder) for lots past expiry; returns how many rows."""
+    now = now or timezone.now()
+    if connection.vendor == "postgresql":
+        return _sweep(_EXPIRE_SQL, now, chunk)
+    handled = 0
+    with transaction.atomic():
+        due = Lot.objects.select_for_update().filter(expired=False, expires_at__isnull=False, expires_at__lte=now)
+        for lot in due:
+            Lot.objects.filter(pk=lot.pk).update(expired=True, activated=True)
+            if not lot.activated:
+                Transaction.objects.create(
+                    wallet_id=lot.wallet_id,
+                    profile_id=lot.profile_id,
+                    lot=lot,
+                    kind=Transaction.Kind.ACTIVATED,
+                    source=Source.SYSTEM,
+                    points=lot.amount,
+                    description="Points activated",
+                    campaign_id=lot.campaign_id,
+                    occurrence=lot.occurrence,
+                    created_at=now,
+                )
+            if lot.remaining > 0:
+                Transaction.objects.create(
+                    wallet_id=lot.wallet_id,
+                    profile_id=lot.profile_id,
+                    lot=lot,
+                    kind=Transaction.Kind.EXPIRED,
+                    source=Source.SYSTEM,
+                    points=lot.remaining,
+                    description="Expired points",
+                    campaign_id=lot.campaign_id,
+                    occurrence=lot.occurrence,
+                    created_at=now,
+                )
+                handled += 1
+    return handled
