@@ -13,7 +13,7 @@ import time
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
@@ -469,14 +469,19 @@ def _can_give(*, coupon: Coupon) -> bool:
 def _assign_chunk_with_retry(**kwargs) -> list[tuple[int, str]]:
     # A concurrent call for the same (campaign, profile, occurrence) can slip past the
     # NOT EXISTS filter; the unique constraint then aborts the chunk (nothing claimed is
-    # kept) and the retry skips the profiles the other call served.
+    # kept) and the retry skips the profiles the other call served. Rows go in profile-id
+    # order so racing inserts queue instead of deadlocking; a deadlock that still happens
+    # (a caller holding its own transaction across chunks) is retried the same way, since
+    # rolling back the chunk's savepoint releases its locks.
     for attempt in range(5):
         try:
             with transaction.atomic():
                 return _assign_chunk(**kwargs)
-        except IntegrityError:
-            if attempt == 4:
+        except (IntegrityError, OperationalError) as exc:
+            retryable = isinstance(exc, IntegrityError) or getattr(exc.__cause__, "sqlstate", "") == "40P01"
+            if not retryable or attempt == 4:
                 raise
+            time.sleep(0.005 * (attempt + 1))
     return []
 
 
@@ -492,8 +497,8 @@ def _assign_chunk(*, coupon, profile_ids, campaign, occurrence, redeemable_from)
         cursor.execute(
             """
             WITH want AS (
-                SELECT p.pid, row_number() OVER (ORDER BY p.ord) AS rn
-                FROM unnest(%(pids)s::bigint[]) WITH ORDINALITY AS p(pid, ord)
+                SELECT p.pid, row_number() OVER (ORDER BY p.pid) AS rn
+                FROM unnest(%(pids)s::bigint[]) AS p(pid)
                 WHERE EXISTS (SELECT 1 FROM coupons_coupon k WHERE k.id = %(coupon)s AND k.status = 'active')
                   AND NOT EXISTS (
                     SELECT 1 FROM coupons_codeassignment a
@@ -523,7 +528,7 @@ def _assign_chunk(*, coupon, profile_ids, campaign, occurrence, redeemable_from)
                  assigned_at, redeemable_from, expires_at, redeem_count)
             SELECT %(coupon)s, pairs.code_id, pairs.code, pairs.pid, %(campaign)s, %(occ)s,
                    %(now)s, %(start)s, %(expires)s, 0
-            FROM pairs
+            FROM pairs ORDER BY pairs.pid
             RETURNING profile_id, code
             """,
             {
@@ -652,16 +657,26 @@ def coupon_redeem(*, profile, code: str, now: datetime | None = None) -> CodeAss
     for assignment in held:
         refusal = _refusal_for(assignment, now)
         if refusal is None:
-            with transaction.atomic():
-                refusal = _redeem_one(assignment, now)
-                if refusal is None:
-                    assignment.refresh_from_db()
-                    return assignment
+            try:
+                with transaction.atomic():
+                    _redeem_one(assignment, now)
+            except _LostRace:
+                # Someone else changed the coupon or the copy first: say why, from fresh rows.
+                assignment.refresh_from_db()
+                assignment.coupon.refresh_from_db()
+                refusal = _refusal_for(assignment, now) or _refuse(REFUSAL_ALREADY)
+            else:
+                assignment.refresh_from_db()
+                return assignment
         refusals.append(refusal)
     raise min(refusals, key=lambda r: _REFUSAL_ORDER.index(r.reason))
 
 
-def _redeem_one(assignment: CodeAssignment, now: datetime) -> RedemptionRefused | None:
+class _LostRace(Exception):
+    pass
+
+
+def _redeem_one(assignment: CodeAssignment, now: datetime) -> None:
     coupon = assignment.coupon
     counted = (
         Coupon.objects.filter(pk=coupon.pk, status=Status.ACTIVE)
@@ -670,8 +685,7 @@ def _redeem_one(assignment: CodeAssignment, now: datetime) -> RedemptionRefused 
         .update(codes_redeemed=F("codes_redeemed") + 1)
     )
     if not counted:
-        coupon.refresh_from_db()
-        return _refusal_for(assignment, now) or _refuse(REFUSAL_LIMIT)
+        raise _LostRace
     redeemed = (
         CodeAssignment.objects.filter(
             pk=assignment.pk, redeem_count__lt=_per_copy_limit(coupon), redeemable_from__lte=now
@@ -680,9 +694,7 @@ def _redeem_one(assignment: CodeAssignment, now: datetime) -> RedemptionRefused 
         .update(redeem_count=F("redeem_count") + 1, redeemed_at=now)
     )
     if not redeemed:
-        transaction.set_rollback(True)
-        assignment.refresh_from_db()
-        return _refusal_for(assignment, now) or _refuse(REFUSAL_ALREADY)
+        raise _LostRace  # rolls back the coupon counter moved above
     Redemption.objects.create(
         assignment=assignment,
         coupon=coupon,
@@ -691,7 +703,6 @@ def _redeem_one(assignment: CodeAssignment, now: datetime) -> RedemptionRefused 
         kind=Redemption.Kind.REDEEM,
         created_at=now,
     )
-    return None
 
 
 def coupon_revert(*, profile, code: str, now: datetime | None = None) -> CodeAssignment:

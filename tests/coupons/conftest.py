@@ -17,7 +17,14 @@ def series(db):
 
 def add_codes(coupon, count, prefix="C-"):
     services.code_generation_start(
-        coupon=coupon, code_format="alphanumeric", length=8, prefix=prefix, suffix="", count=count, actor=None, run_now=True
+        coupon=coupon,
+        code_format="alphanumeric",
+        length=8,
+        prefix=prefix,
+        suffix="",
+        count=count,
+        actor=None,
+        run_now=True,
     )
     coupon.refresh_from_db()
     return coupon

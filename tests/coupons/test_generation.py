@@ -74,7 +74,9 @@ def test_generation_is_refused_for_single_code_coupons():
         _generate(CouponFactory())
 
 
-def test_generation_runs_in_chunks_through_the_task_and_records_history(monkeypatch, django_capture_on_commit_callbacks):
+def test_generation_runs_in_chunks_through_the_task_and_records_history(
+    monkeypatch, django_capture_on_commit_callbacks
+):
     monkeypatch.setattr(services, "GENERATE_CHUNK", 300)
     coupon = BulkCouponFactory()
     delayed = []
