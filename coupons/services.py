@@ -314,16 +314,20 @@ def _insert_codes(*, coupon: Coupon, codes: list[str], limit: int | None = None)
         CouponCode.objects.bulk_create([CouponCode(coupon=coupon, code=c) for c in fresh], batch_size=5000)
         return len(fresh)
     with connection.cursor() as cursor:
-        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS coupon_code_load (code text) ON COMMIT DELETE ROWS")
-        cursor.execute("TRUNCATE coupon_code_load")
-        with cursor.cursor.copy("COPY coupon_code_load (code) FROM STDIN") as copy:
+        # A session-lifetime staging table, emptied at each commit; `n` keeps the file order.
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS coupon_code_stage (n bigserial, code text) ON COMMIT DELETE ROWS"
+        )
+        cursor.execute("TRUNCATE coupon_code_stage")
+        with cursor.cursor.copy("COPY coupon_code_stage (code) FROM STDIN") as copy:
             for code in codes:
                 copy.write_row((code,))
         cursor.execute(
             """
             INSERT INTO coupons_couponcode (coupon_id, code)
-            SELECT %s, t.code FROM (SELECT DISTINCT code FROM coupon_code_load) t
+            SELECT %s, t.code FROM (SELECT code, min(n) AS n FROM coupon_code_stage GROUP BY code) t
             WHERE NOT EXISTS (SELECT 1 FROM coupons_couponcode c WHERE c.coupon_id = %s AND c.code = t.code)
+            ORDER BY t.n
             LIMIT %s
             ON CONFLICT (coupon_id, code) DO NOTHING
             """,
