@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 
@@ -148,10 +149,13 @@ class CodeAssignment(models.Model):
         ordering = ["-assigned_at", "-pk"]
         constraints = [
             # Idempotency: a retried task or re-sent event cannot give a second code.
+            # COALESCE treats "no campaign" as one value (NULLS NOT DISTINCT), and works on SQLite too.
             models.UniqueConstraint(
-                fields=["coupon", "campaign", "profile", "occurrence"],
+                "coupon",
+                Coalesce("campaign", models.Value(0)),
+                "profile",
+                "occurrence",
                 name="coupon_assignment_once_per_occurrence",
-                nulls_distinct=False,
             ),
         ]
         indexes = [models.Index(fields=["profile", "code"], name="coupon_assignment_profile_code")]
