@@ -1,0 +1,744 @@
+"""Every write to coupons: lifecycle, code inventory, assignment, redemption.
+
+Assignment (`code_assign`, `code_assign_bulk`) is the only way a code leaves the pool. Its
+guarantees rest on the database: `UNIQUE(coupon_code)` on assignments (a code is given once,
+ever, across campaigns), `UNIQUE(coupon, campaign, profile, occurrence) NULLS NOT DISTINCT`
+(idempotency), claims with `FOR UPDATE SKIP LOCKED`, and conditional counter updates.
+Lock order everywhere: the coupon row before assignment rows, so redeem and revert never
+deadlock with each other.
+"""
+
+import random
+import time
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import Case, F, Q, When
+from django.utils import timezone
+
+from coupons import codegen
+from coupons.models import CodeAssignment, CodeBatch, Coupon, CouponCode, CouponEvent, Redemption
+
+Status = Coupon.Status
+
+ASSIGN_CHUNK = 5000
+GENERATE_CHUNK = 100_000
+# ANALYZE after assignments that move at least this many codes: the claim query's plan
+# depends on how many unassigned codes remain (see reliability reference, pitfall 16).
+ANALYZE_AFTER = 10_000
+
+# --- messages (tests match them exactly) -----------------------------------------------------
+ERR_TRANSITION = "A coupon that is {status} cannot be {verb}."
+ERR_ENDED_IN_PAST = "The coupon's end time has passed; change it before activating."
+ERR_SINGLE_NEEDS_CODE = "A single-code coupon needs its code before it can be activated."
+ERR_ARCHIVED_READ_ONLY = "An archived coupon is view-only."
+ERR_NOT_BULK = "Codes can only be added to a bulk code series."
+ERR_CAPACITY = (
+    "This format can produce only {available:,} more unique codes in this series; "
+    "ask for at most {available:,} or use longer codes."
+)
+ERR_GENERATION_RUNNING = "A code generation is already running for this series; wait for it to finish."
+
+REFUSAL_NOT_ASSIGNED = "not_assigned"
+REFUSAL_NOT_YET = "not_yet_redeemable"
+REFUSAL_EXPIRED = "expired"
+REFUSAL_ALREADY = "already_redeemed"
+REFUSAL_LIMIT = "limit_reached"
+REFUSAL_INACTIVE = "coupon_inactive"
+REFUSAL_NOT_REDEEMED = "not_redeemed"
+
+REFUSAL_MESSAGES = {
+    REFUSAL_NOT_ASSIGNED: "This code is not assigned to this profile.",
+    REFUSAL_NOT_YET: "This code is not redeemable yet: it becomes redeemable at {at}.",
+    REFUSAL_EXPIRED: "This code expired at {at}.",
+    REFUSAL_ALREADY: "This code has already been redeemed.",
+    REFUSAL_LIMIT: "This coupon's redemption limit has been reached.",
+    REFUSAL_INACTIVE: "This coupon is not active (it is {status}).",
+    REFUSAL_NOT_REDEEMED: "This code has not been redeemed, so there is nothing to revert.",
+}
+# When several copies of a code are held and none is redeemable, report the most useful reason.
+_REFUSAL_ORDER = [REFUSAL_NOT_YET, REFUSAL_INACTIVE, REFUSAL_LIMIT, REFUSAL_ALREADY, REFUSAL_EXPIRED]
+
+
+class RedemptionRefused(Exception):
+    """A redeem or revert the API refuses with 409; `reason` is machine-readable."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def _event(*, coupon: Coupon, actor, action: str, message: str) -> None:
+    CouponEvent.objects.create(coupon=coupon, actor=actor, action=action, message=message)
+
+
+def _on_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# --- create / edit ---------------------------------------------------------------------------
+
+EDITABLE_FIELDS = [
+    "name",
+    "code",
+    "description",
+    "terms",
+    "discount_label",
+    "starts_at",
+    "ends_at",
+    "expiry_after_value",
+    "expiry_after_unit",
+    "total_limit",
+    "per_user_limit",
+    "low_stock_threshold",
+]
+
+
+def coupon_create(*, data: dict, actor) -> Coupon:
+    """Create a coupon in Draft from cleaned form data."""
+    with transaction.atomic():
+        coupon = Coupon.objects.create(
+            kind=data["kind"], created_by=actor, **{f: data[f] for f in EDITABLE_FIELDS if f in data}
+        )
+        _event(coupon=coupon, actor=actor, action="created", message=f"Created as {coupon.get_kind_display()}.")
+    return coupon
+
+
+def coupon_update(*, coupon: Coupon, data: dict, actor) -> Coupon:
+    """Save edited fields (never kind, status or counters) and record what changed."""
+    with transaction.atomic():
+        locked = Coupon.objects.select_for_update(no_key=True).get(pk=coupon.pk)
+        if locked.status == Status.ARCHIVED:
+            raise ValidationError(ERR_ARCHIVED_READ_ONLY)
+        changed = [f for f in EDITABLE_FIELDS if f in data and getattr(locked, f) != data[f]]
+        for field in changed:
+            setattr(locked, field, data[field])
+        if changed:
+            locked.save(update_fields=[*changed, "updated_at"])
+            labels = ", ".join(str(Coupon._meta.get_field(f).verbose_name) for f in changed)
+            _event(coupon=locked, actor=actor, action="edited", message=f"Changed {labels}.")
+    return locked
+
+
+# --- status actions --------------------------------------------------------------------------
+
+# action -> (statuses it may start from, past-tense verb for messages)
+TRANSITIONS = {
+    "activate": ({Status.DRAFT, Status.PAUSED}, "activated"),
+    "pause": ({Status.ACTIVE}, "paused"),
+    "end": ({Status.SCHEDULED, Status.ACTIVE, Status.PAUSED}, "ended"),
+    "archive": ({Status.DRAFT, Status.SCHEDULED, Status.ACTIVE, Status.PAUSED, Status.ENDED}, "archived"),
+}
+
+
+def coupon_actions(*, coupon: Coupon) -> list[str]:
+    """The actions the coupon's current status allows, in display order."""
+    return [action for action, (sources, _) in TRANSITIONS.items() if coupon.status in sources]
+
+
+def coupon_transition(*, coupon: Coupon, action: str, actor, now: datetime | None = None) -> Coupon:
+    """Apply a status action; a conditional UPDATE makes a concurrent change lose cleanly."""
+    now = now or timezone.now()
+    sources, verb = TRANSITIONS[action]
+    current = Coupon.objects.get(pk=coupon.pk)
+    if current.status not in sources:
+        raise ValidationError(ERR_TRANSITION.format(status=current.get_status_display(), verb=verb))
+    if action == "activate":
+        if current.ends_at and current.ends_at <= now:
+            raise ValidationError(ERR_ENDED_IN_PAST)
+        if current.kind == Coupon.Kind.SINGLE and not current.code:
+            raise ValidationError(ERR_SINGLE_NEEDS_CODE)
+        target = Status.SCHEDULED if current.starts_at and current.starts_at > now else Status.ACTIVE
+    else:
+        target = {"pause": Status.PAUSED, "end": Status.ENDED, "archive": Status.ARCHIVED}[action]
+    with transaction.atomic():
+        updated = Coupon.objects.filter(pk=coupon.pk, status=current.status).update(status=target, updated_at=now)
+        if not updated:
+            fresh = Coupon.objects.get(pk=coupon.pk)
+            raise ValidationError(ERR_TRANSITION.format(status=fresh.get_status_display(), verb=verb))
+        message = f"{Status(current.status).label} → {Status(target).label}."
+        _event(coupon=current, actor=actor, action=action, message=message)
+    return Coupon.objects.get(pk=coupon.pk)
+
+
+def coupon_status_sweep(*, now: datetime | None = None) -> int:
+    """Scheduled coupons whose start has come become Active; coupons past their end become Ended."""
+    now = now or timezone.now()
+    moved = 0
+    rules = [
+        (
+            Q(status=Status.SCHEDULED, starts_at__lte=now) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now)),
+            Status.ACTIVE,
+        ),
+        (Q(status__in=[Status.SCHEDULED, Status.ACTIVE, Status.PAUSED], ends_at__lte=now), Status.ENDED),
+    ]
+    for condition, target in rules:
+        for coupon in Coupon.objects.filter(condition):
+            with transaction.atomic():
+                if Coupon.objects.filter(pk=coupon.pk, status=coupon.status).update(status=target, updated_at=now):
+                    moved += 1
+                    message = f"{Status(coupon.status).label} → {Status(target).label} (scheduled time reached)."
+                    _event(coupon=coupon, actor=None, action="schedule", message=message)
+    return moved
+
+
+# --- code inventory: generation --------------------------------------------------------------
+
+
+def _matching_codes(*, coupon: Coupon, code_format: str, length: int, prefix: str, suffix: str) -> int:
+    regex = codegen.pattern(code_format=code_format, length=length, prefix=prefix, suffix=suffix)
+    return CouponCode.objects.filter(coupon=coupon, code__regex=regex).count()
+
+
+def code_generation_available(*, coupon: Coupon, code_format: str, length: int, prefix: str, suffix: str) -> int:
+    """How many more unique codes this format can still add to the series."""
+    total = codegen.capacity(code_format=code_format, length=length)
+    taken = _matching_codes(coupon=coupon, code_format=code_format, length=length, prefix=prefix, suffix=suffix)
+    return max(total - taken, 0)
+
+
+def code_generation_start(
+    *, coupon: Coupon, code_format: str, length: int, prefix: str, suffix: str, count: int, actor, run_now=False
+) -> CodeBatch:
+    """Check the format can produce `count` more unique codes, then generate them.
+
+    Runs in the background (one chunk per task) unless `run_now` (demo data, tests).
+    """
+    if coupon.kind != Coupon.Kind.BULK:
+        raise ValidationError(ERR_NOT_BULK)
+    if coupon.status == Status.ARCHIVED:
+        raise ValidationError(ERR_ARCHIVED_READ_ONLY)
+    if coupon.batches.filter(status__in=[CodeBatch.Status.PENDING, CodeBatch.Status.RUNNING]).exists():
+        raise ValidationError(ERR_GENERATION_RUNNING)
+    available = code_generation_available(
+        coupon=coupon, code_format=code_format, length=length, prefix=prefix, suffix=suffix
+    )
+    if count > available:
+        raise ValidationError(ERR_CAPACITY.format(available=available), code="capacity")
+    with transaction.atomic():
+        batch = CodeBatch.objects.create(
+            coupon=coupon,
+            source=CodeBatch.Source.GENERATED,
+            code_format=code_format,
+            length=length,
+            prefix=prefix,
+            suffix=suffix,
+            requested=count,
+            created_by=actor,
+        )
+        label = f"{count:,} {CodeBatch.Format(code_format).label.lower()} codes of length {length}"
+        if prefix or suffix:
+            label += f" (prefix “{prefix}”, suffix “{suffix}”)"
+        _event(coupon=coupon, actor=actor, action="generate", message=f"Started generating {label}.")
+        if not run_now:
+            from coupons import tasks
+
+            tasks.generate_codes.delay_on_commit(batch.pk)
+    if run_now:
+        while code_generation_step(batch_id=batch.pk):
+            pass
+        batch.refresh_from_db()
+    return batch
+
+
+def code_generation_step(*, batch_id: int) -> bool:
+    """Add up to one chunk of codes to a generation batch; True while more remain.
+
+    The batch row is locked for the chunk, so a task delivered twice waits and then finds
+    the work done; codes and the progress counter commit together.
+    """
+    with transaction.atomic():
+        batch = CodeBatch.objects.select_for_update().select_related("coupon").get(pk=batch_id)
+        if batch.status in (CodeBatch.Status.COMPLETED, CodeBatch.Status.FAILED):
+            return False
+        want = min(GENERATE_CHUNK, batch.requested - batch.done)
+        inserted = 0
+        params = {
+            "code_format": batch.code_format,
+            "length": batch.length,
+            "prefix": batch.prefix,
+            "suffix": batch.suffix,
+        }
+        for _ in range(20):
+            need = want - inserted
+            if need <= 0:
+                break
+            inserted += _insert_codes(coupon=batch.coupon, codes=_candidates(batch=batch, need=need), limit=need)
+        if inserted < want:
+            available = code_generation_available(coupon=batch.coupon, **params)
+            batch.status = CodeBatch.Status.FAILED
+            batch.error = ERR_CAPACITY.format(available=available)
+        batch.done += inserted
+        if batch.status != CodeBatch.Status.FAILED:
+            batch.status = CodeBatch.Status.COMPLETED if batch.done >= batch.requested else CodeBatch.Status.RUNNING
+        if batch.status != CodeBatch.Status.RUNNING:
+            batch.finished_at = timezone.now()
+        batch.save(update_fields=["done", "status", "error", "finished_at"])
+        Coupon.objects.filter(pk=batch.coupon_id).update(codes_total=F("codes_total") + inserted)
+        if batch.status == CodeBatch.Status.COMPLETED:
+            _event(
+                coupon=batch.coupon,
+                actor=batch.created_by,
+                action="generated",
+                message=f"Generated {batch.done:,} codes.",
+            )
+            transaction.on_commit(analyze_codes)
+        elif batch.status == CodeBatch.Status.FAILED:
+            _event(coupon=batch.coupon, actor=batch.created_by, action="generate_failed", message=batch.error)
+        return batch.status == CodeBatch.Status.RUNNING
+
+
+def _candidates(*, batch: CodeBatch, need: int) -> list[str]:
+    params = {"code_format": batch.code_format, "length": batch.length, "prefix": batch.prefix, "suffix": batch.suffix}
+    total = codegen.capacity(code_format=batch.code_format, length=batch.length)
+    coupon = batch.coupon
+    coupon.refresh_from_db(fields=["codes_total"])
+    if (coupon.codes_total + need) * 4 < total:
+        # Sparse format: random draws rarely collide; the insert drops the few that do.
+        return codegen.random_codes(count=need, **params)
+    # Dense format: draw distinct numbers, enough that `need` of them must be new.
+    taken = _matching_codes(coupon=coupon, **params)
+    sample = random.SystemRandom().sample(range(total), min(total, need + taken))
+    return [codegen.enumerate_code(number=n, **params) for n in sample]
+
+
+def _insert_codes(*, coupon: Coupon, codes: list[str], limit: int | None = None) -> int:
+    """Insert codes new to the series (at most `limit`), set-based; returns how many went in."""
+    if not codes:
+        return 0
+    if not _on_postgresql():
+        existing = set(CouponCode.objects.filter(coupon=coupon, code__in=codes).values_list("code", flat=True))
+        fresh = list(dict.fromkeys(c for c in codes if c not in existing))[:limit]
+        CouponCode.objects.bulk_create([CouponCode(coupon=coupon, code=c) for c in fresh], batch_size=5000)
+        return len(fresh)
+    with connection.cursor() as cursor:
+        # A session-lifetime staging table, emptied at each commit; `n` keeps the file order.
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS coupon_code_stage (n bigserial, code text) ON COMMIT DELETE ROWS"
+        )
+        cursor.execute("TRUNCATE coupon_code_stage")
+        with cursor.cursor.copy("COPY coupon_code_stage (code) FROM STDIN") as copy:
+            for code in codes:
+                copy.write_row((code,))
+        cursor.execute(
+            """
+            INSERT INTO coupons_couponcode (coupon_id, code)
+            SELECT %s, t.code FROM (SELECT code, min(n) AS n FROM coupon_code_stage GROUP BY code) t
+            WHERE NOT EXISTS (SELECT 1 FROM coupons_couponcode c WHERE c.coupon_id = %s AND c.code = t.code)
+            ORDER BY t.n
+            LIMIT %s
+            ON CONFLICT (coupon_id, code) DO NOTHING
+            """,
+            [coupon.pk, coupon.pk, limit if limit is not None else len(codes)],
+        )
+        return cursor.rowcount
+
+
+def analyze_codes() -> None:
+    """Refresh planner statistics of the code pool after a bulk load or bulk assignment."""
+    if _on_postgresql():
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE coupons_couponcode")
+
+
+# --- code inventory: CSV import --------------------------------------------------------------
+
+
+def code_import(*, coupon: Coupon, upload, actor) -> CodeBatch:
+    """Import (or top up) codes from a one-column CSV: all of the file or nothing.
+
+    The file is checked first (size, encoding, columns, code syntax, repeats inside it,
+    codes already in the series), with every problem reported by line.
+    """
+    from coupons import imports
+
+    if coupon.kind != Coupon.Kind.BULK:
+        raise ValidationError(ERR_NOT_BULK)
+    if coupon.status == Status.ARCHIVED:
+        raise ValidationError(ERR_ARCHIVED_READ_ONLY)
+    rows = imports.read_codes(upload)  # raises ValidationError listing bad lines
+    with transaction.atomic():
+        Coupon.objects.select_for_update(no_key=True).get(pk=coupon.pk)
+        clashes = imports.codes_already_in_series(coupon=coupon, rows=rows)
+        if clashes:
+            raise ValidationError(imports.clash_messages(clashes))
+        inserted = _insert_codes(coupon=coupon, codes=[code for _, code in rows])
+        Coupon.objects.filter(pk=coupon.pk).update(codes_total=F("codes_total") + inserted)
+        batch = CodeBatch.objects.create(
+            coupon=coupon,
+            source=CodeBatch.Source.IMPORTED,
+            status=CodeBatch.Status.COMPLETED,
+            requested=inserted,
+            done=inserted,
+            file_name=(getattr(upload, "name", "") or "")[:255],
+            created_by=actor,
+            finished_at=timezone.now(),
+        )
+        _event(
+            coupon=coupon,
+            actor=actor,
+            action="imported",
+            message=f"Imported {inserted:,} codes from {batch.file_name}.",
+        )
+        transaction.on_commit(analyze_codes)
+    return batch
+
+
+# --- assignment ------------------------------------------------------------------------------
+
+
+def _validity(*, coupon: Coupon, assigned_at: datetime, redeemable_from: datetime | None):
+    start = redeemable_from or assigned_at
+    after = coupon.expiry_after
+    return start, (start + after if after else None)
+
+
+def code_assign(
+    *, coupon: Coupon, profile, campaign, occurrence: str, redeemable_from: datetime | None = None
+) -> CodeAssignment | None:
+    """Give one profile a code (live distribution). Idempotent per (coupon, campaign, profile, occurrence).
+
+    Returns the assignment (the existing one on a repeat), or None when the coupon is not
+    Active, its codes are exhausted or its total limit is reached.
+    """
+    key = {"coupon": coupon, "campaign": campaign, "profile": profile, "occurrence": occurrence}
+    existing = CodeAssignment.objects.filter(**key).first()
+    if existing:
+        return existing
+    code_assign_bulk(
+        coupon=coupon,
+        profile_ids=[profile.pk],
+        campaign=campaign,
+        occurrence=occurrence,
+        redeemable_from=redeemable_from,
+    )
+    return CodeAssignment.objects.filter(**key).first()
+
+
+def code_assign_bulk(
+    *, coupon: Coupon, profile_ids: list[int], campaign, occurrence: str, redeemable_from: datetime | None = None
+) -> list[tuple[int, str]]:
+    """Give codes to many profiles, one set-based statement per chunk.
+
+    Returns (profile_id, code) for the profiles newly given a code; profiles that already
+    hold one for this (campaign, occurrence) are skipped, and when codes (or the single
+    code's total limit) run out the rest get nothing.
+    """
+    ids = list(dict.fromkeys(int(pid) for pid in profile_ids))
+    given: list[tuple[int, str]] = []
+    kwargs = {"coupon": coupon, "campaign": campaign, "occurrence": occurrence, "redeemable_from": redeemable_from}
+    for start in range(0, len(ids), ASSIGN_CHUNK):
+        pending = ids[start : start + ASSIGN_CHUNK]
+        # A claim can come back short while codes remain: SKIP LOCKED passes over codes
+        # other workers hold in open transactions. Retry the unserved profiles until they
+        # are served or the coupon truly has nothing left to give.
+        for attempt in range(20):
+            rows = _assign_chunk_with_retry(profile_ids=pending, **kwargs)
+            given.extend(rows)
+            pending = _unserved(coupon=coupon, profile_ids=pending, campaign=campaign, occurrence=occurrence)
+            if not pending:
+                break
+            if not _can_give(coupon=coupon):
+                return _finish_bulk(coupon, given)
+            if not rows:
+                time.sleep(0.01 * (attempt + 1))
+    return _finish_bulk(coupon, given)
+
+
+def _finish_bulk(coupon: Coupon, given: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    if coupon.kind == Coupon.Kind.BULK and len(given) >= ANALYZE_AFTER:
+        transaction.on_commit(analyze_codes)
+    return given
+
+
+def _unserved(*, coupon, profile_ids, campaign, occurrence) -> list[int]:
+    held = set(
+        CodeAssignment.objects.filter(
+            coupon=coupon, campaign=campaign, occurrence=occurrence, profile_id__in=profile_ids
+        ).values_list("profile_id", flat=True)
+    )
+    return [pid for pid in profile_ids if pid not in held]
+
+
+def _can_give(*, coupon: Coupon) -> bool:
+    fresh = Coupon.objects.get(pk=coupon.pk)
+    if fresh.status != Status.ACTIVE:
+        return False
+    left = fresh.codes_left
+    return left is None or left > 0
+
+
+def _assign_chunk_with_retry(**kwargs) -> list[tuple[int, str]]:
+    # A concurrent call for the same (campaign, profile, occurrence) can slip past the
+    # NOT EXISTS filter; the unique constraint then aborts the chunk (nothing claimed is
+    # kept) and the retry skips the profiles the other call served. Rows go in profile-id
+    # order so racing inserts queue instead of deadlocking; a deadlock that still happens
+    # (a caller holding its own transaction across chunks) is retried the same way, since
+    # rolling back the chunk's savepoint releases its locks.
+    for attempt in range(5):
+        try:
+            with transaction.atomic():
+                return _assign_chunk(**kwargs)
+        except (IntegrityError, OperationalError) as exc:
+            retryable = isinstance(exc, IntegrityError) or getattr(exc.__cause__, "sqlstate", "") == "40P01"
+            if not retryable or attempt == 4:
+                raise
+            time.sleep(0.005 * (attempt + 1))
+    return []
+
+
+def _assign_chunk(*, coupon, profile_ids, campaign, occurrence, redeemable_from) -> list[tuple[int, str]]:
+    now = timezone.now()
+    start, expires = _validity(coupon=coupon, assigned_at=now, redeemable_from=redeemable_from)
+    campaign_id = campaign.pk if campaign is not None else None
+    if coupon.kind == Coupon.Kind.SINGLE:
+        return _assign_single(coupon, profile_ids, campaign_id, occurrence, now, start, expires)
+    if not _on_postgresql():
+        return _assign_bulk_portable(coupon, profile_ids, campaign_id, occurrence, now, start, expires)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH want AS (
+                SELECT p.pid, row_number() OVER (ORDER BY p.pid) AS rn
+                FROM unnest(%(pids)s::bigint[]) AS p(pid)
+                WHERE EXISTS (SELECT 1 FROM coupons_coupon k WHERE k.id = %(coupon)s AND k.status = 'active')
+                  AND NOT EXISTS (
+                    SELECT 1 FROM coupons_codeassignment a
+                    WHERE a.coupon_id = %(coupon)s AND a.profile_id = p.pid AND a.occurrence = %(occ)s
+                      AND a.campaign_id IS NOT DISTINCT FROM %(campaign)s::bigint)
+            ),
+            claimed AS (
+                SELECT s.id, s.code, row_number() OVER (ORDER BY s.id) AS rn
+                FROM (
+                    SELECT c.id, c.code FROM coupons_couponcode c
+                    WHERE c.coupon_id = %(coupon)s AND c.assigned_at IS NULL
+                    ORDER BY c.id
+                    LIMIT (SELECT count(*) FROM want)
+                    FOR UPDATE SKIP LOCKED
+                ) s
+            ),
+            pairs AS (
+                SELECT want.pid, claimed.id AS code_id, claimed.code FROM want JOIN claimed USING (rn)
+            ),
+            marked AS (
+                UPDATE coupons_couponcode c SET assigned_at = %(now)s
+                FROM pairs WHERE c.id = pairs.code_id
+                RETURNING c.id
+            )
+            INSERT INTO coupons_codeassignment
+                (coupon_id, coupon_code_id, code, profile_id, campaign_id, occurrence,
+                 assigned_at, redeemable_from, expires_at, redeem_count)
+            SELECT %(coupon)s, pairs.code_id, pairs.code, pairs.pid, %(campaign)s, %(occ)s,
+                   %(now)s, %(start)s, %(expires)s, 0
+            FROM pairs ORDER BY pairs.pid
+            RETURNING profile_id, code
+            """,
+            {
+                "pids": profile_ids,
+                "coupon": coupon.pk,
+                "campaign": campaign_id,
+                "occ": occurrence,
+                "now": now,
+                "start": start,
+                "expires": expires,
+            },
+        )
+        rows = [(pid, code) for pid, code in cursor.fetchall()]
+    if rows:
+        Coupon.objects.filter(pk=coupon.pk).update(codes_assigned=F("codes_assigned") + len(rows))
+    return rows
+
+
+def _assign_bulk_portable(coupon, profile_ids, campaign_id, occurrence, now, start, expires):
+    # SQLite (make run's embedded default) serialises writers, so a plain claim is safe there.
+    if not Coupon.objects.filter(pk=coupon.pk, status=Status.ACTIVE).exists():
+        return []
+    held = set(
+        CodeAssignment.objects.filter(
+            coupon=coupon, campaign_id=campaign_id, occurrence=occurrence, profile_id__in=profile_ids
+        ).values_list("profile_id", flat=True)
+    )
+    want = [pid for pid in profile_ids if pid not in held]
+    codes = list(CouponCode.objects.filter(coupon=coupon, assigned_at__isnull=True).order_by("pk")[: len(want)])
+    pairs = list(zip(want, codes, strict=False))
+    CouponCode.objects.filter(pk__in=[c.pk for _, c in pairs]).update(assigned_at=now)
+    CodeAssignment.objects.bulk_create(
+        CodeAssignment(
+            coupon=coupon,
+            coupon_code=c,
+            code=c.code,
+            profile_id=pid,
+            campaign_id=campaign_id,
+            occurrence=occurrence,
+            assigned_at=now,
+            redeemable_from=start,
+            expires_at=expires,
+        )
+        for pid, c in pairs
+    )
+    Coupon.objects.filter(pk=coupon.pk).update(codes_assigned=F("codes_assigned") + len(pairs))
+    return [(pid, c.code) for pid, c in pairs]
+
+
+def _assign_single(coupon, profile_ids, campaign_id, occurrence, now, start, expires):
+    # Every copy of a shared code counts against the total limit, so the coupon row is the
+    # one shared counter: lock it, hand out at most what is left, move the counter.
+    locked = Coupon.objects.select_for_update(no_key=True).get(pk=coupon.pk)
+    if locked.status != Status.ACTIVE:
+        return []
+    held = set(
+        CodeAssignment.objects.filter(
+            coupon=coupon, campaign_id=campaign_id, occurrence=occurrence, profile_id__in=profile_ids
+        ).values_list("profile_id", flat=True)
+    )
+    want = [pid for pid in profile_ids if pid not in held]
+    if locked.total_limit is not None:
+        want = want[: max(locked.total_limit - locked.codes_assigned, 0)]
+    if not want:
+        return []
+    CodeAssignment.objects.bulk_create(
+        CodeAssignment(
+            coupon=coupon,
+            code=locked.code,
+            profile_id=pid,
+            campaign_id=campaign_id,
+            occurrence=occurrence,
+            assigned_at=now,
+            redeemable_from=start,
+            expires_at=expires,
+        )
+        for pid in want
+    )
+    Coupon.objects.filter(pk=coupon.pk).update(codes_assigned=F("codes_assigned") + len(want))
+    return [(pid, locked.code) for pid in want]
+
+
+# --- redemption ------------------------------------------------------------------------------
+
+
+def _refuse(reason: str, **fmt) -> RedemptionRefused:
+    return RedemptionRefused(reason, REFUSAL_MESSAGES[reason].format(**fmt))
+
+
+def _refusal_for(assignment: CodeAssignment, now: datetime) -> RedemptionRefused | None:
+    coupon = assignment.coupon
+    if coupon.status != Status.ACTIVE or (coupon.ends_at and coupon.ends_at <= now):
+        status = Status(coupon.status).label if coupon.status != Status.ACTIVE else "Ended"
+        return _refuse(REFUSAL_INACTIVE, status=status)
+    if now < assignment.redeemable_from:
+        return _refuse(REFUSAL_NOT_YET, at=assignment.redeemable_from.isoformat())
+    if assignment.expires_at is not None and now >= assignment.expires_at:
+        return _refuse(REFUSAL_EXPIRED, at=assignment.expires_at.isoformat())
+    if assignment.redeem_count >= _per_copy_limit(coupon):
+        return _refuse(REFUSAL_ALREADY if _per_copy_limit(coupon) == 1 else REFUSAL_LIMIT)
+    if (
+        coupon.total_limit is not None
+        and coupon.kind == Coupon.Kind.SINGLE
+        and coupon.codes_redeemed >= coupon.total_limit
+    ):
+        return _refuse(REFUSAL_LIMIT)
+    return None
+
+
+def _per_copy_limit(coupon: Coupon) -> int:
+    # Bulk codes are one-time; a single code's copy may be redeemed up to the per-user limit.
+    return 1 if coupon.kind == Coupon.Kind.BULK else coupon.per_user_limit
+
+
+def coupon_redeem(*, profile, code: str, now: datetime | None = None) -> CodeAssignment:
+    """Redeem a code the profile holds; raises RedemptionRefused with the reason."""
+    now = now or timezone.now()
+    held = list(
+        CodeAssignment.objects.select_related("coupon")
+        .filter(profile=profile, code=code)
+        .order_by(F("expires_at").asc(nulls_last=True), "assigned_at", "pk")
+    )
+    if not held:
+        raise _refuse(REFUSAL_NOT_ASSIGNED)
+    refusals = []
+    for assignment in held:
+        refusal = _refusal_for(assignment, now)
+        if refusal is None:
+            try:
+                with transaction.atomic():
+                    _redeem_one(assignment, now)
+            except _LostRace:
+                # Someone else changed the coupon or the copy first: say why, from fresh rows.
+                assignment.refresh_from_db()
+                assignment.coupon.refresh_from_db()
+                refusal = _refusal_for(assignment, now) or _refuse(REFUSAL_ALREADY)
+            else:
+                assignment.refresh_from_db()
+                return assignment
+        refusals.append(refusal)
+    raise min(refusals, key=lambda r: _REFUSAL_ORDER.index(r.reason))
+
+
+class _LostRace(Exception):
+    pass
+
+
+def _redeem_one(assignment: CodeAssignment, now: datetime) -> None:
+    coupon = assignment.coupon
+    counted = (
+        Coupon.objects.filter(pk=coupon.pk, status=Status.ACTIVE)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .filter(Q(total_limit__isnull=True) | Q(codes_redeemed__lt=F("total_limit")) | Q(kind=Coupon.Kind.BULK))
+        .update(codes_redeemed=F("codes_redeemed") + 1)
+    )
+    if not counted:
+        raise _LostRace
+    redeemed = (
+        CodeAssignment.objects.filter(
+            pk=assignment.pk, redeem_count__lt=_per_copy_limit(coupon), redeemable_from__lte=now
+        )
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .update(redeem_count=F("redeem_count") + 1, redeemed_at=now)
+    )
+    if not redeemed:
+        raise _LostRace  # rolls back the coupon counter moved above
+    Redemption.objects.create(
+        assignment=assignment,
+        coupon=coupon,
+        profile_id=assignment.profile_id,
+        code=assignment.code,
+        kind=Redemption.Kind.REDEEM,
+        created_at=now,
+    )
+
+
+def coupon_revert(*, profile, code: str, now: datetime | None = None) -> CodeAssignment:
+    """Undo the latest redemption of a code the profile holds; raises RedemptionRefused."""
+    now = now or timezone.now()
+    held = list(
+        CodeAssignment.objects.filter(profile=profile, code=code).order_by(
+            F("redeemed_at").desc(nulls_last=True), "-pk"
+        )
+    )
+    if not held:
+        raise _refuse(REFUSAL_NOT_ASSIGNED)
+    for assignment in held:
+        with transaction.atomic():
+            Coupon.objects.select_for_update(no_key=True).get(pk=assignment.coupon_id)
+            undone = CodeAssignment.objects.filter(pk=assignment.pk, redeem_count__gt=0).update(
+                redeem_count=F("redeem_count") - 1,
+                redeemed_at=Case(When(redeem_count=1, then=None), default=F("redeemed_at")),
+            )
+            if not undone:
+                continue
+            Coupon.objects.filter(pk=assignment.coupon_id, codes_redeemed__gt=0).update(
+                codes_redeemed=F("codes_redeemed") - 1
+            )
+            Redemption.objects.create(
+                assignment=assignment,
+                coupon_id=assignment.coupon_id,
+                profile_id=assignment.profile_id,
+                code=assignment.code,
+                kind=Redemption.Kind.REVERT,
+                created_at=now,
+            )
+        assignment.refresh_from_db()
+        return assignment
+    raise _refuse(REFUSAL_NOT_REDEEMED)
