@@ -136,24 +136,26 @@ def campaign_publish(*, campaign: Campaign, actor) -> Campaign:
             raise _refused(campaign.pk, "publish")
         invalid = [s for s in Campaign.SECTIONS if not getattr(locked, f"{s}_complete")]
         invalid += _revalidate_sections(locked, [s for s in Campaign.SECTIONS if s not in invalid])
-        if invalid:
-            Campaign.objects.filter(pk=locked.pk).update(**{f"{s}_complete": False for s in invalid})
-            raise CampaignError(MSG_INCOMPLETE)
-        status = _plan(locked, replace=True)
-        now = timezone.now()
-        updated = Campaign.objects.filter(pk=locked.pk, status__in=TRANSITIONS["publish"]).update(
-            status=status, published_at=now, updated_at=now
-        )
-        if not updated:
-            raise _refused(locked.pk, "publish")
-        run = locked.runs.filter(status=CampaignRun.Status.PENDING).order_by("scheduled_for").first()
-        _record(
-            campaign=locked,
-            actor=actor,
-            action=CampaignEvent.Action.PUBLISHED,
-            status=status,
-            first_run=run.scheduled_for.isoformat() if run else None,
-        )
+        if not invalid:
+            status = _plan(locked, replace=True)
+            now = timezone.now()
+            updated = Campaign.objects.filter(pk=locked.pk, status__in=TRANSITIONS["publish"]).update(
+                status=status, published_at=now, updated_at=now
+            )
+            if not updated:
+                raise _refused(locked.pk, "publish")
+            run = locked.runs.filter(status=CampaignRun.Status.PENDING).order_by("scheduled_for").first()
+            _record(
+                campaign=locked,
+                actor=actor,
+                action=CampaignEvent.Action.PUBLISHED,
+                status=status,
+                first_run=run.scheduled_for.isoformat() if run else None,
+            )
+    if invalid:
+        # Outside the transaction above, so the sections stay marked as needing attention.
+        Campaign.objects.filter(pk=locked.pk).update(**{f"{s}_complete": False for s in invalid})
+        raise CampaignError(MSG_INCOMPLETE)
     locked.refresh_from_db()
     return locked
 
