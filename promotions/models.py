@@ -1,9 +1,16 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+def _null_or_positive(field: str) -> Q:
+    return Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gt": 0})
 
 
 class Campaign(models.Model):
-    """A campaign (SPEC 4, 5). The builder issue adds every setting of SPEC 4 to this model."""
+    """A campaign (SPEC 4, 5): every choice the builder offers, stored on the draft row as it is made."""
 
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -14,6 +21,76 @@ class Campaign(models.Model):
         COMPLETED = "completed", "Completed"
         ARCHIVED = "archived", "Archived"
 
+    class Qualification(models.TextChoices):
+        PAST_BEHAVIOR = "past_behavior", "Past behavior"
+        CUSTOM_LIST = "custom_list", "Custom list"
+        LIVE_ACTION = "live_action", "Live action"
+        LIVE_INACTION = "live_inaction", "Live inaction"
+
+    class AudienceSource(models.TextChoices):
+        SEGMENT = "segment", "A saved segment"
+        RULES = "rules", "Rules built here"
+        CUSTOM_LIST = "custom_list", "A custom list"
+
+    class WindowUnit(models.TextChoices):
+        MINUTES = "minutes", "Minutes"
+        HOURS = "hours", "Hours"
+
+    class RewardType(models.TextChoices):
+        POINTS = "points", "Wallet points"
+        COUPON = "coupon", "Coupons"
+        VOUCHER = "voucher", "Partner vouchers"
+
+    class PointsType(models.TextChoices):
+        FLAT = "flat", "Flat"
+        RANDOM = "random", "Random"
+        PERCENTAGE = "percentage", "Percentage"
+        PROPORTIONAL = "proportional", "Proportional"
+
+    class Favor(models.TextChoices):
+        MIN = "min", "Favor Min"
+        AVG = "avg", "Favor Avg"
+        MAX = "max", "Favor Max"
+
+    class Activation(models.TextChoices):
+        IMMEDIATE = "immediate", "Immediate"
+        CUSTOM = "custom", "Custom"
+
+    class DelayUnit(models.TextChoices):
+        MINUTES = "minutes", "Minutes"
+        HOURS = "hours", "Hours"
+        DAYS = "days", "Days"
+
+    class Expiry(models.TextChoices):
+        NEVER = "never", "Never"
+        ON_DATE = "on_date", "On date"
+        CUSTOM = "custom", "Custom"
+
+    class CouponKind(models.TextChoices):
+        SINGLE = "single", "Single code"
+        BULK = "bulk", "Bulk codes"
+
+    class Delivery(models.TextChoices):
+        NOW = "now", "Send now"
+        LATER = "later", "Schedule for later"
+        RECURRING = "recurring", "Recurring"
+
+    class Frequency(models.TextChoices):
+        DAILY = "daily", "Daily"
+        WEEKLY = "weekly", "Weekly"
+        MONTHLY = "monthly", "Monthly"
+
+    class LiveStart(models.TextChoices):
+        NOW = "now", "Now"
+        AT = "at", "On a date/time"
+
+    class LiveEnd(models.TextChoices):
+        NEVER = "never", "Never"
+        AT = "at", "On a date/time"
+
+    SECTIONS = ("start", "who", "what", "when")
+    EDITABLE_STATUSES = (Status.DRAFT, Status.SCHEDULED)
+
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True)
@@ -23,8 +100,245 @@ class Campaign(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # 1. Start here
+    qualification = models.CharField(max_length=16, choices=Qualification.choices, default=Qualification.PAST_BEHAVIOR)
+
+    # 2. Who
+    audience_source = models.CharField(max_length=12, choices=AudienceSource.choices, blank=True)
+    segment = models.ForeignKey("segments.Segment", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    custom_list = models.ForeignKey(
+        "segments.CustomList", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    rules = models.JSONField(default=dict, blank=True)
+    # Live action: [{"event": "Charged", "filters": [{"property", "operator", "value"}]}, …] (1–10 events).
+    triggers = models.JSONField(default=list, blank=True)
+    inaction_event_a = models.CharField(max_length=256, blank=True)
+    inaction_event_b = models.CharField(max_length=256, blank=True)
+    inaction_window_value = models.PositiveIntegerField(null=True, blank=True)
+    inaction_window_unit = models.CharField(max_length=8, choices=WindowUnit.choices, blank=True)
+    constant_property = models.CharField(max_length=120, blank=True)
+    # Live: optional filter on past behaviour and user properties (a rule tree, SPEC 2.4).
+    past_filter = models.JSONField(default=dict, blank=True)
+
+    # 3. What
+    reward_type = models.CharField(max_length=8, choices=RewardType.choices, blank=True)
+    wallet = models.ForeignKey("wallets.Wallet", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    points_type = models.CharField(max_length=12, choices=PointsType.choices, blank=True)
+    flat_points = models.DecimalField(max_digits=14, decimal_places=3, null=True, blank=True)
+    random_min = models.PositiveIntegerField(null=True, blank=True)
+    random_max = models.PositiveIntegerField(null=True, blank=True)
+    random_favor = models.CharField(max_length=3, choices=Favor.choices, blank=True)
+    points_property = models.CharField(max_length=120, blank=True)
+    percentage = models.DecimalField(max_digits=7, decimal_places=3, null=True, blank=True)
+    proportional_units = models.DecimalField(max_digits=14, decimal_places=3, null=True, blank=True)
+    proportional_points = models.DecimalField(max_digits=14, decimal_places=3, null=True, blank=True)
+    max_points_per_reward = models.DecimalField(max_digits=14, decimal_places=3, null=True, blank=True)
+    custom_lifecycle = models.BooleanField(default=False)
+    activation = models.CharField(max_length=10, choices=Activation.choices, default=Activation.IMMEDIATE)
+    activation_value = models.PositiveIntegerField(null=True, blank=True)
+    activation_unit = models.CharField(max_length=8, choices=DelayUnit.choices, blank=True)
+    expiry = models.CharField(max_length=8, choices=Expiry.choices, default=Expiry.NEVER)
+    expiry_at = models.DateTimeField(null=True, blank=True)
+    expiry_days = models.PositiveIntegerField(null=True, blank=True)
+    budget_campaign = models.DecimalField(max_digits=16, decimal_places=3, null=True, blank=True)
+    budget_per_user = models.DecimalField(max_digits=16, decimal_places=3, null=True, blank=True)
+    max_per_user_total = models.PositiveIntegerField(null=True, blank=True)
+    max_per_user_day = models.PositiveIntegerField(null=True, blank=True)
+    max_per_user_week = models.PositiveIntegerField(null=True, blank=True)
+    max_per_user_month = models.PositiveIntegerField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    coupon_kind = models.CharField(max_length=8, choices=CouponKind.choices, blank=True)
+    coupon = models.ForeignKey("coupons.Coupon", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    redemption_activation = models.CharField(max_length=10, choices=Activation.choices, default=Activation.IMMEDIATE)
+    redemption_delay_value = models.PositiveIntegerField(null=True, blank=True)
+    redemption_delay_unit = models.CharField(max_length=8, choices=DelayUnit.choices, blank=True)
+    partner = models.ForeignKey("vouchers.Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    voucher_list = models.ForeignKey(
+        "vouchers.VoucherList", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Coupons and vouchers, live only.
+    max_codes_per_user = models.PositiveIntegerField(null=True, blank=True)
+    max_codes_per_campaign = models.PositiveIntegerField(null=True, blank=True)
+
+    # 4. When
+    delivery = models.CharField(max_length=10, choices=Delivery.choices, blank=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    frequency = models.CharField(max_length=8, choices=Frequency.choices, blank=True)
+    weekdays = models.JSONField(default=list, blank=True)  # 0 = Monday … 6 = Sunday
+    month_day = models.PositiveSmallIntegerField(null=True, blank=True)
+    run_time = models.TimeField(null=True, blank=True)
+    recurrence_start = models.DateField(null=True, blank=True)
+    recurrence_end = models.DateField(null=True, blank=True)
+    reward_again = models.BooleanField(default=False)
+    live_start = models.CharField(max_length=5, choices=LiveStart.choices, blank=True)
+    live_end = models.CharField(max_length=5, choices=LiveEnd.choices, blank=True)
+    # Start and end as shown in the list: live start/end, scheduled time, first occurrence, publish time.
+    starts_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+
+    # Progress of the builder: each section is complete once it saved valid.
+    start_complete = models.BooleanField(default=False)
+    who_complete = models.BooleanField(default=False)
+    what_complete = models.BooleanField(default=False)
+    when_complete = models.BooleanField(default=False)
+
+    published_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=200, blank=True)
+    # Maintained by the distribution engine.
+    rewarded_profiles = models.PositiveBigIntegerField(default=0)
+
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["qualification", "status"], name="campaign_type_status")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(random_min__isnull=True)
+                | Q(random_max__isnull=True)
+                | Q(random_min__lte=models.F("random_max")),
+                name="campaign_random_min_le_max",
+            ),
+            models.CheckConstraint(
+                condition=Q(starts_at__isnull=True) | Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")),
+                name="campaign_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(month_day__isnull=True) | Q(month_day__gte=1, month_day__lte=31),
+                name="campaign_month_day_1_31",
+            ),
+            models.CheckConstraint(
+                condition=Q(percentage__isnull=True) | Q(percentage__gt=0, percentage__lte=1000),
+                name="campaign_percentage_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(recurrence_start__isnull=True)
+                | Q(recurrence_end__isnull=True)
+                | Q(recurrence_end__gte=models.F("recurrence_start")),
+                name="campaign_recurrence_end_after_start",
+            ),
+        ]
+        constraints += [
+            models.CheckConstraint(condition=_null_or_positive(field), name=f"campaign_{field}_positive")
+            for field in (
+                "flat_points",
+                "proportional_units",
+                "proportional_points",
+                "max_points_per_reward",
+                "budget_campaign",
+                "budget_per_user",
+                "inaction_window_value",
+                "random_min",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("promotions:campaign_detail", args=[self.pk])
+
+    @property
+    def is_live(self) -> bool:
+        return self.qualification in (self.Qualification.LIVE_ACTION, self.Qualification.LIVE_INACTION)
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in self.EDITABLE_STATUSES
+
+    @property
+    def all_sections_complete(self) -> bool:
+        return self.start_complete and self.who_complete and self.what_complete and self.when_complete
+
+    @property
+    def reward_label(self) -> str:
+        """ "Flat 100 Supercoins", "Bulk codes: DIWALI", … (needs wallet / coupon / voucher_list joined)."""
+        if self.reward_type == self.RewardType.POINTS and self.wallet_id:
+            unit = self.wallet.points_name
+            if self.points_type == self.PointsType.FLAT and self.flat_points is not None:
+                return f"Flat {self.flat_points.normalize():f} {unit}"
+            if self.points_type == self.PointsType.RANDOM:
+                return f"Random {self.random_min}–{self.random_max} {unit}"
+            if self.points_type == self.PointsType.PERCENTAGE and self.percentage is not None:
+                return f"{self.percentage.normalize():f}% of {self.points_property} in {unit}"
+            if self.points_type == self.PointsType.PROPORTIONAL:
+                return f"Proportional {unit} on {self.points_property}"
+            return unit
+        if self.reward_type == self.RewardType.COUPON and self.coupon_id:
+            label = self.CouponKind(self.coupon_kind).label if self.coupon_kind else "Coupon"
+            return f"{label}: {self.coupon.code or self.coupon.name}"
+        if self.reward_type == self.RewardType.VOUCHER and self.voucher_list_id:
+            return f"Voucher: {self.voucher_list.name}"
+        return "—"
+
+
+class CampaignRun(models.Model):
+    """One execution of a past-behaviour / custom-list campaign (SPEC 6.3)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="runs")
+    scheduled_for = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    total = models.PositiveBigIntegerField(default=0)
+    processed = models.PositiveBigIntegerField(default=0)
+    granted = models.PositiveBigIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-scheduled_for"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "scheduled_for"], name="campaign_run_once_per_time"),
+            models.CheckConstraint(
+                condition=Q(granted__lte=models.F("processed")), name="campaign_run_granted_le_processed"
+            ),
+        ]
+        indexes = [
+            # The dispatcher claims due pending runs in time order.
+            models.Index(fields=["scheduled_for"], condition=Q(status="pending"), name="campaign_run_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} @ {self.scheduled_for:%Y-%m-%d %H:%M}"
+
+    @property
+    def percent(self) -> int:
+        if not self.total:
+            return 100 if self.status == self.Status.COMPLETED else 0
+        return min(100, int(self.processed * 100 / self.total))
+
+
+class CampaignEvent(models.Model):
+    """History: who did what to a campaign, and when (SPEC 1)."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        SAVED = "saved", "Saved section"
+        PUBLISHED = "published", "Published"
+        PAUSED = "paused", "Paused"
+        RESUMED = "resumed", "Resumed"
+        STOPPED = "stopped", "Stopped"
+        DUPLICATED = "duplicated", "Duplicated"
+        ARCHIVED = "archived", "Archived"
+        RETURNED_TO_DRAFT = "returned_to_draft", "Returned to draft"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="history")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=20, choices=Action.choices)
+    at = models.DateTimeField(default=timezone.now)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["campaign", "-at"], name="campaign_event_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.action} at {self.at:%Y-%m-%d %H:%M}"

@@ -1,8 +1,295 @@
-from django.shortcuts import render
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 
 from config import access
+from config.account import timezone_label
+from promotions import forms as section_forms
+from promotions import selectors, services
+from promotions.filters import CampaignFilter
+from promotions.models import Campaign, CampaignRun
+
+BUILDER = "promotions/campaign_builder.html"
+SECTIONS = (*Campaign.SECTIONS, "publish")
+PAGE_SIZES = (25, 50, 100)
+ACTION_LABELS = {
+    "edit": "Edit",
+    "publish": "Publish",
+    "pause": "Pause",
+    "resume": "Resume",
+    "stop": "Stop",
+    "duplicate": "Duplicate",
+    "archive": "Archive",
+}
+
+
+# The builder ---------------------------------------------------------------------------
+
+
+def _section_url(campaign: Campaign, section: str) -> str:
+    if campaign.pk is None:
+        return reverse("promotions:campaign_new_start")
+    return reverse("promotions:campaign_section", args=[campaign.pk, section])
+
+
+def _first_incomplete(campaign: Campaign) -> str:
+    return next((s for s in Campaign.SECTIONS if not getattr(campaign, f"{s}_complete")), "publish")
+
+
+def _builder_context(campaign: Campaign, *, open_section: str | None = None, form=None, error: str = "") -> dict:
+    reachable = SECTIONS[: SECTIONS.index(_first_incomplete(campaign)) + 1]
+    if form is not None:
+        open_section = form.section
+    if open_section not in reachable:
+        open_section = reachable[-1]
+    if form is None and open_section in section_forms.SECTION_FORMS:
+        form_class = section_forms.SECTION_FORMS[open_section]
+        initial = form_class.data_from(campaign) if campaign.pk else {"behavior": "past"}
+        form = form_class(campaign=campaign, initial=initial)
+    sections = {}
+    for name in SECTIONS:
+        complete = campaign.all_sections_complete if name == "publish" else getattr(campaign, f"{name}_complete")
+        state = "open" if name == open_section else ("complete" if complete else "locked")
+        sections[name] = {
+            "state": state,
+            "url": _section_url(campaign, name) if name != "publish" else "",
+            "edit_url": (reverse("promotions:campaign_builder", args=[campaign.pk]) + f"?section={name}")
+            if campaign.pk
+            else "",
+            "can_edit": campaign.pk is not None and name in reachable and state != "open",
+        }
+    notes = {}
+    if form is not None and form.section == "what":
+        notes = form.compute_notes()
+    who_estimate = form.estimate() if form is not None and form.section == "who" else None
+    tz = timezone.get_current_timezone()
+    summary = selectors.campaign_summary(campaign) if campaign.pk else {}
+    titles = {"start": "Start here", "who": "Who", "what": "What", "when": "When"}
+    return {
+        "publish_cards": [(name, titles[name], summary.get(name, [])) for name in Campaign.SECTIONS],
+        "campaign": campaign,
+        "sections": sections,
+        "form": form,
+        "notes": notes,
+        "who_estimate": who_estimate,
+        "error": error,
+        "summary": summary,
+        "timezone_label": timezone_label(tz),
+        "publish_url": reverse("promotions:campaign_publish", args=[campaign.pk]) if campaign.pk else "",
+    }
+
+
+def _render_builder(request, campaign, *, partial: str | None = None, status: int = 200, **kwargs):
+    template = BUILDER + (f"#{partial}" if partial and request.htmx else "")
+    return render(request, template, _builder_context(campaign, **kwargs), status=status)
+
+
+@access.marketer_required
+def campaign_new(request):
+    return _render_builder(request, Campaign(qualification=Campaign.Qualification.PAST_BEHAVIOR))
+
+
+@access.marketer_required
+def campaign_builder(request, pk: int):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    if not campaign.is_editable:
+        messages.error(request, services.MSG_NOT_EDITABLE.format(status=campaign.get_status_display()))
+        return redirect(campaign)
+    return _render_builder(request, campaign, open_section=request.GET.get("section"))
+
+
+def _refresh_initial(request, section: str) -> dict:
+    """What the screen shows after a choice changed: the posted values, rows added or removed."""
+    initial = section_forms.querydict_as_initial(request.POST)
+    refresh = request.GET.get("refresh") or request.POST.get("_refresh", "")
+    for counter, prefix in (("trigger_count", "trigger"), ("metadata_count", "metadata")):
+        try:
+            count = int(initial.get(counter) or 1)
+        except ValueError:
+            count = 1
+        if refresh == f"add_{prefix}":
+            initial[counter] = str(count + 1)
+        elif refresh == f"remove_{prefix}":
+            initial[counter] = str(max(1, count - 1))
+    return initial
+
+
+def _section_post(request, campaign: Campaign, section: str):
+    form_class = section_forms.SECTION_FORMS[section]
+    partial = f"section-{section}"
+    if request.GET.get("refresh") or request.POST.get("_refresh"):
+        form = form_class(campaign=campaign, initial=_refresh_initial(request, section))
+        return _render_builder(request, campaign, partial=partial, form=form)
+    form = form_class(request.POST, campaign=campaign)
+    if not form.is_valid():
+        return _render_builder(request, campaign, partial=partial, form=form, status=200 if request.htmx else 400)
+    try:
+        if campaign.pk is None:
+            campaign = services.campaign_create(values=form.values(), actor=request.user)
+        else:
+            campaign = services.campaign_section_save(
+                campaign=campaign, section=section, values=form.values(), actor=request.user
+            )
+    except services.CampaignError as exc:
+        return _render_builder(
+            request, campaign, partial=partial, form=form, error=str(exc), status=200 if request.htmx else 409
+        )
+    builder_url = reverse("promotions:campaign_builder", args=[campaign.pk])
+    if not request.htmx:
+        return redirect(builder_url)
+    response = _render_builder(request, campaign, partial="builder")
+    response["HX-Retarget"] = "#builder"
+    response["HX-Reswap"] = "outerHTML"
+    response["HX-Push-Url"] = builder_url
+    return response
+
+
+@access.marketer_required
+def campaign_new_start(request):
+    campaign = Campaign(qualification=Campaign.Qualification.PAST_BEHAVIOR)
+    if request.method != "POST":
+        return _render_builder(request, campaign)
+    return _section_post(request, campaign, "start")
+
+
+@access.marketer_required
+def campaign_section(request, pk: int, section: str):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    if section not in section_forms.SECTION_FORMS and section != "publish":
+        raise Http404("No such section.")
+    if not campaign.is_editable:
+        messages.error(request, services.MSG_NOT_EDITABLE.format(status=campaign.get_status_display()))
+        if request.htmx:
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = campaign.get_absolute_url()
+            return response
+        return redirect(campaign)
+    if request.method == "POST" and section != "publish":
+        return _section_post(request, campaign, section)
+    # GET: open that section (the Edit links).
+    if not request.htmx:
+        return redirect(reverse("promotions:campaign_builder", args=[pk]) + f"?section={section}")
+    return _render_builder(request, campaign, partial="builder", open_section=section)
+
+
+@access.marketer_required
+def campaign_publish(request, pk: int):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    try:
+        campaign = services.campaign_publish(campaign=campaign, actor=request.user)
+    except services.CampaignError as exc:
+        messages.error(request, str(exc))
+        target = (
+            reverse("promotions:campaign_builder", args=[pk]) if campaign.is_editable else campaign.get_absolute_url()
+        )
+        return _redirect(request, target)
+    messages.success(request, f"“{campaign.name}” is {campaign.get_status_display()}.")
+    return _redirect(request, campaign.get_absolute_url())
+
+
+def _redirect(request, url: str):
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+# Actions --------------------------------------------------------------------------------
+
+
+@access.marketer_required
+def campaign_action(request, pk: int, action: str):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    if action not in ("pause", "resume", "stop", "archive", "duplicate"):
+        raise Http404("No such action.")
+    if request.method == "GET" and action == "stop":
+        allowed = campaign.status in services.TRANSITIONS["stop"]
+        return render(request, "promotions/campaign_stop_confirm.html", {"campaign": campaign, "allowed": allowed})
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if action == "stop" and request.POST.get("confirm") != "yes":
+        messages.error(request, "Confirm that you want to stop the campaign.")
+        return _redirect(request, reverse("promotions:campaign_action", args=[pk, "stop"]))
+    try:
+        result = services.ACTIONS[action](campaign=campaign, actor=request.user)
+    except services.CampaignError as exc:
+        messages.error(request, str(exc))
+        return _redirect(request, request.POST.get("next") or campaign.get_absolute_url())
+    if action == "duplicate":
+        messages.success(request, f"Created “{result.name}” as a Draft.")
+        return _redirect(request, reverse("promotions:campaign_builder", args=[result.pk]))
+    messages.success(request, f"“{result.name}” is {result.get_status_display()}.")
+    return _redirect(request, _safe_next(request) or result.get_absolute_url())
+
+
+def _safe_next(request) -> str:
+    target = request.POST.get("next", "")
+    return target if target.startswith("/campaigns/") else ""
+
+
+# List and detail -------------------------------------------------------------------------
 
 
 @access.marketer_required
 def campaign_list(request):
-    return render(request, "promotions/campaign_list.html")
+    filterset = CampaignFilter(request.GET, queryset=selectors.campaign_list_queryset(), request=request)
+    try:
+        per_page = int(request.GET.get("per_page", PAGE_SIZES[0]))
+    except ValueError:
+        per_page = PAGE_SIZES[0]
+    if per_page not in PAGE_SIZES:
+        per_page = PAGE_SIZES[0]
+    page = Paginator(filterset.qs, per_page).get_page(request.GET.get("page"))
+    rows = [(c, [(a, ACTION_LABELS[a]) for a in services.campaign_actions(c)]) for c in page.object_list]
+    context = {
+        "filter": filterset,
+        "page_obj": page,
+        "rows": rows,
+        "per_page": per_page,
+        "page_sizes": PAGE_SIZES,
+        "sort": request.GET.get("sort", ""),
+        "filtered": any(v for k, v in request.GET.items() if k not in ("page", "sort", "per_page")),
+    }
+    template = "promotions/campaign_list.html"
+    if request.htmx and request.headers.get("HX-Target") == "campaign-table":
+        template += "#campaign-table"
+    return render(request, template, context)
+
+
+@access.marketer_required
+def campaign_detail(request, pk: int):
+    try:
+        campaign = selectors.campaign_get(pk=pk)
+    except Campaign.DoesNotExist as exc:
+        raise Http404("No such campaign.") from exc
+    runs = selectors.campaign_runs(campaign=campaign)
+    context = {
+        "campaign": campaign,
+        "summary": selectors.campaign_summary(campaign),
+        "actions": [(a, ACTION_LABELS[a]) for a in services.campaign_actions(campaign)],
+        "runs": runs,
+        "active_run": _active_run(runs),
+        "history": selectors.campaign_history(campaign=campaign),
+        "granted_total": sum(r.granted for r in runs),
+    }
+    return render(request, "promotions/campaign_detail.html", context)
+
+
+def _active_run(runs):
+    return next((r for r in runs if r.status == CampaignRun.Status.RUNNING), None) or next(
+        (r for r in runs if r.status == CampaignRun.Status.PENDING), None
+    )
+
+
+@access.marketer_required
+def campaign_progress(request, pk: int):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    runs = selectors.campaign_runs(campaign=campaign)
+    context = {"campaign": campaign, "runs": runs, "active_run": _active_run(runs)}
+    return render(request, "promotions/campaign_detail.html#run-progress", context)

@@ -1,0 +1,64 @@
+import django_filters
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+
+from promotions.models import Campaign
+
+SORT_FIELDS = (
+    ("id", "id"),
+    ("name", "name"),
+    ("status", "status"),
+    ("qualification", "type"),
+    ("reward_type", "reward"),
+    ("starts_at", "start"),
+    ("ends_at", "end"),
+    ("created_by__username", "creator"),
+    ("rewarded_profiles", "rewarded"),
+)
+
+
+def _creators(request):
+    return get_user_model().objects.filter(pk__in=Campaign.objects.values("created_by")).order_by("username")
+
+
+class CampaignFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search by name or id")
+    status = django_filters.ChoiceFilter(choices=Campaign.Status.choices, empty_label="Any status")
+    type = django_filters.ChoiceFilter(
+        field_name="qualification", choices=Campaign.Qualification.choices, empty_label="Any type", label="Type"
+    )
+    reward = django_filters.ChoiceFilter(
+        field_name="reward_type", choices=Campaign.RewardType.choices, empty_label="Any reward", label="Reward"
+    )
+    creator = django_filters.ModelChoiceFilter(
+        field_name="created_by", queryset=_creators, empty_label="Anyone", label="Created by"
+    )
+    start = django_filters.DateFromToRangeFilter(
+        field_name="starts_at",
+        label="Start date",
+        widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"}),
+    )
+    sort = django_filters.OrderingFilter(fields=SORT_FIELDS, label="Sort")
+
+    class Meta:
+        model = Campaign
+        fields = []
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        condition = Q(name__icontains=value)
+        if value.lstrip("#").isdigit() and len(value) < 18:
+            condition |= Q(pk=int(value.lstrip("#")))
+        return queryset.filter(condition)
+
+    @property
+    def qs(self):
+        queryset = super().qs
+        # Archived campaigns leave the list unless asked for by status.
+        if not self.form.cleaned_data.get("status"):
+            queryset = queryset.exclude(status=Campaign.Status.ARCHIVED)
+        if not self.form.cleaned_data.get("sort"):
+            queryset = queryset.order_by("-created_at", "-pk")
+        return queryset

@@ -1,0 +1,267 @@
+"""Every write to a campaign: the builder's draft saves, publishing and the status actions (SPEC 4, 5).
+
+Status changes are conditional UPDATEs (`… WHERE status IN (allowed)`): their row count says
+whether the transition happened, so two people pressing Pause and Stop at once cannot both win.
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from config.account import account_tzinfo
+from promotions import forms as section_forms
+from promotions import schedule
+from promotions.models import Campaign, CampaignEvent, CampaignRun
+
+S = Campaign.Status
+
+MSG_NOT_EDITABLE = "This campaign can no longer be edited: it is {status}."
+MSG_SECTION_ORDER = "Complete the {section} section first."
+MSG_INCOMPLETE = "Complete every section before publishing."
+MSG_TRANSITION = "You cannot {action} a campaign that is {status}."
+MSG_NO_OCCURRENCE = "The recurring schedule has no run left."
+
+SECTION_LABELS = {"start": "Start here", "who": "Who", "what": "What", "when": "When"}
+
+# Allowed source statuses per action (SPEC 5).
+TRANSITIONS = {
+    "publish": (S.DRAFT,),
+    "pause": (S.SCHEDULED, S.RUNNING),
+    "resume": (S.PAUSED,),
+    "stop": (S.SCHEDULED, S.RUNNING, S.PAUSED),
+    "archive": (S.DRAFT, S.STOPPED, S.COMPLETED),
+}
+
+
+class CampaignError(Exception):
+    """A campaign action the user asked for that its state does not allow; the message says why."""
+
+
+def _record(*, campaign, actor, action, **details) -> None:
+    CampaignEvent.objects.create(campaign=campaign, actor=actor, action=action, details=details)
+
+
+def _status_label(status: str) -> str:
+    return S(status).label
+
+
+def _refused(campaign_id: int, action: str) -> CampaignError:
+    status = Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first() or S.DRAFT
+    return CampaignError(MSG_TRANSITION.format(action=action, status=_status_label(status)))
+
+
+def _revalidate_sections(campaign: Campaign, sections) -> list[str]:
+    """Re-check saved sections against the current choices and catalogue; returns those now invalid."""
+    invalid = []
+    with timezone.override(account_tzinfo()):
+        for section in sections:
+            if not section_forms.section_form_from_campaign(campaign, section).is_valid():
+                invalid.append(section)
+    return invalid
+
+
+def campaign_create(*, values: dict, actor) -> Campaign:
+    """Create a Draft from a valid Start section."""
+    with transaction.atomic():
+        campaign = Campaign.objects.create(created_by=actor, start_complete=True, **values)
+        _record(campaign=campaign, actor=actor, action=CampaignEvent.Action.CREATED, section="start")
+    return campaign
+
+
+def campaign_section_save(*, campaign: Campaign, section: str, values: dict, actor) -> Campaign:
+    """Store one valid section of the draft, mark it complete, and re-check the sections after it."""
+    order = list(Campaign.SECTIONS)
+    index = order.index(section)
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update(no_key=True).filter(pk=campaign.pk).first()
+        if locked is None or locked.status not in Campaign.EDITABLE_STATUSES:
+            status = _status_label(locked.status) if locked else "gone"
+            raise CampaignError(MSG_NOT_EDITABLE.format(status=status))
+        for earlier in order[:index]:
+            if not getattr(locked, f"{earlier}_complete"):
+                raise CampaignError(MSG_SECTION_ORDER.format(section=SECTION_LABELS[earlier]))
+        for name, value in values.items():
+            setattr(locked, name, value)
+        setattr(locked, f"{section}_complete", True)
+        later = [s for s in order[index + 1 :] if getattr(locked, f"{s}_complete")]
+        for stale in _revalidate_sections(locked, later):
+            setattr(locked, f"{stale}_complete", False)
+        locked.save()
+        _record(campaign=locked, actor=actor, action=CampaignEvent.Action.SAVED, section=section)
+        if locked.status == S.SCHEDULED:
+            if locked.all_sections_complete:
+                if section == "when":
+                    _plan(locked, replace=True)
+            else:
+                # An edit left a scheduled campaign incomplete: it goes back to Draft until republished.
+                Campaign.objects.filter(pk=locked.pk).update(status=S.DRAFT, updated_at=timezone.now())
+                locked.runs.filter(status=CampaignRun.Status.PENDING).update(status=CampaignRun.Status.CANCELLED)
+                _record(campaign=locked, actor=actor, action=CampaignEvent.Action.RETURNED_TO_DRAFT, section=section)
+    locked.refresh_from_db()
+    return locked
+
+
+def _plan(campaign: Campaign, *, replace: bool) -> str:
+    """Set start and the first run from the When section; returns the status the campaign should have."""
+    now = timezone.now()
+    if replace:
+        campaign.runs.filter(status=CampaignRun.Status.PENDING).delete()
+    if campaign.is_live:
+        if campaign.live_start == Campaign.LiveStart.NOW or campaign.starts_at is None:
+            campaign.starts_at = now
+            status = S.RUNNING
+        else:
+            status = S.SCHEDULED if campaign.starts_at > now else S.RUNNING
+        Campaign.objects.filter(pk=campaign.pk).update(starts_at=campaign.starts_at)
+        return status
+    if campaign.delivery == Campaign.Delivery.NOW:
+        due, status = now, S.RUNNING
+    elif campaign.delivery == Campaign.Delivery.LATER:
+        due, status = campaign.scheduled_at, S.SCHEDULED
+    else:
+        due = schedule.campaign_next_occurrence(campaign, tz=account_tzinfo(), after=now)
+        if due is None:
+            raise CampaignError(MSG_NO_OCCURRENCE)
+        status = S.SCHEDULED
+    campaign.starts_at = due
+    Campaign.objects.filter(pk=campaign.pk).update(starts_at=due)
+    CampaignRun.objects.get_or_create(campaign=campaign, scheduled_for=due)
+    return status
+
+
+def campaign_publish(*, campaign: Campaign, actor) -> Campaign:
+    """Publish a complete Draft: Running (send now / live from now) or Scheduled, with its first run."""
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update(no_key=True).filter(pk=campaign.pk).first()
+        if locked is None or locked.status not in TRANSITIONS["publish"]:
+            raise _refused(campaign.pk, "publish")
+        invalid = [s for s in Campaign.SECTIONS if not getattr(locked, f"{s}_complete")]
+        invalid += _revalidate_sections(locked, [s for s in Campaign.SECTIONS if s not in invalid])
+        if not invalid:
+            status = _plan(locked, replace=True)
+            now = timezone.now()
+            updated = Campaign.objects.filter(pk=locked.pk, status__in=TRANSITIONS["publish"]).update(
+                status=status, published_at=now, updated_at=now
+            )
+            if not updated:
+                raise _refused(locked.pk, "publish")
+            run = locked.runs.filter(status=CampaignRun.Status.PENDING).order_by("scheduled_for").first()
+            _record(
+                campaign=locked,
+                actor=actor,
+                action=CampaignEvent.Action.PUBLISHED,
+                status=status,
+                first_run=run.scheduled_for.isoformat() if run else None,
+            )
+    if invalid:
+        # Outside the transaction above, so the sections stay marked as needing attention.
+        Campaign.objects.filter(pk=locked.pk).update(**{f"{s}_complete": False for s in invalid})
+        raise CampaignError(MSG_INCOMPLETE)
+    locked.refresh_from_db()
+    return locked
+
+
+def _transition(*, campaign: Campaign, actor, action: str, target: str, event: str, **extra) -> Campaign:
+    with transaction.atomic():
+        now = timezone.now()
+        updated = Campaign.objects.filter(pk=campaign.pk, status__in=TRANSITIONS[action]).update(
+            status=target, updated_at=now, **extra
+        )
+        if not updated:
+            raise _refused(campaign.pk, action)
+        _record(campaign=campaign, actor=actor, action=event, status=target)
+        if target == S.STOPPED:
+            campaign.runs.filter(status=CampaignRun.Status.PENDING).update(status=CampaignRun.Status.CANCELLED)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def campaign_pause(*, campaign: Campaign, actor) -> Campaign:
+    """Pause at once: no reward is given after this commits."""
+    return _transition(campaign=campaign, actor=actor, action="pause", target=S.PAUSED, event="paused")
+
+
+def campaign_resume(*, campaign: Campaign, actor) -> Campaign:
+    """Resume a paused campaign: Scheduled if it has not started yet, else Running."""
+    now = timezone.now()
+    target = (
+        S.SCHEDULED
+        if campaign.starts_at
+        and campaign.starts_at > now
+        and not campaign.runs.exclude(status=CampaignRun.Status.PENDING).exists()
+        else S.RUNNING
+    )
+    return _transition(campaign=campaign, actor=actor, action="resume", target=target, event="resumed")
+
+
+def campaign_stop(*, campaign: Campaign, actor) -> Campaign:
+    """Stop for good; pending runs are cancelled."""
+    return _transition(
+        campaign=campaign,
+        actor=actor,
+        action="stop",
+        target=S.STOPPED,
+        event="stopped",
+        end_reason="Stopped by a marketer",
+    )
+
+
+def campaign_archive(*, campaign: Campaign, actor) -> Campaign:
+    return _transition(campaign=campaign, actor=actor, action="archive", target=S.ARCHIVED, event="archived")
+
+
+COPY_EXCLUDE = {
+    "id",
+    "name",
+    "status",
+    "created_by",
+    "created_at",
+    "updated_at",
+    "published_at",
+    "end_reason",
+    "rewarded_profiles",
+}
+
+
+def campaign_duplicate(*, campaign: Campaign, actor) -> Campaign:
+    """A new Draft with the same settings; sections that no longer hold (a past date) are left to redo."""
+    source = Campaign.objects.get(pk=campaign.pk)
+    values = {
+        f.attname: getattr(source, f.attname) for f in Campaign._meta.concrete_fields if f.name not in COPY_EXCLUDE
+    }
+    with transaction.atomic():
+        copy = Campaign.objects.create(name=f"Copy of {source.name}"[:200], created_by=actor, **values)
+        if copy.is_live and copy.live_start == Campaign.LiveStart.NOW:
+            Campaign.objects.filter(pk=copy.pk).update(starts_at=None)
+            copy.starts_at = None
+        stale = _revalidate_sections(copy, [s for s in Campaign.SECTIONS if getattr(copy, f"{s}_complete")])
+        if stale:
+            Campaign.objects.filter(pk=copy.pk).update(**{f"{s}_complete": False for s in stale})
+        _record(campaign=copy, actor=actor, action=CampaignEvent.Action.CREATED, duplicated_from=source.pk)
+        _record(campaign=source, actor=actor, action=CampaignEvent.Action.DUPLICATED, copy=copy.pk)
+    copy.refresh_from_db()
+    return copy
+
+
+ACTIONS = {
+    "pause": campaign_pause,
+    "resume": campaign_resume,
+    "stop": campaign_stop,
+    "archive": campaign_archive,
+    "publish": campaign_publish,
+    "duplicate": campaign_duplicate,
+}
+
+
+def campaign_actions(campaign: Campaign) -> list[str]:
+    """The actions SPEC 5 offers for the campaign's status, in display order."""
+    status = campaign.status
+    actions = []
+    if status in Campaign.EDITABLE_STATUSES:
+        actions.append("edit")
+    for action in ("publish", "pause", "resume", "stop"):
+        if status in TRANSITIONS[action]:
+            actions.append(action)
+    actions.append("duplicate")
+    if status in TRANSITIONS["archive"]:
+        actions.append("archive")
+    return actions
