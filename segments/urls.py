@@ -1,6 +1,6 @@
 from django.urls import path
 
-from segments import views
+from segments import api, views
 
 app_name = "segments"
 
@@ -10,4 +10,6 @@ urlpatterns = [
 ]
 
 # Public API endpoints, mounted under /api/1/ by config.api_urls.
-api_urlpatterns = []
+api_urlpatterns = [
+    path("upload", api.upload, name="api_upload"),
+]
