@@ -167,10 +167,10 @@ class _Errors:
         self.messages.append(f"Rule {path}: {message}" if path else message)
 
 
-def _infer_type(value) -> str:
+def _infer_type(value, operator: str) -> str:
     if isinstance(value, bool):
         return "boolean"
-    if _is_number(value):
+    if _is_number(value) or operator in ("greater_than", "less_than", "between"):
         return "number"
     return "string"
 
@@ -189,7 +189,7 @@ def _filter_normalise(raw, path: str, errors: _Errors) -> dict | None:
         errors.add(path, f'"{operator}" is not an operator (use one of: {", ".join(OPERATORS.values())}).')
         return None
     value, value2 = raw.get("value"), raw.get("value2")
-    value_type = raw.get("value_type") or _infer_type(value)
+    value_type = raw.get("value_type") or _infer_type(value, operator)
     if value_type not in VALUE_TYPES:
         errors.add(path, f'"{value_type}" is not a value type (number, string, boolean or date).')
         return None

@@ -213,17 +213,15 @@ def test_catalogue_learns_event_names_properties_and_types(api_client):
 
 
 def test_stored_events_are_handed_to_live_matching_after_commit(api_client, django_capture_on_commit_callbacks):
-    with mock.patch("segments.live.events_stored") as hook:
-        with django_capture_on_commit_callbacks(execute=True):
-            post(api_client, {"d": [event("u1"), {"type": "x"}, event("u2")]})
+    with mock.patch("segments.live.events_stored") as hook, django_capture_on_commit_callbacks(execute=True):
+        post(api_client, {"d": [event("u1"), {"type": "x"}, event("u2")]})
     ids = list(Event.objects.order_by("pk").values_list("pk", flat=True))
     hook.assert_called_once_with(event_ids=ids)
 
 
 def test_live_hook_is_not_called_for_a_batch_without_events(api_client, django_capture_on_commit_callbacks):
-    with mock.patch("segments.live.events_stored") as hook:
-        with django_capture_on_commit_callbacks(execute=True):
-            post(api_client, {"d": [{"type": "profile", "identity": "u1", "profileData": {"City": "Pune"}}]})
+    with mock.patch("segments.live.events_stored") as hook, django_capture_on_commit_callbacks(execute=True):
+        post(api_client, {"d": [{"type": "profile", "identity": "u1", "profileData": {"City": "Pune"}}]})
     hook.assert_not_called()
 
 
