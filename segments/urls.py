@@ -7,6 +7,8 @@ app_name = "segments"
 urlpatterns = [
     path("profiles/", views.profile_list, name="profile_list"),
     path("profiles/<int:pk>/", views.profile_detail, name="profile_detail"),
+    path("events/", views.event_list, name="event_list"),
+    path("segments/", views.segment_list, name="segment_list"),
 ]
 
 # Public API endpoints, mounted under /api/1/ by config.api_urls.

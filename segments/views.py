@@ -24,3 +24,50 @@ def profile_detail(request, pk: int):
     profile = get_object_or_404(Profile, pk=pk)
     events = selectors.profile_recent_events(profile=profile)
     return render(request, "segments/profile_detail.html", {"profile": profile, "events": events})
+
+
+EVENT_PAGE_SIZE = 50
+
+
+@access.marketer_required
+def event_list(request):
+    import datetime
+
+    from config.account import account_tzinfo
+
+    name = request.GET.get("name", "").strip()[:256]
+    tz = account_tzinfo()
+    bounds = {}
+    for key in ("start", "end"):
+        try:
+            day = datetime.date.fromisoformat(request.GET.get(key, ""))
+        except ValueError:
+            continue
+        if key == "end":
+            day += datetime.timedelta(days=1)
+        bounds[key] = datetime.datetime.combine(day, datetime.time(), tzinfo=tz)
+    try:
+        page = max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        page = 1
+    # No COUNT(*) over millions of events: fetch one extra row to know whether a next page exists.
+    offset = (page - 1) * EVENT_PAGE_SIZE
+    rows = list(selectors.event_search(name=name, **bounds)[offset : offset + EVENT_PAGE_SIZE + 1])
+    context = {
+        "events": rows[:EVENT_PAGE_SIZE],
+        "has_next": len(rows) > EVENT_PAGE_SIZE,
+        "page": page,
+        "name": name,
+        "names": selectors.event_names(),
+        "start": request.GET.get("start", ""),
+        "end": request.GET.get("end", ""),
+    }
+    template = "segments/event_list.html"
+    if request.htmx:
+        template += "#event-table"
+    return render(request, template, context)
+
+
+@access.marketer_required
+def segment_list(request):
+    return render(request, "segments/segment_list.html", {"segments": selectors.segment_list()})

@@ -1,0 +1,50 @@
+import datetime
+
+import pytest
+
+from segments import services
+from tests.segments.factories import EventFactory, ProfileFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_event_list_filters_by_name_and_date_and_renders_the_partial_for_htmx(marketer_client):
+    p = ProfileFactory(identity="u1")
+    EventFactory(profile=p, name="Charged", occurred_at=datetime.datetime(2026, 11, 20, 6, tzinfo=datetime.UTC))
+    EventFactory(profile=p, name="Login", occurred_at=datetime.datetime(2026, 11, 20, 6, tzinfo=datetime.UTC))
+    EventFactory(profile=p, name="Charged", occurred_at=datetime.datetime(2026, 10, 1, 6, tzinfo=datetime.UTC))
+    response = marketer_client.get("/audience/events/", {"name": "Charged", "start": "2026-11-20", "end": "2026-11-20"})
+    assert response.status_code == 200
+    assert len(response.context["events"]) == 1
+    response = marketer_client.get("/audience/events/", {"name": "Charged"}, HTTP_HX_REQUEST="true")
+    content = response.content.decode()
+    assert 'id="event-table"' in content
+    assert "<html" not in content
+    assert content.count("<tr><td>Charged") == 2
+
+
+def test_event_list_runs_a_constant_number_of_queries(marketer_client, django_assert_max_num_queries):
+    for i in range(30):
+        EventFactory(profile=ProfileFactory(identity=f"u{i}"))
+    with django_assert_max_num_queries(8):
+        assert marketer_client.get("/audience/events/").status_code == 200
+
+
+def test_segment_list_shows_audience_size(marketer_client):
+    segment = services.segment_save(
+        name="Buyers",
+        description="",
+        rule_tree={"op": "and", "rules": [{"type": "did", "event": "Charged"}]},
+        actor=None,
+    )
+    EventFactory(name="Charged")
+    services.segment_refresh_size(segment=segment)
+    response = marketer_client.get("/audience/segments/")
+    assert "Buyers" in response.content.decode()
+    assert response.context["segments"][0].audience_size == 1
+
+
+def test_profile_page_has_the_rewards_region(marketer_client):
+    profile = ProfileFactory()
+    content = marketer_client.get(profile.get_absolute_url()).content.decode()
+    assert 'id="profile-rewards"' in content
