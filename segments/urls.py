@@ -9,6 +9,8 @@ urlpatterns = [
     path("profiles/<int:pk>/", views.profile_detail, name="profile_detail"),
     path("events/", views.event_list, name="event_list"),
     path("segments/", views.segment_list, name="segment_list"),
+    path("rules/estimate/", views.rules_estimate, name="rules_estimate"),
+    path("rules/count/", views.rules_count, name="rules_count"),
 ]
 
 # Public API endpoints, mounted under /api/1/ by config.api_urls.

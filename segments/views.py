@@ -71,3 +71,39 @@ def event_list(request):
 @access.marketer_required
 def segment_list(request):
     return render(request, "segments/segment_list.html", {"segments": selectors.segment_list()})
+
+
+def _rules_from_post(request):
+    import json
+
+    from django.core.exceptions import ValidationError
+
+    from segments import rules as rules_mod
+
+    raw = (request.POST if request.method == "POST" else request.GET).get("rules", "").strip()
+    try:
+        tree = json.loads(raw) if raw else {"op": "and", "rules": []}
+        return rules_mod.validate_rules(tree), []
+    except ValueError:
+        return None, ["The rules are not valid JSON."]
+    except ValidationError as exc:
+        return None, exc.messages
+
+
+@access.marketer_required
+def rules_estimate(request):
+    tree, errors = _rules_from_post(request)
+    context = {"estimate_errors": errors, "estimate": None, "exact": None}
+    if tree:
+        context["estimate"] = selectors.audience_estimate(rules=tree)
+    return render(request, "segments/components/rule_builder.html#rule-estimate", context)
+
+
+@access.marketer_required
+def rules_count(request):
+    tree, errors = _rules_from_post(request)
+    context = {"estimate_errors": errors, "estimate": None, "exact": None}
+    if tree:
+        context["exact"] = selectors.audience_count(rules=tree)
+        context["estimate"] = context["exact"]
+    return render(request, "segments/components/rule_builder.html#rule-estimate", context)

@@ -48,3 +48,21 @@ def test_profile_page_has_the_rewards_region(marketer_client):
     profile = ProfileFactory()
     content = marketer_client.get(profile.get_absolute_url()).content.decode()
     assert 'id="profile-rewards"' in content
+
+
+def test_rule_builder_estimate_and_exact_count_partials(marketer_client):
+    EventFactory(name="Charged")
+    rules = '{"op": "and", "rules": [{"type": "did", "event": "Charged"}]}'
+    response = marketer_client.post("/audience/rules/estimate/", {"rules": rules}, HTTP_HX_REQUEST="true")
+    content = response.content.decode()
+    assert 'id="rule-estimate"' in content and "<html" not in content
+    assert "≈ 1" in content
+    response = marketer_client.post("/audience/rules/count/", {"rules": rules}, HTTP_HX_REQUEST="true")
+    assert "exact: <strong>1</strong>" in response.content.decode()
+
+
+def test_rule_builder_shows_a_clear_error_per_bad_rule(marketer_client):
+    response = marketer_client.post("/audience/rules/estimate/", {"rules": '{"op": "and", "rules": [{"type": "did"}]}'})
+    assert "Rule 1: choose an event." in response.content.decode()
+    response = marketer_client.post("/audience/rules/estimate/", {"rules": "{oops"})
+    assert "The rules are not valid JSON." in response.content.decode()
