@@ -8,6 +8,7 @@ from django.utils import timezone
 from config.account import account_tzinfo
 from segments import rules as rules_mod
 from segments.models import (
+    SAMPLE_BUCKETS,
     CustomList,
     CustomListUpload,
     Event,
@@ -20,7 +21,8 @@ from segments.models import (
 
 # Below this many profiles the "estimate" is simply the exact count (it is fast enough).
 ESTIMATE_EXACT_BELOW = 20_000
-ESTIMATE_SAMPLE_BUCKET = 0
+# Evaluate on enough hash buckets (of 100) to cover about this many profiles.
+ESTIMATE_SAMPLE_TARGET = 10_000
 
 
 def profile_search(*, query: str = "") -> QuerySet[Profile]:
@@ -94,12 +96,13 @@ def audience_count(*, rules: dict, now: datetime.datetime | None = None) -> int:
 
 
 def audience_estimate(*, rules: dict, now: datetime.datetime | None = None) -> int:
-    """An approximate count: the rules run on a deterministic ~1 % sample of profiles, scaled up."""
+    """An approximate count: the rules run on a deterministic hash sample (~10k profiles), scaled up."""
     condition = rules_q(rules=rules, now=now)
     total = Profile.objects.count()
     if total < ESTIMATE_EXACT_BELOW:
         return Profile.objects.filter(condition).order_by().count()
-    sample = Profile.objects.filter(sample_bucket=ESTIMATE_SAMPLE_BUCKET)
+    buckets = min(SAMPLE_BUCKETS, -(-SAMPLE_BUCKETS * ESTIMATE_SAMPLE_TARGET // total))
+    sample = Profile.objects.filter(sample_bucket__lt=buckets)
     sample_size = sample.count()
     if not sample_size:
         return Profile.objects.filter(condition).order_by().count()

@@ -478,11 +478,12 @@ def test_estimate_is_exact_on_small_audiences_and_scales_a_sample_on_large_ones(
     assert selectors.audience_estimate(rules=tree, now=NOW) == 4
     assert selectors.audience_count(rules=tree, now=NOW) == 4
     monkeypatch.setattr(selectors, "ESTIMATE_EXACT_BELOW", 0)
+    monkeypatch.setattr(selectors, "ESTIMATE_SAMPLE_TARGET", 1)
     from segments.models import Profile, sample_bucket_for
 
     in_sample = [p for p in "abcde" if sample_bucket_for(p) == 0]
     Profile.objects.filter(identity__in=["a", "b"]).update(sample_bucket=0)
-    Profile.objects.exclude(identity__in=["a", "b"]).update(sample_bucket=7)
+    Profile.objects.exclude(identity__in=["a", "b"]).update(sample_bucket=70)
     # Both sampled profiles match, so the estimate is all 5 profiles.
     assert selectors.audience_estimate(rules=tree, now=NOW) == 5
     assert in_sample is not None
