@@ -9,6 +9,9 @@ urlpatterns = [
     path("profiles/<int:pk>/", views.profile_detail, name="profile_detail"),
     path("events/", views.event_list, name="event_list"),
     path("segments/", views.segment_list, name="segment_list"),
+    path("lists/", views.custom_list_list, name="custom_list_list"),
+    path("lists/<int:pk>/", views.custom_list_detail, name="custom_list_detail"),
+    path("lists/<int:pk>/uploads/<int:upload_pk>/errors.csv", views.custom_list_error_file, name="custom_list_errors"),
     path("rules/estimate/", views.rules_estimate, name="rules_estimate"),
     path("rules/count/", views.rules_count, name="rules_count"),
 ]

@@ -107,3 +107,79 @@ def rules_count(request):
         context["exact"] = selectors.audience_count(rules=tree)
         context["estimate"] = context["exact"]
     return render(request, "segments/components/rule_builder.html#rule-estimate", context)
+
+
+@access.marketer_required
+def custom_list_list(request):
+    from django.core.exceptions import ValidationError
+    from django.shortcuts import redirect
+
+    from segments import services
+
+    errors = {}
+    if request.method == "POST":
+        name = request.POST.get("name", "").strip()[:200]
+        upload_file = request.FILES.get("file")
+        if not name:
+            errors["name"] = ["Enter a name for the list."]
+        if upload_file is None:
+            errors["file"] = ["Choose a CSV file with the header Type,Identity."]
+        if not errors:
+            try:
+                upload = services.custom_list_upload_start(
+                    uploaded_file=upload_file, actor=request.user, name=name, description=""
+                )
+            except ValidationError as exc:
+                errors = exc.message_dict
+            else:
+                return redirect(upload.custom_list.get_absolute_url())
+    context = {"lists": selectors.custom_list_list(), "errors": errors}
+    return render(request, "segments/custom_list_list.html", context, status=400 if errors else 200)
+
+
+@access.marketer_required
+def custom_list_detail(request, pk: int):
+    from django.core.exceptions import ValidationError
+    from django.shortcuts import redirect
+
+    from segments import services
+    from segments.models import CustomList
+
+    custom_list = get_object_or_404(CustomList, pk=pk)
+    errors = {}
+    if request.method == "POST":
+        upload_file = request.FILES.get("file")
+        if upload_file is None:
+            errors["file"] = ["Choose a CSV file with the header Type,Identity."]
+        else:
+            try:
+                services.custom_list_upload_start(
+                    uploaded_file=upload_file, actor=request.user, custom_list=custom_list
+                )
+            except ValidationError as exc:
+                errors = exc.message_dict
+            else:
+                return redirect(custom_list.get_absolute_url())
+    uploads = selectors.custom_list_uploads(custom_list=custom_list)
+    context = {
+        "custom_list": custom_list,
+        "uploads": uploads,
+        "in_progress": any(u.status == "in_progress" for u in uploads),
+        "errors": errors,
+    }
+    template = "segments/custom_list_detail.html"
+    if request.htmx and request.method == "GET":
+        template += "#upload-history"
+    return render(request, template, context, status=400 if errors else 200)
+
+
+@access.marketer_required
+def custom_list_error_file(request, pk: int, upload_pk: int):
+    from django.http import HttpResponse
+
+    from segments.models import CustomListUpload
+
+    upload = get_object_or_404(CustomListUpload, pk=upload_pk, custom_list_id=pk)
+    response = HttpResponse(upload.error_rows or "Row,Identity,Reason\r\n", content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="custom-list-{pk}-upload-{upload.pk}-errors.csv"'
+    return response

@@ -80,3 +80,31 @@ def test_csv_safe_neutralises_formulas():
         "'\tx",
         "ok",
     ]
+
+
+def test_upload_screen_creates_a_list_and_shows_history(
+    marketer_client, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.MEDIA_ROOT = tmp_path
+    ProfileFactory(identity="u1")
+    with django_capture_on_commit_callbacks(execute=False):
+        response = marketer_client.post(
+            "/audience/lists/", {"name": "VIP", "file": SimpleUploadedFile("l.csv", b"Type,Identity\ni,u1\ni,nobody\n")}
+        )
+    custom_list = CustomList.objects.get(name="VIP")
+    assert response.status_code == 302
+    services.custom_list_process(upload_id=custom_list.uploads.get().pk)
+    page = marketer_client.get(custom_list.get_absolute_url(), HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="upload-history"' in page and "<html" not in page
+    upload = custom_list.uploads.get()
+    csv_text = marketer_client.get(f"/audience/lists/{custom_list.pk}/uploads/{upload.pk}/errors.csv").content.decode()
+    assert "nobody" in csv_text
+
+
+def test_upload_screen_shows_a_bad_csv_message_and_creates_nothing(marketer_client):
+    response = marketer_client.post(
+        "/audience/lists/", {"name": "VIP", "file": SimpleUploadedFile("l.csv", b"Name\nx\n")}
+    )
+    assert response.status_code == 400
+    assert services.ERR_CSV_HEADER.format(found="Name").replace('"', "&quot;") in response.content.decode()
+    assert not CustomList.objects.exists()
