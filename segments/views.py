@@ -3,7 +3,7 @@ from django.shortcuts import get_object_or_404, render
 
 from config import access
 from segments import selectors
-from segments.models import Profile
+from segments.models import Profile, Segment
 
 PAGE_SIZE = 50
 
@@ -183,3 +183,81 @@ def custom_list_error_file(request, pk: int, upload_pk: int):
     response = HttpResponse(upload.error_rows or "Row,Identity,Reason\r\n", content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="custom-list-{pk}-upload-{upload.pk}-errors.csv"'
     return response
+
+
+def _segment_form(request, segment):
+    import json
+
+    from django.core.exceptions import ValidationError
+    from django.shortcuts import redirect
+
+    from segments import services
+
+    errors, rule_errors = {}, []
+    name = segment.name if segment else ""
+    description = segment.description if segment else ""
+    rules_json = json.dumps(segment.rules, indent=1) if segment else ""
+    if request.method == "POST":
+        name = request.POST.get("name", "").strip()[:200]
+        description = request.POST.get("description", "").strip()
+        rules_json = request.POST.get("rules", "")
+        tree = None
+        try:
+            tree = json.loads(rules_json)
+        except ValueError:
+            rule_errors = ["The rules are not valid JSON."]
+        if not name:
+            errors["name"] = ["Enter a name."]
+        elif Segment.objects.filter(name=name).exclude(pk=segment.pk if segment else None).exists():
+            errors["name"] = ["A segment with this name already exists."]
+        if tree is not None and not errors:
+            try:
+                saved = services.segment_save(
+                    segment=segment, name=name, description=description, rule_tree=tree, actor=request.user
+                )
+            except ValidationError as exc:
+                rule_errors = exc.messages
+            else:
+                services.segment_refresh_size(segment=saved)
+                return redirect("segments:segment_list")
+    context = {
+        "segment": segment,
+        "name": name,
+        "description": description,
+        "rules_json": rules_json,
+        "errors": errors,
+        "rule_errors": rule_errors,
+        "used_by": selectors.segments_using(segment=segment) if segment else [],
+    }
+    status = 400 if (errors or rule_errors) else 200
+    return render(request, "segments/segment_form.html", context, status=status)
+
+
+@access.marketer_required
+def segment_create(request):
+    return _segment_form(request, None)
+
+
+@access.marketer_required
+def segment_edit(request, pk: int):
+    return _segment_form(request, get_object_or_404(Segment, pk=pk))
+
+
+@access.marketer_required
+def segment_delete(request, pk: int):
+    from django.contrib import messages
+    from django.core.exceptions import ValidationError
+    from django.shortcuts import redirect
+
+    from segments import services
+
+    segment = get_object_or_404(Segment, pk=pk)
+    if request.method != "POST":
+        return redirect("segments:segment_edit", pk=pk)
+    try:
+        services.segment_delete(segment=segment)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return redirect("segments:segment_edit", pk=pk)
+    messages.success(request, f"Deleted segment {segment.name}.")
+    return redirect("segments:segment_list")

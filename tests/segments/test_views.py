@@ -66,3 +66,32 @@ def test_rule_builder_shows_a_clear_error_per_bad_rule(marketer_client):
     assert "Rule 1: choose an event." in response.content.decode()
     response = marketer_client.post("/audience/rules/estimate/", {"rules": "{oops"})
     assert "The rules are not valid JSON." in response.content.decode()
+
+
+def test_create_a_segment_from_the_builder_and_refuse_bad_rules(marketer_client):
+    from segments.models import Segment
+
+    EventFactory(name="Charged")
+    bad = marketer_client.post("/audience/segments/new/", {"name": "Buyers", "rules": '{"op": "and", "rules": []}'})
+    assert bad.status_code == 400
+    assert "Add at least one rule." in bad.content.decode()
+    assert not Segment.objects.exists()
+    ok = marketer_client.post(
+        "/audience/segments/new/",
+        {"name": "Buyers", "rules": '{"op": "and", "rules": [{"type": "did", "event": "Charged"}]}'},
+    )
+    assert ok.status_code == 302
+    segment = Segment.objects.get()
+    assert segment.audience_size == 1 and segment.audience_computed_at is not None
+
+
+def test_deleting_a_segment_used_by_another_is_refused(marketer_client):
+    from segments.models import Segment
+
+    one = services.segment_save(name="One", description="", rule_tree={"type": "did", "event": "E"}, actor=None)
+    services.segment_save(
+        name="Two", description="", rule_tree={"type": "in_segment", "segment_id": one.pk}, actor=None
+    )
+    response = marketer_client.post(f"/audience/segments/{one.pk}/delete/", follow=True)
+    assert services.ERR_SEGMENT_IN_USE.format(names="Two") in response.content.decode()
+    assert Segment.objects.filter(pk=one.pk).exists()
