@@ -261,3 +261,19 @@ def segment_delete(request, pk: int):
         return redirect("segments:segment_edit", pk=pk)
     messages.success(request, f"Deleted segment {segment.name}.")
     return redirect("segments:segment_list")
+
+
+@access.marketer_required
+def rules_explain(request):
+    data = request.POST if request.method == "POST" else request.GET
+    tree, errors = _rules_from_post(request)
+    identity = data.get("identity", "").strip()[:256]
+    context = {"explain_errors": errors, "result": None, "sample": [], "identity": identity}
+    if tree:
+        context["sample"] = selectors.audience_sample(rules=tree)
+        profile = Profile.objects.filter(identity=identity).first() if identity else None
+        if identity and profile is None:
+            context["explain_errors"] = [f"No profile with identity {identity}."]
+        elif profile is not None:
+            context["result"] = selectors.rule_explain(rules=tree, profile=profile)
+    return render(request, "segments/components/rule_explain.html", context)

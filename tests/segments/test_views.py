@@ -95,3 +95,16 @@ def test_deleting_a_segment_used_by_another_is_refused(marketer_client):
     response = marketer_client.post(f"/audience/segments/{one.pk}/delete/", follow=True)
     assert services.ERR_SEGMENT_IN_USE.format(names="Two") in response.content.decode()
     assert Segment.objects.filter(pk=one.pk).exists()
+
+
+def test_test_a_profile_explains_rule_by_rule_and_lists_matches(marketer_client):
+    EventFactory(name="Charged", profile=ProfileFactory(identity="buyer"))
+    ProfileFactory(identity="window-shopper")
+    rules = '{"op": "and", "rules": [{"type": "did", "event": "Charged"}]}'
+    content = marketer_client.post(
+        "/audience/rules/explain/", {"rules": rules, "identity": "window-shopper"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert 'id="rule-explain"' in content
+    assert "does not match" in content
+    assert "0 matching Charged events in the window" in content
+    assert ">buyer</a>" in content
