@@ -1,6 +1,18 @@
+import zlib
+
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+
+# Profiles fall into SAMPLE_BUCKETS buckets by a hash of their identity; the audience
+# estimate evaluates rules on bucket 0 only and scales up (about 1 % of profiles).
+SAMPLE_BUCKETS = 100
+
+
+def sample_bucket_for(identity: str) -> int:
+    """The profile's deterministic sample bucket: the same identity always lands in the same one."""
+    return zlib.crc32(identity.encode()) % SAMPLE_BUCKETS
 
 
 class Profile(models.Model):
@@ -10,12 +22,20 @@ class Profile(models.Model):
     properties = models.JSONField(default=dict, blank=True)
     first_seen = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)
+    # Derived from identity (sample_bucket_for); bulk writers set it themselves.
+    sample_bucket = models.SmallIntegerField(default=0, db_index=True, editable=False)
 
     class Meta:
         ordering = ["identity"]
 
     def __str__(self) -> str:
         return self.identity
+
+    def save(self, *args, **kwargs):
+        # A derived column, not a business rule: keep it in step with identity for
+        # single-row writes (factories, admin); set-based writers compute it in bulk.
+        self.sample_bucket = sample_bucket_for(self.identity)
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("segments:profile_detail", args=[self.pk])
@@ -77,6 +97,52 @@ class CustomList(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("segments:custom_list_detail", args=[self.pk])
+
+
+class CustomListUpload(models.Model):
+    """One CSV upload into a custom list: processed in the background, kept as history."""
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    custom_list = models.ForeignKey(CustomList, on_delete=models.CASCADE, related_name="uploads")
+    file = models.FileField(upload_to="custom_lists/%Y/%m/")
+    original_name = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.IN_PROGRESS)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    total_bytes = models.PositiveBigIntegerField(default=0)
+    processed_bytes = models.PositiveBigIntegerField(default=0)
+    rows = models.PositiveIntegerField(default=0)
+    matched = models.PositiveIntegerField(default=0)
+    unknown = models.PositiveIntegerField(default=0)
+    duplicate = models.PositiveIntegerField(default=0)
+    invalid = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    # "row,identity,reason" lines for every unknown or invalid row (served as a CSV).
+    error_rows = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.custom_list} upload {self.pk} ({self.status})"
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status != self.Status.IN_PROGRESS:
+            return 100
+        if not self.total_bytes:
+            return 0
+        return min(99, int(self.processed_bytes * 100 / self.total_bytes))
 
 
 class CustomListMember(models.Model):

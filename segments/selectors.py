@@ -1,6 +1,28 @@
-from django.db.models import QuerySet
+"""Reads for the audience screens and for other apps (see /work/brief/CONTRACTS.md)."""
 
-from segments.models import Event, Profile
+import datetime
+
+from django.db.models import Count, Max, Q, QuerySet
+from django.utils import timezone
+
+from config.account import account_tzinfo
+from segments import rules as rules_mod
+from segments.models import (
+    SAMPLE_BUCKETS,
+    CustomList,
+    CustomListUpload,
+    Event,
+    EventDefinition,
+    EventPropertyDefinition,
+    Profile,
+    ProfilePropertyDefinition,
+    Segment,
+)
+
+# Below this many profiles the "estimate" is simply the exact count (it is fast enough).
+ESTIMATE_EXACT_BELOW = 20_000
+# Evaluate on enough hash buckets (of 100) to cover about this many profiles.
+ESTIMATE_SAMPLE_TARGET = 10_000
 
 
 def profile_search(*, query: str = "") -> QuerySet[Profile]:
@@ -12,3 +34,173 @@ def profile_search(*, query: str = "") -> QuerySet[Profile]:
 
 def profile_recent_events(*, profile: Profile, limit: int = 50) -> QuerySet[Event]:
     return profile.events.order_by("-occurred_at", "-pk")[:limit]
+
+
+def event_search(
+    *, name: str = "", start: datetime.datetime | None = None, end: datetime.datetime | None = None
+) -> QuerySet[Event]:
+    events = Event.objects.select_related("profile")
+    if name:
+        events = events.filter(name=name)
+    if start:
+        events = events.filter(occurred_at__gte=start)
+    if end:
+        events = events.filter(occurred_at__lt=end)
+    return events.order_by("-occurred_at", "-pk")
+
+
+# --- Catalogue ---------------------------------------------------------------------------
+
+
+def event_names() -> list[str]:
+    """Every event name seen, from the catalogue."""
+    return list(EventDefinition.objects.order_by("name").values_list("name", flat=True))
+
+
+def event_properties(*, event_name: str) -> list[tuple[str, str]]:
+    """(property, type) pairs of one event, from the catalogue."""
+    return list(
+        EventPropertyDefinition.objects.filter(event__name=event_name).order_by("name").values_list("name", "type")
+    )
+
+
+def event_numeric_properties(*, event_name: str) -> list[str]:
+    """Names of an event's numeric properties (type "number" in the catalogue)."""
+    return list(
+        EventPropertyDefinition.objects.filter(event__name=event_name, type="number")
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+
+
+def profile_properties() -> list[tuple[str, str]]:
+    return list(ProfilePropertyDefinition.objects.order_by("name").values_list("name", "type"))
+
+
+# --- Segments and audience ----------------------------------------------------------------
+
+
+def rules_q(*, rules: dict, now: datetime.datetime | None = None) -> Q:
+    tree = rules_mod.validate_rules(rules)
+    return rules_mod.compile_rules(tree, now=now or timezone.now(), tz=account_tzinfo())
+
+
+def segment_profile_ids(*, rules: dict, now: datetime.datetime | None = None) -> QuerySet:
+    """Ids of the profiles matching a rule tree, as one query (`.values("id")`)."""
+    return Profile.objects.filter(rules_q(rules=rules, now=now)).order_by().values("id")
+
+
+def audience_count(*, rules: dict, now: datetime.datetime | None = None) -> int:
+    """The exact number of matching profiles."""
+    return Profile.objects.filter(rules_q(rules=rules, now=now)).order_by().count()
+
+
+def audience_estimate(*, rules: dict, now: datetime.datetime | None = None) -> int:
+    """An approximate count: the rules run on a deterministic hash sample (~10k profiles), scaled up."""
+    condition = rules_q(rules=rules, now=now)
+    total = Profile.objects.count()
+    if total < ESTIMATE_EXACT_BELOW:
+        return Profile.objects.filter(condition).order_by().count()
+    buckets = min(SAMPLE_BUCKETS, -(-SAMPLE_BUCKETS * ESTIMATE_SAMPLE_TARGET // total))
+    sample = Profile.objects.filter(sample_bucket__lt=buckets)
+    sample_size = sample.count()
+    if not sample_size:
+        return Profile.objects.filter(condition).order_by().count()
+    matched = sample.filter(condition).order_by().count()
+    return round_estimate(matched * total / sample_size)
+
+
+def round_estimate(value: float) -> int:
+    """Three significant figures: an estimate should not pretend to more precision."""
+    value = int(round(value))
+    if value < 1000:
+        return value
+    digits = len(str(value)) - 3
+    return int(round(value, -digits))
+
+
+def audience_sample(*, rules: dict, limit: int = 20) -> list[Profile]:
+    """The first matching profiles, for a quick look (by identity)."""
+    return list(Profile.objects.filter(rules_q(rules=rules)).order_by("identity")[:limit])
+
+
+def rule_explain(*, rules: dict, profile: Profile, now: datetime.datetime | None = None) -> dict:
+    """For one profile: whether the whole tree matches, and rule by rule whether each does and why."""
+    from segments.models import CustomListMember
+
+    now = now or timezone.now()
+    tree = rules_mod.validate_rules(rules)
+    compiler = rules_mod.RuleCompiler(now=now, tz=account_tzinfo())
+    one = Profile.objects.filter(pk=profile.pk)
+    lines = []
+
+    def walk(node, depth):
+        if "rules" in node:
+            if depth:
+                lines.append({"depth": depth, "group": node["op"].upper(), "matched": None, "text": "", "why": ""})
+            for child in node["rules"]:
+                walk(child, depth + 1)
+            return
+        matched = one.filter(compiler.rule(node)).exists()
+        lines.append(
+            {"depth": depth, "group": "", "matched": matched, "text": rules_mod.describe(node), "why": why(node)}
+        )
+
+    def why(rule):
+        kind = rule["type"]
+        if kind in ("did", "did_not"):
+            events = Event.objects.filter(profile=profile, name=rule["event"]).filter(compiler.window_q(rule["window"]))
+            for f in rule["filters"]:
+                events = events.filter(rules_mod.filter_q(f))
+            n = events.count()
+            return f"{n} matching {rule['event']} event{'s' if n != 1 else ''} in the window"
+        if kind == "did_any":
+            n = (
+                Event.objects.filter(profile=profile, name__in=rule["events"])
+                .filter(compiler.window_q(rule["window"]))
+                .count()
+            )
+            return f"{n} matching events in the window"
+        if kind == "user_property":
+            value = profile.properties.get(rule["property"], None)
+            return f"{rule['property']} is {value!r}" if rule["property"] in profile.properties else "property not set"
+        if kind == "interest":
+            counts = (
+                Event.objects.filter(profile=profile, name=rule["event"])
+                .filter(compiler.window_q(rule["window"]))
+                .values_list("properties", flat=True)
+            )
+            tally = {}
+            for props in counts:
+                if rule["property"] in props and props[rule["property"]] is not None:
+                    key = str(props[rule["property"]])
+                    tally[key] = tally.get(key, 0) + 1
+            top = sorted(tally.items(), key=lambda kv: -kv[1])[:3]
+            return "most frequent: " + (", ".join(f"{k} ({v})" for k, v in top) or "none")
+        if kind in ("in_custom_list", "not_in_custom_list"):
+            member = CustomListMember.objects.filter(custom_list_id=rule["custom_list_id"], profile=profile).exists()
+            return "on the list" if member else "not on the list"
+        if kind in ("in_segment", "not_in_segment"):
+            return "evaluated from the segment's own rules"
+        return "evaluated for every value of the property"
+
+    walk(tree, 0)
+    return {"matched": one.filter(compiler.group(tree)).exists(), "lines": lines}
+
+
+def segment_list() -> QuerySet[Segment]:
+    return Segment.objects.select_related("created_by").order_by("name")
+
+
+def custom_list_list() -> QuerySet[CustomList]:
+    return CustomList.objects.select_related("created_by").annotate(
+        upload_count=Count("uploads"), last_upload_at=Max("uploads__created_at")
+    )
+
+
+def custom_list_uploads(*, custom_list: CustomList) -> QuerySet[CustomListUpload]:
+    return custom_list.uploads.select_related("uploaded_by").order_by("-created_at", "-pk")
+
+
+def segments_using(*, segment: Segment) -> list[Segment]:
+    return [s for s in Segment.objects.exclude(pk=segment.pk) if segment.pk in rules_mod.referenced_segments(s.rules)]

@@ -3,7 +3,7 @@ from django.shortcuts import get_object_or_404, render
 
 from config import access
 from segments import selectors
-from segments.models import Profile
+from segments.models import Profile, Segment
 
 PAGE_SIZE = 50
 
@@ -24,3 +24,256 @@ def profile_detail(request, pk: int):
     profile = get_object_or_404(Profile, pk=pk)
     events = selectors.profile_recent_events(profile=profile)
     return render(request, "segments/profile_detail.html", {"profile": profile, "events": events})
+
+
+EVENT_PAGE_SIZE = 50
+
+
+@access.marketer_required
+def event_list(request):
+    import datetime
+
+    from config.account import account_tzinfo
+
+    name = request.GET.get("name", "").strip()[:256]
+    tz = account_tzinfo()
+    bounds = {}
+    for key in ("start", "end"):
+        try:
+            day = datetime.date.fromisoformat(request.GET.get(key, ""))
+        except ValueError:
+            continue
+        if key == "end":
+            day += datetime.timedelta(days=1)
+        bounds[key] = datetime.datetime.combine(day, datetime.time(), tzinfo=tz)
+    try:
+        page = max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        page = 1
+    # No COUNT(*) over millions of events: fetch one extra row to know whether a next page exists.
+    offset = (page - 1) * EVENT_PAGE_SIZE
+    rows = list(selectors.event_search(name=name, **bounds)[offset : offset + EVENT_PAGE_SIZE + 1])
+    context = {
+        "events": rows[:EVENT_PAGE_SIZE],
+        "has_next": len(rows) > EVENT_PAGE_SIZE,
+        "page": page,
+        "name": name,
+        "names": selectors.event_names(),
+        "start": request.GET.get("start", ""),
+        "end": request.GET.get("end", ""),
+    }
+    template = "segments/event_list.html"
+    if request.htmx:
+        template += "#event-table"
+    return render(request, template, context)
+
+
+@access.marketer_required
+def segment_list(request):
+    return render(request, "segments/segment_list.html", {"segments": selectors.segment_list()})
+
+
+def _rules_from_post(request):
+    import json
+
+    from django.core.exceptions import ValidationError
+
+    from segments import rules as rules_mod
+
+    raw = (request.POST if request.method == "POST" else request.GET).get("rules", "").strip()
+    try:
+        tree = json.loads(raw) if raw else {"op": "and", "rules": []}
+        return rules_mod.validate_rules(tree), []
+    except ValueError:
+        return None, ["The rules are not valid JSON."]
+    except ValidationError as exc:
+        return None, exc.messages
+
+
+@access.marketer_required
+def rules_estimate(request):
+    tree, errors = _rules_from_post(request)
+    context = {"estimate_errors": errors, "estimate": None, "exact": None}
+    if tree:
+        context["estimate"] = selectors.audience_estimate(rules=tree)
+    return render(request, "segments/components/rule_builder.html#rule-estimate", context)
+
+
+@access.marketer_required
+def rules_count(request):
+    tree, errors = _rules_from_post(request)
+    context = {"estimate_errors": errors, "estimate": None, "exact": None}
+    if tree:
+        context["exact"] = selectors.audience_count(rules=tree)
+        context["estimate"] = context["exact"]
+    return render(request, "segments/components/rule_builder.html#rule-estimate", context)
+
+
+@access.marketer_required
+def custom_list_list(request):
+    from django.core.exceptions import ValidationError
+    from django.shortcuts import redirect
+
+    from segments import services
+
+    errors = {}
+    if request.method == "POST":
+        name = request.POST.get("name", "").strip()[:200]
+        upload_file = request.FILES.get("file")
+        if not name:
+            errors["name"] = ["Enter a name for the list."]
+        if upload_file is None:
+            errors["file"] = ["Choose a CSV file with the header Type,Identity."]
+        if not errors:
+            try:
+                upload = services.custom_list_upload_start(
+                    uploaded_file=upload_file, actor=request.user, name=name, description=""
+                )
+            except ValidationError as exc:
+                errors = exc.message_dict
+            else:
+                return redirect(upload.custom_list.get_absolute_url())
+    context = {"lists": selectors.custom_list_list(), "errors": errors}
+    return render(request, "segments/custom_list_list.html", context, status=400 if errors else 200)
+
+
+@access.marketer_required
+def custom_list_detail(request, pk: int):
+    from django.core.exceptions import ValidationError
+    from django.shortcuts import redirect
+
+    from segments import services
+    from segments.models import CustomList
+
+    custom_list = get_object_or_404(CustomList, pk=pk)
+    errors = {}
+    if request.method == "POST":
+        upload_file = request.FILES.get("file")
+        if upload_file is None:
+            errors["file"] = ["Choose a CSV file with the header Type,Identity."]
+        else:
+            try:
+                services.custom_list_upload_start(
+                    uploaded_file=upload_file, actor=request.user, custom_list=custom_list
+                )
+            except ValidationError as exc:
+                errors = exc.message_dict
+            else:
+                return redirect(custom_list.get_absolute_url())
+    uploads = selectors.custom_list_uploads(custom_list=custom_list)
+    context = {
+        "custom_list": custom_list,
+        "uploads": uploads,
+        "in_progress": any(u.status == "in_progress" for u in uploads),
+        "errors": errors,
+    }
+    template = "segments/custom_list_detail.html"
+    if request.htmx and request.method == "GET":
+        template += "#upload-history"
+    return render(request, template, context, status=400 if errors else 200)
+
+
+@access.marketer_required
+def custom_list_error_file(request, pk: int, upload_pk: int):
+    from django.http import HttpResponse
+
+    from segments.models import CustomListUpload
+
+    upload = get_object_or_404(CustomListUpload, pk=upload_pk, custom_list_id=pk)
+    response = HttpResponse(upload.error_rows or "Row,Identity,Reason\r\n", content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="custom-list-{pk}-upload-{upload.pk}-errors.csv"'
+    return response
+
+
+def _segment_form(request, segment):
+    import json
+
+    from django.core.exceptions import ValidationError
+    from django.shortcuts import redirect
+
+    from segments import services
+
+    errors, rule_errors = {}, []
+    name = segment.name if segment else ""
+    description = segment.description if segment else ""
+    rules_json = json.dumps(segment.rules, indent=1) if segment else ""
+    if request.method == "POST":
+        name = request.POST.get("name", "").strip()[:200]
+        description = request.POST.get("description", "").strip()
+        rules_json = request.POST.get("rules", "")
+        tree = None
+        try:
+            tree = json.loads(rules_json)
+        except ValueError:
+            rule_errors = ["The rules are not valid JSON."]
+        if not name:
+            errors["name"] = ["Enter a name."]
+        elif Segment.objects.filter(name=name).exclude(pk=segment.pk if segment else None).exists():
+            errors["name"] = ["A segment with this name already exists."]
+        if tree is not None and not errors:
+            try:
+                saved = services.segment_save(
+                    segment=segment, name=name, description=description, rule_tree=tree, actor=request.user
+                )
+            except ValidationError as exc:
+                rule_errors = exc.messages
+            else:
+                services.segment_refresh_size(segment=saved)
+                return redirect("segments:segment_list")
+    context = {
+        "segment": segment,
+        "name": name,
+        "description": description,
+        "rules_json": rules_json,
+        "errors": errors,
+        "rule_errors": rule_errors,
+        "used_by": selectors.segments_using(segment=segment) if segment else [],
+    }
+    status = 400 if (errors or rule_errors) else 200
+    return render(request, "segments/segment_form.html", context, status=status)
+
+
+@access.marketer_required
+def segment_create(request):
+    return _segment_form(request, None)
+
+
+@access.marketer_required
+def segment_edit(request, pk: int):
+    return _segment_form(request, get_object_or_404(Segment, pk=pk))
+
+
+@access.marketer_required
+def segment_delete(request, pk: int):
+    from django.contrib import messages
+    from django.core.exceptions import ValidationError
+    from django.shortcuts import redirect
+
+    from segments import services
+
+    segment = get_object_or_404(Segment, pk=pk)
+    if request.method != "POST":
+        return redirect("segments:segment_edit", pk=pk)
+    try:
+        services.segment_delete(segment=segment)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return redirect("segments:segment_edit", pk=pk)
+    messages.success(request, f"Deleted segment {segment.name}.")
+    return redirect("segments:segment_list")
+
+
+@access.marketer_required
+def rules_explain(request):
+    data = request.POST if request.method == "POST" else request.GET
+    tree, errors = _rules_from_post(request)
+    identity = data.get("identity", "").strip()[:256]
+    context = {"explain_errors": errors, "result": None, "sample": [], "identity": identity}
+    if tree:
+        context["sample"] = selectors.audience_sample(rules=tree)
+        profile = Profile.objects.filter(identity=identity).first() if identity else None
+        if identity and profile is None:
+            context["explain_errors"] = [f"No profile with identity {identity}."]
+        elif profile is not None:
+            context["result"] = selectors.rule_explain(rules=tree, profile=profile)
+    return render(request, "segments/components/rule_explain.html", context)

@@ -1,0 +1,521 @@
+"""Writes for the audience: the upload API's batch store, the catalogue, custom lists, segments."""
+
+import csv
+import datetime
+import io
+import json
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from segments import live, rules
+from segments.models import (
+    CustomList,
+    CustomListMember,
+    CustomListUpload,
+    Event,
+    EventDefinition,
+    EventPropertyDefinition,
+    Profile,
+    ProfilePropertyDefinition,
+    PropertyType,
+    Segment,
+    sample_bucket_for,
+)
+
+# --- Upload API (SPEC 2.2) -------------------------------------------------------------
+
+MAX_RECORDS = 1000
+MAX_PROPERTIES = 256
+MAX_KEY_LENGTH = 120
+MAX_VALUE_BYTES = 512
+MAX_IDENTITY_LENGTH = 256
+MAX_EVENT_NAME_LENGTH = 120
+# Epoch seconds later than this are almost certainly milliseconds (year 2286).
+MAX_EPOCH_SECONDS = 9_999_999_999
+
+ERR_NOT_OBJECT = "Invalid record: each record must be a JSON object."
+ERR_TYPE = 'Record is neither an event nor a profile: "type" must be "event" or "profile".'
+ERR_IDENTITY = "Missing identity."
+ERR_IDENTITY_TOO_LONG = f"identity is longer than {MAX_IDENTITY_LENGTH} characters."
+ERR_TS = '"ts" must be a UNIX epoch in seconds (an integer).'
+ERR_EVENT_NAME = 'Event name missing: "evtName" is required.'
+ERR_EVENT_NAME_TYPE = 'Invalid event structure: "evtName" must be a string.'
+ERR_EVENT_NAME_TOO_LONG = f'"evtName" is longer than {MAX_EVENT_NAME_LENGTH} characters.'
+ERR_EVT_DATA = 'Invalid event structure: "evtData" must be a JSON object.'
+ERR_PROFILE_DATA = 'Invalid profile structure: "profileData" must be a JSON object.'
+ERR_NESTED = 'Invalid structure: property "{key}" must be a string, number, boolean or null.'
+ERR_TOO_MANY = f"Too many properties: at most {MAX_PROPERTIES} per record."
+ERR_KEY_TOO_LONG = f"Property key longer than {MAX_KEY_LENGTH} characters: " + '"{key}…".'
+ERR_VALUE_TOO_LONG = f'Value of "{{key}}" is longer than {MAX_VALUE_BYTES} bytes.'
+
+
+@dataclass
+class UploadResult:
+    processed: int = 0
+    unprocessed: list = field(default_factory=list)
+    event_ids: list = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if not self.unprocessed:
+            return "success"
+        return "partial" if self.processed else "fail"
+
+    def as_json(self) -> dict:
+        return {"status": self.status, "processed": self.processed, "unprocessed": self.unprocessed}
+
+
+class RecordError(Exception):
+    def __init__(self, code: int, error: str):
+        super().__init__(error)
+        self.code = code
+        self.error = error
+
+
+@dataclass
+class _Record:
+    kind: str
+    identity: str
+    at: datetime.datetime
+    name: str = ""
+    data: dict = field(default_factory=dict)
+
+
+def _check_properties(data, *, structure_error: str) -> dict:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RecordError(512, structure_error)
+    if len(data) > MAX_PROPERTIES:
+        raise RecordError(522, ERR_TOO_MANY)
+    for key, value in data.items():
+        if len(key) > MAX_KEY_LENGTH:
+            raise RecordError(526, ERR_KEY_TOO_LONG.format(key=key[:40]))
+        if isinstance(value, dict | list):
+            raise RecordError(512, ERR_NESTED.format(key=key))
+        if isinstance(value, str) and len(value.encode()) > MAX_VALUE_BYTES:
+            raise RecordError(526, ERR_VALUE_TOO_LONG.format(key=key))
+    return data
+
+
+def record_parse(record, *, now: datetime.datetime) -> _Record:
+    """Validate one upload record; raises RecordError with the SPEC 2.2 code."""
+    if not isinstance(record, dict):
+        raise RecordError(512, ERR_NOT_OBJECT)
+    kind = record.get("type")
+    if kind not in ("event", "profile"):
+        raise RecordError(524, ERR_TYPE)
+    identity = record.get("identity")
+    if isinstance(identity, int) and not isinstance(identity, bool):
+        identity = str(identity)
+    if not isinstance(identity, str) or not identity.strip():
+        raise RecordError(523, ERR_IDENTITY)
+    identity = identity.strip()
+    if len(identity) > MAX_IDENTITY_LENGTH:
+        raise RecordError(526, ERR_IDENTITY_TOO_LONG)
+    ts = record.get("ts")
+    if ts is None:
+        at = now
+    else:
+        if isinstance(ts, bool) or not isinstance(ts, int) or not 0 <= ts <= MAX_EPOCH_SECONDS:
+            raise RecordError(525, ERR_TS)
+        at = datetime.datetime.fromtimestamp(ts, tz=datetime.UTC)
+    if kind == "event":
+        name = record.get("evtName")
+        if name is None or (isinstance(name, str) and not name.strip()):
+            raise RecordError(509, ERR_EVENT_NAME)
+        if not isinstance(name, str):
+            raise RecordError(512, ERR_EVENT_NAME_TYPE)
+        name = name.strip()
+        if len(name) > MAX_EVENT_NAME_LENGTH:
+            raise RecordError(526, ERR_EVENT_NAME_TOO_LONG)
+        data = _check_properties(record.get("evtData"), structure_error=ERR_EVT_DATA)
+        return _Record("event", identity, at, name=name, data=data)
+    data = _check_properties(record.get("profileData"), structure_error=ERR_PROFILE_DATA)
+    return _Record("profile", identity, at, data=data)
+
+
+def property_type(value) -> str | None:
+    """The catalogue type of a property value (None for null, which says nothing)."""
+    if isinstance(value, bool):
+        return PropertyType.BOOLEAN
+    if isinstance(value, int | float):
+        return PropertyType.NUMBER
+    if isinstance(value, str):
+        if len(value) >= 10 and value[4:5] == "-" and value[7:8] == "-" and value[:4].isdigit():
+            try:
+                datetime.date.fromisoformat(value[:10])
+            except ValueError:
+                return PropertyType.STRING
+            return PropertyType.DATE
+        return PropertyType.STRING
+    return None
+
+
+def upload_records(*, records: list, now: datetime.datetime | None = None) -> UploadResult:
+    """Store a batch of upload records set-based: valid ones stored, bad ones reported by index."""
+    now = now or timezone.now()
+    result = UploadResult()
+    parsed: list[tuple[int, _Record]] = []
+    for index, record in enumerate(records):
+        try:
+            parsed.append((index, record_parse(record, now=now)))
+        except RecordError as exc:
+            result.unprocessed.append({"index": index, "code": exc.code, "error": exc.error})
+    if not parsed:
+        return result
+    with transaction.atomic():
+        result.event_ids = _store(records=[r for _, r in parsed], now=now)
+        ids = list(result.event_ids)
+        if ids:
+            transaction.on_commit(lambda: live.events_stored(event_ids=ids))
+    result.processed = len(parsed)
+    return result
+
+
+def _store(*, records: list[_Record], now: datetime.datetime) -> list[int]:
+    # Merge every record's effect per identity first: one upsert row per profile, in
+    # identity order so concurrent batches lock profile rows in the same order.
+    merged: dict[str, dict] = {}
+    for rec in records:
+        entry = merged.setdefault(rec.identity, {"props": {}, "first": rec.at, "last": rec.at})
+        entry["first"] = min(entry["first"], rec.at)
+        entry["last"] = max(entry["last"], rec.at)
+        if rec.kind == "profile":
+            entry["props"].update(rec.data)
+    identities = sorted(merged)
+    profile_ids = _profiles_upsert(identities=identities, merged=merged)
+
+    events = [
+        Event(
+            profile_id=profile_ids[rec.identity],
+            name=rec.name,
+            properties=rec.data,
+            occurred_at=rec.at,
+            received_at=now,
+        )
+        for rec in records
+        if rec.kind == "event"
+    ]
+    created = Event.objects.bulk_create(events) if events else []
+    catalogue_update(records=records, now=now)
+    return [e.pk for e in created]
+
+
+def _profiles_upsert(*, identities: list[str], merged: dict) -> dict[str, int]:
+    if connection.vendor == "postgresql":
+        sql = """
+            INSERT INTO segments_profile (identity, properties, first_seen, last_seen, sample_bucket)
+            SELECT t.identity, t.props::jsonb, t.first_seen, t.last_seen, t.bucket
+            FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::smallint[])
+                 AS t(identity, props, first_seen, last_seen, bucket)
+            ORDER BY t.identity
+            ON CONFLICT (identity) DO UPDATE SET
+                properties = segments_profile.properties || EXCLUDED.properties,
+                first_seen = LEAST(segments_profile.first_seen, EXCLUDED.first_seen),
+                last_seen = GREATEST(segments_profile.last_seen, EXCLUDED.last_seen)
+            RETURNING id, identity
+        """
+        params = [
+            identities,
+            [json.dumps(merged[i]["props"]) for i in identities],
+            [merged[i]["first"] for i in identities],
+            [merged[i]["last"] for i in identities],
+            [sample_bucket_for(i) for i in identities],
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return {identity: pk for pk, identity in cursor.fetchall()}
+    # SQLite (make run's embedded default): the same merge, row by row, inside the batch's transaction.
+    ids = {}
+    existing = {p.identity: p for p in Profile.objects.filter(identity__in=identities)}
+    for identity in identities:
+        entry = merged[identity]
+        profile = existing.get(identity)
+        if profile is None:
+            profile = Profile(identity=identity, properties=entry["props"], first_seen=entry["first"])
+            profile.last_seen = entry["last"]
+        else:
+            profile.properties = {**profile.properties, **entry["props"]}
+            profile.first_seen = min(profile.first_seen, entry["first"])
+            profile.last_seen = max(profile.last_seen, entry["last"])
+        profile.save()
+        ids[identity] = profile.pk
+    return ids
+
+
+def catalogue_update(*, records: list[_Record], now: datetime.datetime) -> None:
+    """Keep the event and profile-property catalogues current: one upsert per table per batch."""
+    event_props: dict[str, dict[str, str]] = {}
+    profile_props: dict[str, str] = {}
+    for rec in records:
+        if rec.kind == "event":
+            props = event_props.setdefault(rec.name, {})
+            for key, value in rec.data.items():
+                kind = property_type(value)
+                if kind and key not in props:
+                    props[key] = kind
+        else:
+            for key, value in rec.data.items():
+                kind = property_type(value)
+                if kind and key not in profile_props:
+                    profile_props[key] = kind
+    if event_props:
+        definitions = EventDefinition.objects.bulk_create(
+            [EventDefinition(name=name, first_seen=now, last_seen=now) for name in sorted(event_props)],
+            update_conflicts=True,
+            unique_fields=["name"],
+            update_fields=["last_seen"],
+        )
+        by_name = {d.name: d.pk for d in definitions}
+        rows = [
+            EventPropertyDefinition(event_id=by_name[name], name=key, type=kind)
+            for name in sorted(event_props)
+            for key, kind in sorted(event_props[name].items())
+        ]
+        if rows:
+            # The first type seen wins; a later different type does not flip the catalogue.
+            EventPropertyDefinition.objects.bulk_create(rows, ignore_conflicts=True)
+    if profile_props:
+        ProfilePropertyDefinition.objects.bulk_create(
+            [ProfilePropertyDefinition(name=key, type=kind) for key, kind in sorted(profile_props.items())],
+            ignore_conflicts=True,
+        )
+
+
+# --- Segments ---------------------------------------------------------------------------
+
+ERR_SEGMENT_IN_USE = "This segment is used by another segment ({names}); remove it there first."
+
+
+def segment_save(*, segment: Segment | None = None, name: str, description: str, rule_tree: dict, actor) -> Segment:
+    """Create or update a segment after validating its rule tree (cycles included)."""
+    normalised = rules.validate_rules(rule_tree, segment_id=segment.pk if segment else None)
+    with transaction.atomic():
+        if segment is None:
+            segment = Segment(created_by=actor)
+        segment.name = name
+        segment.description = description
+        segment.rules = normalised
+        segment.audience_size = None
+        segment.audience_computed_at = None
+        segment.save()
+    return segment
+
+
+def segment_refresh_size(*, segment: Segment) -> Segment:
+    """Compute the exact audience size now and store it with the time."""
+    from segments import selectors
+
+    size = selectors.audience_count(rules=segment.rules)
+    Segment.objects.filter(pk=segment.pk).update(audience_size=size, audience_computed_at=timezone.now())
+    segment.refresh_from_db()
+    return segment
+
+
+def segment_delete(*, segment: Segment) -> None:
+    """Delete a segment unless another segment refers to it."""
+    users = [s.name for s in Segment.objects.exclude(pk=segment.pk) if segment.pk in rules.referenced_segments(s.rules)]
+    if users:
+        raise ValidationError(ERR_SEGMENT_IN_USE.format(names=", ".join(sorted(users))))
+    segment.delete()
+
+
+# --- Custom lists (SPEC 2.3) ------------------------------------------------------------
+
+MAX_CSV_BYTES = 50 * 1024 * 1024
+CSV_HEADER = ["Type", "Identity"]
+ERR_CSV_TOO_LARGE = "The file is larger than 50 MB; split it into smaller lists."
+ERR_CSV_EMPTY = "The file is empty: it needs the header Type,Identity and at least one row."
+ERR_CSV_NOT_UTF8 = "The file is not UTF-8 text: save it as CSV UTF-8 and upload again."
+ERR_CSV_HEADER = 'The first line must be the header "Type,Identity" (found "{found}").'
+ERR_CSV_NO_ROWS = "The file has a header but no rows."
+ERR_LIST_IN_USE = "This list is used by a scheduled or running campaign ({names}); stop it before replacing the list."
+ERR_LIST_NAME_TAKEN = "A custom list with this name already exists."
+ROW_BAD_TYPE = 'Type must be "i" (identity)'
+ROW_BAD_IDENTITY = "Identity is empty or longer than 256 characters"
+ROW_UNKNOWN = "No profile with this identity"
+ROW_COLUMNS = "Expected two columns: Type,Identity"
+CHUNK_ROWS = 5000
+
+
+def custom_list_in_use(*, custom_list: CustomList) -> bool:
+    """True when a scheduled or running campaign targets this list (through Campaign.custom_list)."""
+    return bool(custom_list_campaigns_in_use(custom_list=custom_list))
+
+
+def custom_list_campaigns_in_use(*, custom_list: CustomList) -> list[str]:
+    from promotions.models import Campaign
+
+    field_names = {f.name for f in Campaign._meta.get_fields()}
+    # The builder branch adds Campaign.custom_list; before it exists no campaign can use a list.
+    if "custom_list" not in field_names:
+        return []
+    active = [Campaign.Status.SCHEDULED, Campaign.Status.RUNNING]
+    return list(
+        Campaign.objects.filter(custom_list=custom_list, status__in=active)
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+
+
+def csv_check(*, uploaded_file) -> None:
+    """Cheap checks before anything is stored: size (before reading), encoding, header, not empty."""
+    if uploaded_file.size > MAX_CSV_BYTES:
+        raise ValidationError({"file": ERR_CSV_TOO_LARGE})
+    if uploaded_file.size == 0:
+        raise ValidationError({"file": ERR_CSV_EMPTY})
+    uploaded_file.seek(0)
+    head = uploaded_file.read(64 * 1024)
+    uploaded_file.seek(0)
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character may be cut at the end of the sample; anything earlier is real.
+        if exc.start < len(head) - 4:
+            raise ValidationError({"file": ERR_CSV_NOT_UTF8}) from exc
+        text = head[: exc.start].decode("utf-8-sig")
+    if not text.strip():
+        raise ValidationError({"file": ERR_CSV_EMPTY})
+    first_line = text.splitlines()[0] if text.splitlines() else ""
+    header = [c.strip() for c in next(csv.reader([first_line]), [])]
+    if [h.lower() for h in header] != [h.lower() for h in CSV_HEADER]:
+        raise ValidationError({"file": ERR_CSV_HEADER.format(found=first_line[:60])})
+    if len([line for line in text.splitlines()[1:] if line.strip()]) == 0 and len(head) == uploaded_file.size:
+        raise ValidationError({"file": ERR_CSV_NO_ROWS})
+
+
+def custom_list_upload_start(
+    *, uploaded_file, actor, custom_list: CustomList | None = None, name: str = "", description: str = ""
+) -> CustomListUpload:
+    """Check the CSV, store it and queue its processing; refuses to replace a list in use."""
+    csv_check(uploaded_file=uploaded_file)
+    if custom_list is not None:
+        names = custom_list_campaigns_in_use(custom_list=custom_list)
+        if names:
+            raise ValidationError({"file": ERR_LIST_IN_USE.format(names=", ".join(names))})
+    from segments import tasks
+
+    with transaction.atomic():
+        if custom_list is None:
+            if CustomList.objects.filter(name=name).exists():
+                raise ValidationError({"name": ERR_LIST_NAME_TAKEN})
+            custom_list = CustomList.objects.create(name=name, description=description, created_by=actor)
+        upload = CustomListUpload(
+            custom_list=custom_list,
+            original_name=(uploaded_file.name or "")[:255],
+            uploaded_by=actor,
+            total_bytes=uploaded_file.size,
+        )
+        # Server-side file name: never trust the client's.
+        upload.file.save(f"list-{custom_list.pk}.csv", uploaded_file, save=False)
+        upload.save()
+        transaction.on_commit(lambda: tasks.custom_list_process.delay(upload.pk))
+    return upload
+
+
+def _rows(fileobj):
+    """(row number, Type, Identity or None, problem) for each data row; raises on bad encoding."""
+    text = io.TextIOWrapper(fileobj, encoding="utf-8-sig", newline="")
+    reader = csv.reader(text)
+    next(reader, None)
+    for row in reader:
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != 2:
+            yield reader.line_num, row, None, ROW_COLUMNS
+            continue
+        kind, identity = row[0].strip(), row[1].strip()
+        if kind.lower() != "i":
+            yield reader.line_num, row, None, ROW_BAD_TYPE
+        elif not identity or len(identity) > 256:
+            yield reader.line_num, row, None, ROW_BAD_IDENTITY
+        else:
+            yield reader.line_num, row, identity, ""
+
+
+def custom_list_process(*, upload_id: int) -> CustomListUpload:
+    """Read the stored CSV in chunks; replace the list's members in one transaction at the end."""
+    upload = CustomListUpload.objects.select_related("custom_list").get(pk=upload_id)
+    if upload.status != CustomListUpload.Status.IN_PROGRESS:
+        return upload
+    seen: set[str] = set()
+    matched_ids: list[int] = []
+    counts = {"rows": 0, "matched": 0, "unknown": 0, "duplicate": 0, "invalid": 0}
+    errors = io.StringIO()
+    writer = csv.writer(errors, quoting=csv.QUOTE_ALL)
+    writer.writerow(["Row", "Identity", "Reason"])
+    pending: list[tuple[int, str]] = []
+
+    def flush():
+        found = dict(Profile.objects.filter(identity__in=[i for _, i in pending]).values_list("identity", "pk"))
+        for line, identity in pending:
+            if identity in found:
+                matched_ids.append(found[identity])
+                counts["matched"] += 1
+            else:
+                counts["unknown"] += 1
+                writer.writerow([line, csv_safe(identity), ROW_UNKNOWN])
+        pending.clear()
+
+    try:
+        with upload.file.open("rb") as fileobj:
+            for line, row, identity, problem in _rows(fileobj):
+                counts["rows"] += 1
+                if problem:
+                    counts["invalid"] += 1
+                    writer.writerow([line, csv_safe(",".join(row)[:300]), problem])
+                    continue
+                if identity in seen:
+                    counts["duplicate"] += 1
+                    continue
+                seen.add(identity)
+                pending.append((line, identity))
+                if len(pending) >= CHUNK_ROWS:
+                    flush()
+                    CustomListUpload.objects.filter(pk=upload.pk).update(
+                        processed_bytes=fileobj.tell(), rows=counts["rows"]
+                    )
+            if pending:
+                flush()
+    except (UnicodeDecodeError, csv.Error) as exc:
+        message = ERR_CSV_NOT_UTF8 if isinstance(exc, UnicodeDecodeError) else f"The file is not valid CSV: {exc}."
+        CustomListUpload.objects.filter(pk=upload.pk).update(
+            status=CustomListUpload.Status.FAILED, error=message, finished_at=timezone.now()
+        )
+        upload.refresh_from_db()
+        return upload
+    if counts["rows"] == 0:
+        CustomListUpload.objects.filter(pk=upload.pk).update(
+            status=CustomListUpload.Status.FAILED, error=ERR_CSV_NO_ROWS, finished_at=timezone.now()
+        )
+        upload.refresh_from_db()
+        return upload
+    with transaction.atomic():
+        # Lock the list row so two uploads into one list replace it one after the other.
+        custom_list = CustomList.objects.select_for_update().get(pk=upload.custom_list_id)
+        CustomListMember.objects.filter(custom_list=custom_list).delete()
+        CustomListMember.objects.bulk_create(
+            [CustomListMember(custom_list=custom_list, profile_id=pk) for pk in matched_ids], batch_size=5000
+        )
+        CustomList.objects.filter(pk=custom_list.pk).update(size=len(matched_ids))
+        CustomListUpload.objects.filter(pk=upload.pk, status=CustomListUpload.Status.IN_PROGRESS).update(
+            status=CustomListUpload.Status.COMPLETED,
+            finished_at=timezone.now(),
+            processed_bytes=upload.total_bytes,
+            error_rows=errors.getvalue() if counts["unknown"] or counts["invalid"] else "",
+            **counts,
+        )
+    upload.refresh_from_db()
+    return upload
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def csv_safe(value: str) -> str:
+    """Neutralise a cell a spreadsheet would read as a formula (SPEC 8)."""
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value

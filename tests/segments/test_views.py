@@ -1,0 +1,110 @@
+import datetime
+
+import pytest
+
+from segments import services
+from tests.segments.factories import EventFactory, ProfileFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_event_list_filters_by_name_and_date_and_renders_the_partial_for_htmx(marketer_client):
+    p = ProfileFactory(identity="u1")
+    EventFactory(profile=p, name="Charged", occurred_at=datetime.datetime(2026, 11, 20, 6, tzinfo=datetime.UTC))
+    EventFactory(profile=p, name="Login", occurred_at=datetime.datetime(2026, 11, 20, 6, tzinfo=datetime.UTC))
+    EventFactory(profile=p, name="Charged", occurred_at=datetime.datetime(2026, 10, 1, 6, tzinfo=datetime.UTC))
+    response = marketer_client.get("/audience/events/", {"name": "Charged", "start": "2026-11-20", "end": "2026-11-20"})
+    assert response.status_code == 200
+    assert len(response.context["events"]) == 1
+    response = marketer_client.get("/audience/events/", {"name": "Charged"}, HTTP_HX_REQUEST="true")
+    content = response.content.decode()
+    assert 'id="event-table"' in content
+    assert "<html" not in content
+    assert content.count("<tr><td>Charged") == 2
+
+
+def test_event_list_runs_a_constant_number_of_queries(marketer_client, django_assert_max_num_queries):
+    for i in range(30):
+        EventFactory(profile=ProfileFactory(identity=f"u{i}"))
+    with django_assert_max_num_queries(8):
+        assert marketer_client.get("/audience/events/").status_code == 200
+
+
+def test_segment_list_shows_audience_size(marketer_client):
+    segment = services.segment_save(
+        name="Buyers",
+        description="",
+        rule_tree={"op": "and", "rules": [{"type": "did", "event": "Charged"}]},
+        actor=None,
+    )
+    EventFactory(name="Charged")
+    services.segment_refresh_size(segment=segment)
+    response = marketer_client.get("/audience/segments/")
+    assert "Buyers" in response.content.decode()
+    assert response.context["segments"][0].audience_size == 1
+
+
+def test_profile_page_has_the_rewards_region(marketer_client):
+    profile = ProfileFactory()
+    content = marketer_client.get(profile.get_absolute_url()).content.decode()
+    assert 'id="profile-rewards"' in content
+
+
+def test_rule_builder_estimate_and_exact_count_partials(marketer_client):
+    EventFactory(name="Charged")
+    rules = '{"op": "and", "rules": [{"type": "did", "event": "Charged"}]}'
+    response = marketer_client.post("/audience/rules/estimate/", {"rules": rules}, HTTP_HX_REQUEST="true")
+    content = response.content.decode()
+    assert 'id="rule-estimate"' in content and "<html" not in content
+    assert "≈ 1" in content
+    response = marketer_client.post("/audience/rules/count/", {"rules": rules}, HTTP_HX_REQUEST="true")
+    assert "exact: <strong>1</strong>" in response.content.decode()
+
+
+def test_rule_builder_shows_a_clear_error_per_bad_rule(marketer_client):
+    response = marketer_client.post("/audience/rules/estimate/", {"rules": '{"op": "and", "rules": [{"type": "did"}]}'})
+    assert "Rule 1: choose an event." in response.content.decode()
+    response = marketer_client.post("/audience/rules/estimate/", {"rules": "{oops"})
+    assert "The rules are not valid JSON." in response.content.decode()
+
+
+def test_create_a_segment_from_the_builder_and_refuse_bad_rules(marketer_client):
+    from segments.models import Segment
+
+    EventFactory(name="Charged")
+    bad = marketer_client.post("/audience/segments/new/", {"name": "Buyers", "rules": '{"op": "and", "rules": []}'})
+    assert bad.status_code == 400
+    assert "Add at least one rule." in bad.content.decode()
+    assert not Segment.objects.exists()
+    ok = marketer_client.post(
+        "/audience/segments/new/",
+        {"name": "Buyers", "rules": '{"op": "and", "rules": [{"type": "did", "event": "Charged"}]}'},
+    )
+    assert ok.status_code == 302
+    segment = Segment.objects.get()
+    assert segment.audience_size == 1 and segment.audience_computed_at is not None
+
+
+def test_deleting_a_segment_used_by_another_is_refused(marketer_client):
+    from segments.models import Segment
+
+    one = services.segment_save(name="One", description="", rule_tree={"type": "did", "event": "E"}, actor=None)
+    services.segment_save(
+        name="Two", description="", rule_tree={"type": "in_segment", "segment_id": one.pk}, actor=None
+    )
+    response = marketer_client.post(f"/audience/segments/{one.pk}/delete/", follow=True)
+    assert services.ERR_SEGMENT_IN_USE.format(names="Two") in response.content.decode()
+    assert Segment.objects.filter(pk=one.pk).exists()
+
+
+def test_test_a_profile_explains_rule_by_rule_and_lists_matches(marketer_client):
+    EventFactory(name="Charged", profile=ProfileFactory(identity="buyer"))
+    ProfileFactory(identity="window-shopper")
+    rules = '{"op": "and", "rules": [{"type": "did", "event": "Charged"}]}'
+    content = marketer_client.post(
+        "/audience/rules/explain/", {"rules": rules, "identity": "window-shopper"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert 'id="rule-explain"' in content
+    assert "does not match" in content
+    assert "0 matching Charged events in the window" in content
+    assert ">buyer</a>" in content
