@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -502,31 +502,19 @@ def voucher_upload_cancel(*, upload: VoucherUpload, actor) -> VoucherUpload:
 
 
 class _ProgressReporter:
-    """Writes progress on its own autocommit connection, so the bar moves while the
-    processing transaction (which must stay all-or-nothing) is still open.
-
-    SQLite allows one writer at a time, so there only the final state is shown.
-    """
+    """Progress of a processing run. The run is one all-or-nothing transaction that holds
+    the upload row, so intermediate progress is not written: the bar shows the run as
+    in progress until it commits, then Completed (a side connection would block on that
+    row lock)."""
 
     def __init__(self, upload_id: int):
         self.upload_id = upload_id
-        self.conn = connections.create_connection("default") if _postgres() else None
 
     def __call__(self, done: int) -> None:
-        if self.conn is None:
-            return
-        try:
-            with self.conn.cursor() as cursor:
-                cursor.execute(
-                    "UPDATE vouchers_voucherupload SET progress_done = %s WHERE id = %s AND status = %s",
-                    [done, self.upload_id, UploadStatus.IN_PROGRESS],
-                )
-        except Exception:  # progress is cosmetic: never let it fail the processing
-            logger.warning("Could not record progress for voucher upload %s", self.upload_id, exc_info=True)
+        return None
 
     def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
+        return None
 
 
 class _ProcessingFailed(Exception):
