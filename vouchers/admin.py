@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from vouchers.models import Partner, PartnerUser
+from vouchers.models import (
+    Partner,
+    PartnerUser,
+    VoucherAssignment,
+    VoucherCode,
+    VoucherList,
+    VoucherListEvent,
+    VoucherUpload,
+)
 
 
 class PartnerUserInline(admin.TabularInline):
@@ -23,3 +31,73 @@ class PartnerUserAdmin(admin.ModelAdmin):
     list_filter = ["partner"]
     search_fields = ["user__username", "partner__name"]
     raw_id_fields = ["user"]
+
+
+@admin.register(VoucherList)
+class VoucherListAdmin(admin.ModelAdmin):
+    # Lists, codes and uploads change only through the services (screens and tasks), so the
+    # admin shows them read-only: a hand edit here would bypass counters and the history.
+    list_display = ["tag", "partner", "name", "status", "expires_on", "codes_total", "codes_assigned", "updated_at"]
+    list_filter = ["status", "partner"]
+    search_fields = ["tag", "name", "partner__name"]
+    list_select_related = ["partner"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(VoucherUpload)
+class VoucherUploadAdmin(ReadOnlyAdmin):
+    list_display = [
+        "file_name",
+        "voucher_list",
+        "kind",
+        "status",
+        "codes_accepted",
+        "rows_read",
+        "error_count",
+        "created_at",
+    ]
+    list_filter = ["status", "kind"]
+    search_fields = ["file_name", "voucher_list__tag"]
+    list_select_related = ["voucher_list__partner"]
+
+
+@admin.register(VoucherCode)
+class VoucherCodeAdmin(ReadOnlyAdmin):
+    list_display = ["code", "voucher_list", "assigned_at", "list_archived"]
+    search_fields = ["=code"]
+    list_select_related = ["voucher_list__partner"]
+    show_full_result_count = False
+
+
+@admin.register(VoucherAssignment)
+class VoucherAssignmentAdmin(ReadOnlyAdmin):
+    list_display = ["code", "voucher_list", "profile", "campaign", "occurrence", "assigned_at"]
+    search_fields = ["=code__code", "=profile__identity"]
+    list_select_related = ["code", "voucher_list__partner", "profile", "campaign"]
+    show_full_result_count = False
+
+
+@admin.register(VoucherListEvent)
+class VoucherListEventAdmin(ReadOnlyAdmin):
+    list_display = ["voucher_list", "action", "actor", "message", "created_at"]
+    list_filter = ["action"]
+    list_select_related = ["voucher_list__partner", "actor"]

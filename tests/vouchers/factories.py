@@ -1,7 +1,10 @@
+import datetime
+
 import factory
+from django.utils import timezone
 
 from tests.factories import UserFactory
-from vouchers.models import Partner, PartnerUser
+from vouchers.models import Partner, PartnerUser, VoucherList
 
 
 class PartnerFactory(factory.django.DjangoModelFactory):
@@ -18,3 +21,13 @@ class PartnerUserFactory(factory.django.DjangoModelFactory):
 
     user = factory.SubFactory(UserFactory, groups=["Partner"])
     partner = factory.SubFactory(PartnerFactory)
+
+
+class VoucherListFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = VoucherList
+
+    partner = factory.SubFactory(PartnerFactory)
+    tag = factory.Sequence(lambda n: f"list{n}")
+    name = factory.Sequence(lambda n: f"Voucher list {n}")
+    expires_on = factory.LazyFunction(lambda: timezone.now().date() + datetime.timedelta(days=30))

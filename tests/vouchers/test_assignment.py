@@ -1,0 +1,133 @@
+import threading
+
+import pytest
+from django.db import connection
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from promotions.models import Campaign
+from segments.models import Profile
+from tests.segments.factories import ProfileFactory
+from tests.vouchers.factories import VoucherListFactory
+from tests.vouchers.helpers import load_codes
+from vouchers import selectors, services
+from vouchers.models import VoucherAssignment, VoucherCode, VoucherList
+
+
+def _invariants(voucher_list):
+    voucher_list.refresh_from_db()
+    assignments = VoucherAssignment.objects.filter(voucher_list=voucher_list)
+    codes = list(assignments.values_list("code_id", flat=True))
+    assert len(codes) == len(set(codes))
+    keys = list(assignments.values_list("campaign_id", "profile_id", "occurrence"))
+    assert len(keys) == len(set(keys))
+    assert voucher_list.codes_assigned == len(codes)
+    assert VoucherCode.objects.filter(voucher_list=voucher_list, assigned_at__isnull=False).count() == len(codes)
+
+
+@pytest.mark.django_db
+def test_voucher_assign_gives_one_code_and_is_idempotent():
+    voucher_list = VoucherListFactory()
+    load_codes(voucher_list, ["A1", "A2"])
+    profile = ProfileFactory()
+    campaign = Campaign.objects.create(name="C")
+    first = services.voucher_assign(voucher_list=voucher_list, profile=profile, campaign=campaign, occurrence="run:1")
+    again = services.voucher_assign(voucher_list=voucher_list, profile=profile, campaign=campaign, occurrence="run:1")
+    assert first.pk == again.pk
+    assert first.code.code == "A1"
+    assert selectors.voucher_codes_left(voucher_list=voucher_list) == 1
+    _invariants(voucher_list)
+
+
+@pytest.mark.django_db
+def test_bulk_assign_stops_when_codes_run_out_and_skips_unusable_lists():
+    voucher_list = VoucherListFactory()
+    load_codes(voucher_list, ["A1", "A2"])
+    profiles = [ProfileFactory().pk for _ in range(3)]
+    given_codes = services.voucher_assign_bulk(
+        voucher_list=voucher_list, profile_ids=profiles, campaign=None, occurrence="run:1"
+    )
+    assert [code for _pid, code in given_codes] == ["A1", "A2"]
+    assert selectors.voucher_codes_left(voucher_list=voucher_list) == 0
+    other = VoucherListFactory(status=VoucherList.Status.PAUSED)
+    assert services.voucher_assign_bulk(voucher_list=other, profile_ids=profiles, campaign=None, occurrence="x") == []
+    _invariants(voucher_list)
+
+
+@pytest.mark.django_db
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    pool=st.integers(min_value=0, max_value=12),
+    batches=st.lists(st.lists(st.integers(min_value=0, max_value=9), max_size=8), max_size=4),
+)
+def test_bulk_assign_never_gives_a_code_twice(pool, batches):
+    voucher_list = VoucherListFactory()
+    if pool:
+        load_codes(voucher_list, [f"C{n}" for n in range(pool)])
+    profiles = [ProfileFactory().pk for _ in range(10)]
+    campaign = Campaign.objects.create(name="H")
+    for batch in batches:
+        services.voucher_assign_bulk(
+            voucher_list=voucher_list, profile_ids=[profiles[i] for i in batch], campaign=campaign, occurrence="run:1"
+        )
+    _invariants(voucher_list)
+    distinct = len({i for batch in batches for i in batch})
+    assert VoucherAssignment.objects.filter(voucher_list=voucher_list).count() == min(pool, distinct)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_workers_never_give_a_code_twice_nor_a_profile_two_codes():
+    voucher_list = VoucherListFactory()
+    load_codes(voucher_list, [f"C{n}" for n in range(150)])
+    campaigns = [Campaign.objects.create(name="A"), Campaign.objects.create(name="B")]
+    profile_ids = list(Profile.objects.bulk_create([Profile(identity=f"p{n}") for n in range(100)]))
+    profile_ids = [p.pk for p in profile_ids]
+    errors = []
+    barrier = threading.Barrier(6)
+
+    def worker(n):
+        try:
+            barrier.wait()
+            campaign = campaigns[n % 2]
+            if n < 3:
+                services.voucher_assign_bulk(
+                    voucher_list=voucher_list, profile_ids=profile_ids, campaign=campaign, occurrence="run:1"
+                )
+            else:
+                for pid in profile_ids[::3]:
+                    services.voucher_assign(
+                        voucher_list=voucher_list, profile=Profile(pk=pid), campaign=campaign, occurrence="run:1"
+                    )
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    _invariants(voucher_list)
+    # 150 codes, 2 campaigns × 100 profiles wanted: never more than the pool, each code once.
+    # (SKIP LOCKED lets a worker come up short while others hold codes; none is given twice.)
+    given_count = VoucherAssignment.objects.filter(voucher_list=voucher_list).count()
+    assert 100 <= given_count <= 150
+
+
+@pytest.mark.django_db
+def test_api_returns_the_profiles_vouchers_with_list_expiry(api_client):
+    voucher_list = VoucherListFactory(tag="summer")
+    load_codes(voucher_list, ["A1"])
+    profile = ProfileFactory(identity="amy@example.com")
+    services.voucher_assign(voucher_list=voucher_list, profile=profile, campaign=None, occurrence="api")
+    body = api_client.get("/api/1/promo/vouchers", {"identity": "amy@example.com"}).json()
+    assert body["status"] == "success"
+    record = body["records"][0]
+    assert (record["voucherCode"], record["listTag"]) == ("A1", "summer")
+    assert record["listExpiryDate"] == voucher_list.expires_on.isoformat()
+    assert isinstance(record["listExpiry"], int)
+    missing = api_client.get("/api/1/promo/vouchers", {"identity": "nobody"})
+    assert missing.status_code == 404
+    assert api_client.get("/api/1/promo/vouchers").json()["error"] == "identity is required."
