@@ -1,15 +1,19 @@
-"""The only door from `promotions` to the catalogue apps (SPEC 3, CONTRACTS.md).
+"""The only door from `promotions` to the catalogue apps (SPEC 3, CONTRACTS).
 
 Every read of wallets, coupons, vouchers, segments and the event catalogue that the builder
-needs goes through these thin functions, so wiring them to the catalogue apps' own selectors
-is a change to this one module.
+needs goes through these thin functions, each delegating to the owning app's selector, so the
+builder never re-implements a catalogue rule (what "available" or "usable" means).
 """
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.utils import timezone
 
+from coupons import selectors as coupon_selectors
 from coupons.models import Coupon
-from segments.models import CustomListMember, EventDefinition, EventPropertyDefinition, PropertyType, Segment
+from segments import rules as segment_rules
+from segments import selectors as segment_selectors
+from segments.models import CustomList, CustomListMember, Segment
+from vouchers import selectors as voucher_selectors
 from vouchers.models import Partner, VoucherList
 from wallets.models import Wallet
 
@@ -20,12 +24,12 @@ def active_wallets() -> QuerySet[Wallet]:
 
 def available_coupons(kind: str) -> QuerySet[Coupon]:
     """Coupons of `kind` a campaign may hand out (SPEC 3.2 "available")."""
-    return Coupon.objects.filter(kind=kind, status=Coupon.Status.ACTIVE).order_by("name")
+    return coupon_selectors.coupon_available(kind=kind).order_by("name")
 
 
 def coupon_codes_left(coupon: Coupon) -> int | None:
-    """Codes a bulk series still has unassigned; None when unknown or unlimited."""
-    return None
+    """Codes a bulk series still has unassigned; None for an unlimited single code."""
+    return coupon_selectors.coupon_codes_left(coupon=coupon)
 
 
 def active_partners() -> QuerySet[Partner]:
@@ -34,54 +38,54 @@ def active_partners() -> QuerySet[Partner]:
 
 def usable_voucher_lists(partner: Partner | None) -> QuerySet[VoucherList]:
     """A partner's lists that campaigns may use: Active, not expired, partner active."""
-    today = timezone.localdate()
-    lists = VoucherList.objects.filter(status=VoucherList.Status.ACTIVE, partner__is_active=True).exclude(
-        expires_on__lt=today
-    )
-    if partner is not None:
-        lists = lists.filter(partner=partner)
-    return lists.select_related("partner").order_by("name")
+    return voucher_selectors.voucher_list_usable(partner=partner).select_related("partner").order_by("name")
 
 
 def voucher_codes_left(voucher_list: VoucherList) -> int | None:
-    return None
+    return voucher_selectors.voucher_codes_left(voucher_list=voucher_list)
 
 
 def segments() -> QuerySet[Segment]:
     return Segment.objects.order_by("name")
 
 
-def custom_lists():
-    from segments.models import CustomList
-
+def custom_lists() -> QuerySet[CustomList]:
     return CustomList.objects.order_by("name")
+
+
+def audience_rules(campaign) -> dict | None:
+    """The rule tree a past-behaviour / custom-list campaign targets, or None if not chosen yet."""
+    if campaign.custom_list_id:
+        return {"op": "and", "rules": [{"type": "in_custom_list", "custom_list_id": campaign.custom_list_id}]}
+    if campaign.segment_id:
+        return {"op": "and", "rules": [{"type": "in_segment", "segment_id": campaign.segment_id}]}
+    if campaign.rules:
+        return campaign.rules
+    return None
 
 
 def audience_estimate(campaign) -> int | None:
     """Approximate audience of a past-behaviour / custom-list campaign; None when not known."""
     if campaign.custom_list_id:
+        # A processed list's members are the audience; counting them is exact and cheap.
         return CustomListMember.objects.filter(custom_list_id=campaign.custom_list_id).count()
-    if campaign.segment_id:
-        return Segment.objects.filter(pk=campaign.segment_id).values_list("audience_size", flat=True).first()
-    return None
+    rules = audience_rules(campaign)
+    if rules is None:
+        return None
+    try:
+        return segment_selectors.audience_estimate(rules=rules)
+    except ValidationError:
+        return None
 
 
 def event_names() -> list[str]:
-    return list(EventDefinition.objects.order_by("name").values_list("name", flat=True))
+    return segment_selectors.event_names()
 
 
 def event_numeric_properties(event_name: str) -> list[str]:
-    return list(
-        EventPropertyDefinition.objects.filter(event__name=event_name, type=PropertyType.NUMBER)
-        .order_by("name")
-        .values_list("name", flat=True)
-    )
+    return segment_selectors.event_numeric_properties(event_name=event_name)
 
 
 def validate_rules(rules: dict) -> dict:
-    """A rule tree as JSON object; the audience app's validator takes over at merge."""
-    if not isinstance(rules, dict):
-        from django.core.exceptions import ValidationError
-
-        raise ValidationError("Enter the rules as a JSON object.")
-    return rules
+    """The audience app's validator: a clear error per bad rule, the normalised tree back."""
+    return segment_rules.validate_rules(rules)

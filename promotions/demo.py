@@ -28,7 +28,7 @@ def load(stdout) -> None:
         name=DEMO_PREFIX + "Welcome bonus",
         qualification=Campaign.Qualification.PAST_BEHAVIOR,
         audience_source="rules",
-        rules={"op": "and", "rules": [{"type": "did_event", "event": "Charged"}]},
+        rules={"op": "and", "rules": [{"type": "did", "event": "Charged"}]},
         delivery="later",
         scheduled_at=now + datetime.timedelta(days=2),
         starts_at=now + datetime.timedelta(days=2),

@@ -290,9 +290,13 @@ class WhoForm(SectionForm):
                 probe.segment_id = int(self.value("segment"))
             elif source == C.AudienceSource.CUSTOM_LIST and self.value("custom_list"):
                 probe.custom_list_id = int(self.value("custom_list"))
+            elif source == C.AudienceSource.RULES and self.value("rules"):
+                probe.rules = json.loads(self.value("rules"))
+                if not isinstance(probe.rules, dict):
+                    return None
             else:
                 return None
-        except ValueError:
+        except (ValueError, TypeError):
             return None
         return catalogue.audience_estimate(probe)
 

@@ -25,6 +25,8 @@ class CouponFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Coupon {n}")
     kind = Coupon.Kind.BULK
     status = Coupon.Status.ACTIVE
+    # The builder only offers series with codes left (coupons.selectors.coupon_available).
+    codes_total = 100
 
 
 class VoucherListFactory(factory.django.DjangoModelFactory):

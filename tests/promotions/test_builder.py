@@ -17,6 +17,7 @@ from promotions.forms import (
 )
 from promotions.models import Campaign, CampaignEvent
 from promotions.services import MSG_SECTION_ORDER
+from segments.rules import validate_rules
 from tests.promotions.factories import (
     CampaignFactory,
     CouponFactory,
@@ -155,10 +156,11 @@ def test_who_rules_must_be_a_json_object(marketer_client):
 
 def test_who_saves_inline_rules(marketer_client):
     campaign = _draft()
-    rules = {"op": "and", "rules": [{"type": "did_event", "event": "Charged"}]}
+    rules = {"op": "and", "rules": [{"type": "did", "event": "Charged"}]}
     post_section(marketer_client, campaign, "who", {"audience_source": "rules", "rules": json.dumps(rules)})
     campaign.refresh_from_db()
-    assert campaign.who_complete and campaign.rules == rules and campaign.segment is None
+    assert campaign.who_complete and campaign.segment is None
+    assert campaign.rules == validate_rules(rules)  # stored normalised
 
 
 def test_who_custom_list_shows_estimate_and_sets_type(marketer_client):
