@@ -177,7 +177,30 @@ class VoucherUpload(models.Model):
             return 100
         if not self.progress_total:
             return 0
-        return min(100, int(self.progress_done * 100 / self.progress_total))
+        done = self.progress_done
+        if self.status == self.Status.IN_PROGRESS:
+            # The processing transaction holds this row; its progress lives in a side row.
+            live = VoucherUploadProgress.objects.filter(upload_id=self.pk).values_list("done", flat=True).first()
+            done = max(done, live or 0)
+        return min(100, int(done * 100 / self.progress_total))
+
+
+class VoucherUploadProgress(models.Model):
+    """How far a processing run has got, written on its own autocommit connection.
+
+    The run is one all-or-nothing transaction holding the upload row, so the partner's
+    moving percentage cannot live on that row. No database foreign key: writing this row
+    must never wait on the upload row's lock.
+    """
+
+    upload = models.OneToOneField(
+        VoucherUpload, on_delete=models.CASCADE, db_constraint=False, related_name="live_progress"
+    )
+    done = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.upload_id}: {self.done}"
 
 
 class VoucherCode(models.Model):

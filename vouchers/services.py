@@ -2,7 +2,7 @@
 
 Codes leave the pool only through `voucher_assign` / `voucher_assign_bulk`. Uploads are
 validated into a report before anything is stored, and processed in one transaction so a
-failure leaves the list as it was.
+failure leaves the list as it was; progress is written beside it on its own connection.
 """
 
 import datetime
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -502,19 +502,39 @@ def voucher_upload_cancel(*, upload: VoucherUpload, actor) -> VoucherUpload:
 
 
 class _ProgressReporter:
-    """Progress of a processing run. The run is one all-or-nothing transaction that holds
-    the upload row, so intermediate progress is not written: the bar shows the run as
-    in progress until it commits, then Completed (a side connection would block on that
-    row lock)."""
+    """Progress of a processing run, written where the partner's page can read it.
+
+    The run is one all-or-nothing transaction that holds the upload row, so progress goes to
+    VoucherUploadProgress through a separate autocommit connection (that table has no
+    database foreign key, so the write never waits on the upload row's lock). On SQLite,
+    which allows one writer at a time, intermediate progress is not written.
+    """
 
     def __init__(self, upload_id: int):
         self.upload_id = upload_id
+        self.last = -1
+        self.side = connections.create_connection(DEFAULT_DB_ALIAS) if _postgres() else None
 
     def __call__(self, done: int) -> None:
-        return None
+        if self.side is None or done <= self.last:
+            return
+        self.last = done
+        try:
+            with self.side.cursor() as cursor:
+                cursor.execute(
+                    "INSERT INTO vouchers_voucheruploadprogress (upload_id, done, updated_at) "
+                    "VALUES (%s, %s, %s) ON CONFLICT (upload_id) "
+                    "DO UPDATE SET done = EXCLUDED.done, updated_at = EXCLUDED.updated_at",
+                    [self.upload_id, done, timezone.now()],
+                )
+        except DatabaseError:
+            # Progress is a courtesy to the watcher; it never fails the upload.
+            logger.warning("Voucher upload %s: progress not written", self.upload_id, exc_info=True)
 
     def close(self) -> None:
-        return None
+        if self.side is not None:
+            self.side.close()
+            self.side = None
 
 
 class _ProcessingFailed(Exception):
