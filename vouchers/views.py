@@ -41,11 +41,18 @@ def voucher_list(request):
     return render(request, template, context)
 
 
+def _refused(form, message: str):
+    """An unbound form carrying one error: the request body was refused unread."""
+    form.full_clean()  # unbound: sets an empty error dict and returns
+    form.cleaned_data = {}
+    form.add_error(None, message)
+    return form
+
+
 def _create(request, *, partner=None, ns: str, template: str, extra: dict):
     error = upload_views.request_too_large(request) if request.method == "POST" else ""
     if error:
-        form = forms.VoucherListCreateForm(partner=partner)
-        form.add_error(None, error)
+        form = _refused(forms.VoucherListCreateForm(partner=partner), error)
         return render(request, template, {"form": form, **extra}, status=413)
     form = forms.VoucherListCreateForm(request.POST or None, request.FILES or None, partner=partner)
     if request.method == "POST" and form.is_valid():
@@ -164,10 +171,8 @@ def voucher_list_upload(request, pk: int):
 
 def _upload_post(request, *, voucher_list, ns, back_url):
     error = upload_views.request_too_large(request)
-    form = forms.UploadForm() if error else forms.UploadForm(request.POST, request.FILES)
-    if error:
-        form.add_error(None, error)
-    elif form.is_valid():
+    form = _refused(forms.UploadForm(), error) if error else forms.UploadForm(request.POST, request.FILES)
+    if not error and form.is_valid():
         try:
             upload = upload_views.upload_start(
                 voucher_list=voucher_list, file=form.cleaned_data["file"], user=request.user
