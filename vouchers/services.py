@@ -694,21 +694,27 @@ WITH usable AS (
       AND (l.expires_on IS NULL OR l.expires_on >= %(today)s)
 ),
 wanted AS (
-    SELECT ids.profile_id, row_number() OVER (ORDER BY ids.profile_id) AS rn
-    FROM (SELECT DISTINCT unnest(%(profiles)s::bigint[]) AS profile_id) AS ids
-    JOIN segments_profile AS sp ON sp.id = ids.profile_id
-    WHERE EXISTS (SELECT 1 FROM usable)
-      AND NOT EXISTS (
-        SELECT 1 FROM vouchers_voucherassignment AS a
-        WHERE a.voucher_list_id = %(list)s AND a.campaign_id IS NOT DISTINCT FROM %(campaign)s
-          AND a.profile_id = ids.profile_id AND a.occurrence = %(occurrence)s
-    )
+    -- = ANY(…) reads the chunk's profiles by primary key (a join against unnest() is
+    -- planned as a sequential scan of every profile). The LATERAL … LIMIT 1 is one
+    -- unique-index probe per profile: an anti-join is planned from stale statistics as a
+    -- scan of every assignment of the list, which grows with each chunk of the same run.
+    SELECT sp.id AS profile_id, row_number() OVER (ORDER BY sp.id) AS rn
+    FROM segments_profile AS sp
+    LEFT JOIN LATERAL (
+        SELECT 1 AS hit FROM vouchers_voucherassignment AS a
+        WHERE a.voucher_list_id = %(list)s AND {campaign_match}
+          AND a.profile_id = sp.id AND a.occurrence = %(occurrence)s
+        LIMIT 1
+    ) AS taken ON true
+    WHERE sp.id = ANY(%(profiles)s::bigint[])
+      AND EXISTS (SELECT 1 FROM usable)
+      AND taken.hit IS NULL
 ),
 pool AS (
     SELECT c.id, c.code, row_number() OVER (ORDER BY c.id) AS rn
     FROM (
         SELECT id, code FROM vouchers_vouchercode
-        WHERE voucher_list_id = %(list)s AND assigned_at IS NULL
+        WHERE voucher_list_id = %(list)s AND assigned_at IS NULL AND id > %(after)s
         ORDER BY id
         LIMIT (SELECT COUNT(*) FROM wanted)
         FOR UPDATE SKIP LOCKED
@@ -725,8 +731,10 @@ inserted AS (
     RETURNING code_id, profile_id
 ),
 marked AS (
+    -- = ANY(ARRAY(…)) keeps this a primary-key lookup; a join against the CTE is planned
+    -- as a sequential scan of every code (the CTE's row estimate is far off).
     UPDATE vouchers_vouchercode AS v SET assigned_at = %(now)s
-    FROM inserted WHERE v.id = inserted.code_id
+    WHERE v.id = ANY(ARRAY(SELECT code_id FROM inserted))
     RETURNING v.id
 ),
 counted AS (
@@ -734,15 +742,19 @@ counted AS (
     WHERE id = %(list)s AND EXISTS (SELECT 1 FROM inserted)
     RETURNING id
 )
-SELECT inserted.profile_id, pool.code FROM inserted JOIN pool ON pool.id = inserted.code_id
-ORDER BY inserted.profile_id
+SELECT inserted.profile_id, pool.code, NULL::bigint FROM inserted JOIN pool ON pool.id = inserted.code_id
+UNION ALL
+-- One summary row: how many profiles wanted a code, and the highest code id given.
+SELECT NULL, CAST((SELECT COUNT(*) FROM wanted) AS text), (SELECT MAX(code_id) FROM inserted)
 """
 
 
-def _assign_chunk_postgres(*, voucher_list_id, profile_ids, campaign_id, occurrence, now, today):
+def _assign_chunk_postgres(*, voucher_list_id, profile_ids, campaign_id, occurrence, now, today, after):
+    # "= campaign" / "IS NULL" (not IS NOT DISTINCT FROM) so the unique index answers it.
+    campaign_match = "a.campaign_id IS NULL" if campaign_id is None else "a.campaign_id = %(campaign)s"
     with connection.cursor() as cursor:
         cursor.execute(
-            _ASSIGN_SQL_POSTGRES,
+            _ASSIGN_SQL_POSTGRES.format(campaign_match=campaign_match),
             {
                 "list": voucher_list_id,
                 "profiles": list(profile_ids),
@@ -750,16 +762,20 @@ def _assign_chunk_postgres(*, voucher_list_id, profile_ids, campaign_id, occurre
                 "occurrence": occurrence,
                 "now": now,
                 "today": today,
+                "after": after,
             },
         )
-        return [(int(pid), code) for pid, code in cursor.fetchall()]
+        rows = cursor.fetchall()
+    given = sorted((int(pid), code) for pid, code, _top in rows if pid is not None)
+    wanted, top = next((int(code), top) for pid, code, top in rows if pid is None)
+    return given, wanted, top or 0
 
 
-def _assign_chunk_portable(*, voucher_list_id, profile_ids, campaign_id, occurrence, now, today):
+def _assign_chunk_portable(*, voucher_list_id, profile_ids, campaign_id, occurrence, now, today, after):
     # SQLite (make run) has no SKIP LOCKED and no writable CTEs, but serialises writers
     # (IMMEDIATE transactions), so the same steps run one transaction at a time.
     if not selectors.voucher_list_usable().filter(pk=voucher_list_id).exists():
-        return []
+        return [], 0, 0
     taken = set(
         VoucherAssignment.objects.filter(
             voucher_list_id=voucher_list_id, campaign_id=campaign_id, occurrence=occurrence, profile_id__in=profile_ids
@@ -767,13 +783,13 @@ def _assign_chunk_portable(*, voucher_list_id, profile_ids, campaign_id, occurre
     )
     wanted = sorted(set(Profile.objects.filter(id__in=profile_ids).values_list("id", flat=True)) - taken)
     pool = list(
-        VoucherCode.objects.filter(voucher_list_id=voucher_list_id, assigned_at__isnull=True)
+        VoucherCode.objects.filter(voucher_list_id=voucher_list_id, assigned_at__isnull=True, id__gt=after)
         .order_by("id")
         .values_list("id", "code")[: len(wanted)]
     )
     pairs = list(zip(wanted, pool, strict=False))
     if not pairs:
-        return []
+        return [], len(wanted), 0
     VoucherAssignment.objects.bulk_create(
         [
             VoucherAssignment(
@@ -789,7 +805,7 @@ def _assign_chunk_portable(*, voucher_list_id, profile_ids, campaign_id, occurre
     )
     VoucherCode.objects.filter(id__in=[code_id for _pid, (code_id, _c) in pairs]).update(assigned_at=now)
     VoucherList.objects.filter(pk=voucher_list_id).update(codes_assigned=F("codes_assigned") + len(pairs))
-    return [(pid, code) for pid, (_code_id, code) in pairs]
+    return [(pid, code) for pid, (_code_id, code) in pairs], len(wanted), pairs[-1][1][0]
 
 
 def _assign_chunk(**kwargs):
@@ -810,16 +826,32 @@ def voucher_assign_bulk(
     today = selectors.account_today()
     ids = sorted({int(pid) for pid in profile_ids})
     given: list[tuple[int, str]] = []
+    # Claims walk the pool in id order from a cursor: codes this transaction has already
+    # taken stay in the pool index (their old row versions) until it commits, and starting
+    # each chunk from the beginning would re-read them all (quadratic at a million codes).
+    after = 0
     with transaction.atomic():
         for start in range(0, len(ids), ASSIGN_CHUNK):
-            given += _assign_chunk(
-                voucher_list_id=voucher_list.pk,
-                profile_ids=ids[start : start + ASSIGN_CHUNK],
-                campaign_id=campaign_id,
-                occurrence=occurrence,
-                now=now,
-                today=today,
-            )
+            chunk = {
+                "voucher_list_id": voucher_list.pk,
+                "profile_ids": ids[start : start + ASSIGN_CHUNK],
+                "campaign_id": campaign_id,
+                "occurrence": occurrence,
+                "now": now,
+                "today": today,
+            }
+            got, wanted, top = _assign_chunk(after=after, **chunk)
+            short = wanted - len(got)
+            if short > 0 and after:
+                # Codes below the cursor that another transaction held (SKIP LOCKED) get one look.
+                more, wanted_more, top_more = _assign_chunk(after=0, **chunk)
+                got += more
+                short = wanted_more - len(more)
+                top = max(top, top_more)
+            given += got
+            after = max(after, top)
+            if short > 0:
+                break  # the pool ran out
         if len(given) >= ANALYZE_AFTER_ASSIGNED and _postgres():
             transaction.on_commit(_analyze_codes)
     return given
