@@ -1,7 +1,7 @@
 import threading
 
 import pytest
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -131,3 +131,36 @@ def test_api_returns_the_profiles_vouchers_with_list_expiry(api_client):
     missing = api_client.get("/api/1/promo/vouchers", {"identity": "nobody"})
     assert missing.status_code == 404
     assert api_client.get("/api/1/promo/vouchers").json()["error"] == "identity is required."
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_code_skipped_while_another_transaction_held_it_is_given_later_in_the_same_run(monkeypatch):
+    voucher_list = VoucherListFactory()
+    load_codes(voucher_list, ["C1", "C2", "C3", "C4"])
+    profiles = [ProfileFactory().pk for _ in range(4)]
+    monkeypatch.setattr(services, "ASSIGN_CHUNK", 2)
+    holder = connections.create_connection(DEFAULT_DB_ALIAS)
+    holder.set_autocommit(False)
+    with holder.cursor() as cursor:
+        cursor.execute("SELECT id FROM vouchers_vouchercode WHERE code = 'C1' FOR UPDATE")
+    original = services._assign_chunk
+    calls = []
+
+    def chunk(**kwargs):
+        result = original(**kwargs)
+        calls.append((kwargs["after"], [code for _pid, code in result[0]]))
+        if len(calls) == 1:
+            holder.rollback()  # the other transaction lets C1 go after the first chunk
+        return result
+
+    monkeypatch.setattr(services, "_assign_chunk", chunk)
+    try:
+        given_codes = services.voucher_assign_bulk(
+            voucher_list=voucher_list, profile_ids=profiles, campaign=None, occurrence="run:1"
+        )
+    finally:
+        holder.close()
+    first_after = calls[1][0]
+    assert calls == [(0, ["C2", "C3"]), (first_after, ["C4"]), (0, ["C1"])]
+    assert sorted(code for _pid, code in given_codes) == ["C1", "C2", "C3", "C4"]
+    _invariants(voucher_list)
