@@ -97,6 +97,11 @@ def save(page, title: str):
     expect(region.get_by_text("Complete", exact=True)).to_be_visible()
 
 
+def points_types(what):
+    """The Points type choices the What section offers, in order."""
+    return what.get_by_role("group", name="Points type").locator("label:has(input)")
+
+
 def publish_button(page):
     return page.get_by_role("button", name="Publish campaign")
 
@@ -156,8 +161,7 @@ def test_past_behaviour_segment_flat_points_sent_now(page, screenshot, catalogue
         what.get_by_label("Wallet points", exact=True).check()
     what.get_by_label("Wallet", exact=True).select_option(label="Supercoins (Supercoins)")
     # Percentage / Proportional are for live single-trigger campaigns; budgets for live ones.
-    expect(what.get_by_label("Flat", exact=True)).to_be_visible()
-    expect(what.get_by_label("Random", exact=True)).to_be_visible()
+    expect(points_types(what)).to_have_text(["Flat", "Random"])
     expect(what.get_by_label("Percentage", exact=True)).to_have_count(0)
     expect(what.get_by_label("Proportional", exact=True)).to_have_count(0)
     expect(what.get_by_label("Campaign budget (points, optional)")).to_have_count(0)
@@ -202,8 +206,7 @@ def test_live_action_percentage_points_with_budget(page, screenshot, catalogue):
     what = section(page, "What")
     with swap(page):
         what.get_by_label("Wallet points", exact=True).check()
-    expect(what.get_by_label("Flat", exact=True)).to_be_visible()
-    expect(what.get_by_label("Percentage", exact=True)).to_have_count(0)
+    expect(points_types(what)).to_have_text(["Flat", "Random"])
 
     # Back to Who through its Edit link; one trigger event makes Percentage appear.
     with page.expect_response(lambda r: "/edit/who/" in r.url):
@@ -219,6 +222,7 @@ def test_live_action_percentage_points_with_budget(page, screenshot, catalogue):
     with swap(page):
         what.get_by_label("Wallet points", exact=True).check()
     what.get_by_label("Wallet", exact=True).select_option(label="Supercoins (Supercoins)")
+    expect(points_types(what)).to_have_text(["Flat", "Random", "Percentage", "Proportional"])
     with swap(page):
         what.get_by_label("Flat", exact=True).check()
     # Live: a campaign budget for every points type, a per-user budget except for Flat.
@@ -283,9 +287,19 @@ def test_live_inaction_bulk_coupon(page, screenshot, catalogue):
     what.get_by_label("Immediate", exact=True).check()
     save(page, "What")
 
+    when = section(page, "When")
     with swap(page):
-        section(page, "When").get_by_label("Now", exact=True).check()
-    section(page, "When").get_by_label("Never", exact=True).check()
+        when.get_by_role("group", name="Start").get_by_label("Now", exact=True).check()
+    # Start and End both offer "On a date/time": each field is a named group of radios.
+    end = when.get_by_role("group", name="End")
+    expect(when.get_by_label("End at", exact=True)).to_have_count(0)
+    with swap(page):
+        end.get_by_label("On a date/time", exact=True).check()
+    expect(when.get_by_label("End at", exact=True)).to_be_visible()
+    expect(when.get_by_label("Start at", exact=True)).to_have_count(0)
+    with swap(page):
+        when.get_by_role("group", name="End").get_by_label("Never", exact=True).check()
+    expect(when.get_by_label("End at", exact=True)).to_have_count(0)
     save(page, "When")
 
     campaign = publish(page, name="Come back for your cart", status="Running")
