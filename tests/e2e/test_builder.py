@@ -77,24 +77,37 @@ def section(page, title: str):
 
 
 @contextmanager
+def settled(page):
+    """Wait until the HTMX swap the block causes has settled: htmx wires up the new content's
+    hx-* attributes only then, so a choice made earlier would trigger nothing."""
+    page.evaluate(
+        """() => { window.swapSettled = false;
+        document.body.addEventListener("htmx:afterSettle", () => { window.swapSettled = true }, {once: true}); }"""
+    )
+    yield
+    page.wait_for_function("window.swapSettled === true")
+
+
+@contextmanager
 def swap(page):
     """Wait for the re-render a choice triggers (the section's `?refresh` request) to land."""
-    with page.expect_response(lambda r: "refresh" in r.url and r.request.method == "POST") as info:
+    with settled(page), page.expect_response(lambda r: "refresh" in r.url and r.request.method == "POST") as info:
         yield
     assert info.value.ok, info.value.status
-    page.wait_for_load_state()
 
 
 def save(page, title: str):
     """Save and continue; the section shows its ✓ and the next one opens."""
     region = section(page, title)
-    region.get_by_role("button", name="Save and continue").click()
+    with settled(page):
+        region.get_by_role("button", name="Save and continue").click()
     try:
         expect(region.locator(".section-step")).to_have_text("✓")
     except AssertionError as exc:
         errors = region.locator(".errorlist, [role=alert]").all_inner_texts()
         raise AssertionError(f"{title} was not saved; the screen says: {errors}") from exc
     expect(region.get_by_text("Complete", exact=True)).to_be_visible()
+    page.wait_for_function("!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')")
 
 
 def points_types(what):
@@ -134,6 +147,9 @@ def publish(page, *, name: str, status: str) -> Campaign:
     publish_button(page).click()
     expect(page.locator("#campaign-status")).to_have_text(status)
     expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
+    history = page.locator("#campaign-history")
+    for entry in ("Published", "Saved section: when", "Created: start"):
+        expect(history.get_by_role("cell", name=entry, exact=True)).to_be_visible()
     return Campaign.objects.get(name=name)
 
 
@@ -209,7 +225,7 @@ def test_live_action_percentage_points_with_budget(page, screenshot, catalogue):
     expect(points_types(what)).to_have_text(["Flat", "Random"])
 
     # Back to Who through its Edit link; one trigger event makes Percentage appear.
-    with page.expect_response(lambda r: "/edit/who/" in r.url):
+    with settled(page):
         section(page, "Who").get_by_role("link", name="Edit").click()
     who = section(page, "Who")
     expect(who.get_by_label("Trigger event 1", exact=True)).to_have_value("Charged")
