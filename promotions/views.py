@@ -275,10 +275,23 @@ def campaign_detail(request, pk: int):
         "actions": [(a, ACTION_LABELS[a]) for a in services.campaign_actions(campaign)],
         "runs": runs,
         "active_run": _active_run(runs),
-        "history": selectors.campaign_history(campaign=campaign),
+        "history": [
+            (event, _history_note(event.details or {})) for event in selectors.campaign_history(campaign=campaign)
+        ],
         "granted_total": sum(r.granted for r in runs),
     }
     return render(request, "promotions/campaign_detail.html", context)
+
+
+def _history_note(details: dict) -> str:
+    """What a history row adds to its action. Read in Python: in a template `details.copy`
+    falls back to the dict's own copy() method when the key is absent."""
+    note = f": {details['section']}" if details.get("section") else ""
+    if details.get("copy"):
+        note += f" (copy #{details['copy']})"
+    if details.get("duplicated_from"):
+        note += f" (from #{details['duplicated_from']})"
+    return note
 
 
 def _active_run(runs):
