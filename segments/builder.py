@@ -246,6 +246,19 @@ def errors_by_row(messages) -> tuple[dict[str, list[str]], list[str]]:
     return by_row, general
 
 
+def row_ids(tree) -> dict[str, str]:
+    """{row label: row element id} for the rows the visual builder draws for `tree`."""
+    out: dict[str, str] = {}
+    if not isinstance(tree, dict) or not isinstance(tree.get("rules"), list) or _depth(tree) > 2:
+        return out
+    for i, rule in enumerate(tree["rules"]):
+        out[str(i + 1)] = f"{PREFIX}-rules-{i}"
+        if isinstance(rule, dict) and isinstance(rule.get("rules"), list):
+            for j, _ in enumerate(rule["rules"]):
+                out[f"{i + 1}.{j + 1}"] = f"{PREFIX}-rules-{i}-rules-{j}"
+    return out
+
+
 # --- view-model -------------------------------------------------------------------------------
 
 

@@ -120,10 +120,24 @@ def rules_builder(request):
     return render(request, "segments/components/rule_builder.html#rule-builder", {"rb": vm})
 
 
+MSG_ROWS_NEED_ATTENTION = "Some rules need attention: see the message by each of them."
+
+
 @access.marketer_required
 def rules_estimate(request):
     tree, errors = _rules_from_post(request)
     context = {"estimate_errors": errors, "estimate": None, "exact": None}
+    if request.POST.get("rb_live"):
+        # Asked by the visual builder: each row's messages go next to that row (out-of-band swaps).
+        from segments import builder
+
+        ids = builder.row_ids(builder.tree_from_json(request.POST.get("rules", "")))
+        by_row, general = builder.errors_by_row(errors)
+        context["row_errors"] = [(row_id, by_row.get(label, [])) for label, row_id in ids.items()]
+        if ids:
+            shown = [m for label in ids for m in by_row.get(label, [])]
+            rest = [m for m in errors if m not in shown]
+            context["estimate_errors"] = rest + ([MSG_ROWS_NEED_ATTENTION] if shown else [])
     if tree:
         context["estimate"] = selectors.audience_estimate(rules=tree)
     return render(request, "segments/components/rule_builder.html#rule-estimate", context)

@@ -505,3 +505,31 @@ def test_deeper_nesting_falls_back_to_the_json_editor(marketer_client, catalogue
     content = render_builder(marketer_client, deep)
     assert 'name="rb.op"' not in content and "edit them as JSON below" in content
     assert json.loads(controls_of(content).rules) == deep
+
+
+def test_live_estimate_puts_each_rows_messages_next_to_it(marketer_client, catalogue):
+    from segments.views import MSG_ROWS_NEED_ATTENTION
+
+    tree = {
+        "op": "and",
+        "rules": [
+            {"type": "did", "event": "Charged"},
+            {"type": "user_property", "property": "City", "operator": "equals", "value": ""},
+        ],
+    }
+    response = marketer_client.post(
+        "/audience/rules/estimate/", {"rules": json.dumps(tree), "rb_live": "1"}, HTTP_HX_REQUEST="true"
+    )
+    content = response.content.decode()
+    assert (
+        '<ul class="errorlist rb-row-errors" id="rb-rules-1-errors" hx-swap-oob="true">'
+        "<li>Rule 2: City: enter a value.</li></ul>" in content
+    )
+    assert '<ul class="errorlist rb-row-errors" id="rb-rules-0-errors" hx-swap-oob="true"></ul>' in content
+    assert MSG_ROWS_NEED_ATTENTION in content
+    tree["rules"][1]["value"] = "Pune"
+    content = marketer_client.post(
+        "/audience/rules/estimate/", {"rules": json.dumps(tree), "rb_live": "1"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert '<ul class="errorlist rb-row-errors" id="rb-rules-1-errors" hx-swap-oob="true"></ul>' in content
+    assert "≈ 0" in content
