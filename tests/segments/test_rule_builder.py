@@ -533,3 +533,13 @@ def test_live_estimate_puts_each_rows_messages_next_to_it(marketer_client, catal
     ).content.decode()
     assert '<ul class="errorlist rb-row-errors" id="rb-rules-1-errors" hx-swap-oob="true"></ul>' in content
     assert "≈ 0" in content
+
+
+def test_rendering_many_rows_reads_the_catalogue_a_bounded_number_of_times(
+    marketer_client, catalogue, django_assert_max_num_queries
+):
+    rule = {"type": "did", "event": "Charged", "filters": [{"property": "Amount", "operator": "equals", "value": 1}]}
+    tree = {"op": "and", "rules": [rule] * 12 + [{"type": "group", "op": "or", "rules": [rule] * 5}]}
+    with django_assert_max_num_queries(25):
+        content = render_builder(marketer_client, tree)
+    assert 'name="rb.rules.12.rules.4.filters.0.property"' in content
