@@ -15,6 +15,7 @@ urlpatterns = [
     path("lists/", views.custom_list_list, name="custom_list_list"),
     path("lists/<int:pk>/", views.custom_list_detail, name="custom_list_detail"),
     path("lists/<int:pk>/uploads/<int:upload_pk>/errors.csv", views.custom_list_error_file, name="custom_list_errors"),
+    path("rules/builder/", views.rules_builder, name="rules_builder"),
     path("rules/estimate/", views.rules_estimate, name="rules_estimate"),
     path("rules/explain/", views.rules_explain, name="rules_explain"),
     path("rules/count/", views.rules_count, name="rules_count"),

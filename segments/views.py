@@ -91,9 +91,53 @@ def _rules_from_post(request):
 
 
 @access.marketer_required
+def rules_builder(request):
+    """Re-render the rule builder from its posted controls after a structural change (HTMX partial)."""
+    from segments import builder
+
+    data = request.POST
+    action = data.get("rb_action", "")[:300]
+    raw_json, json_error, new_row = "", "", None
+    if action == "json":
+        raw_json = data.get("rb_json", "")
+        tree = builder.tree_from_json(raw_json)
+        if tree is None:
+            json_error = "The rules are not valid JSON."
+            tree = builder.tree_from_controls(data) or builder.tree_from_json(data.get("rules", ""))
+            raw_json = ""
+    else:
+        tree = builder.tree_from_controls(data)
+        if tree is None:
+            tree = builder.tree_from_json(data.get("rules", ""))
+        if tree is not None:
+            changed = data.get("rb_changed", "")[:300]
+            if changed:
+                builder.apply_change(tree, changed, builder.Catalogue())
+            if action:
+                new_row = builder.apply_action(tree, action)
+    errors = builder.validation_errors(tree) if tree is not None and tree.get("rules") else []
+    vm = builder.builder_vm(tree=tree, raw_json=raw_json, errors=errors, new_row=new_row, json_error=json_error)
+    return render(request, "segments/components/rule_builder.html#rule-builder", {"rb": vm})
+
+
+MSG_ROWS_NEED_ATTENTION = "Some rules need attention: see the message by each of them."
+
+
+@access.marketer_required
 def rules_estimate(request):
     tree, errors = _rules_from_post(request)
     context = {"estimate_errors": errors, "estimate": None, "exact": None}
+    if request.POST.get("rb_live"):
+        # Asked by the visual builder: each row's messages go next to that row (out-of-band swaps).
+        from segments import builder
+
+        ids = builder.row_ids(builder.tree_from_json(request.POST.get("rules", "")))
+        by_row, general = builder.errors_by_row(errors)
+        context["row_errors"] = [(row_id, by_row.get(label, [])) for label, row_id in ids.items()]
+        if ids:
+            shown = [m for label in ids for m in by_row.get(label, [])]
+            rest = [m for m in errors if m not in shown]
+            context["estimate_errors"] = rest + ([MSG_ROWS_NEED_ATTENTION] if shown else [])
     if tree:
         context["estimate"] = selectors.audience_estimate(rules=tree)
     return render(request, "segments/components/rule_builder.html#rule-estimate", context)
@@ -196,16 +240,21 @@ def _segment_form(request, segment):
     errors, rule_errors = {}, []
     name = segment.name if segment else ""
     description = segment.description if segment else ""
-    rules_json = json.dumps(segment.rules, indent=1) if segment else ""
+    rules_json = json.dumps(segment.rules) if segment else ""
     if request.method == "POST":
         name = request.POST.get("name", "").strip()[:200]
         description = request.POST.get("description", "").strip()
-        rules_json = request.POST.get("rules", "")
-        tree = None
-        try:
-            tree = json.loads(rules_json)
-        except ValueError:
-            rule_errors = ["The rules are not valid JSON."]
+        from segments import builder
+
+        tree = builder.tree_from_controls(request.POST)
+        if tree is not None:
+            rules_json = json.dumps(tree)
+        else:
+            rules_json = request.POST.get("rules", "")
+            try:
+                tree = json.loads(rules_json)
+            except ValueError:
+                rule_errors = ["The rules are not valid JSON."]
         if not name:
             errors["name"] = ["Enter a name."]
         elif Segment.objects.filter(name=name).exclude(pk=segment.pk if segment else None).exists():
