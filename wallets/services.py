@@ -30,9 +30,13 @@ ERR_KIND = "Choose credit or debit."
 ERR_EXPIRY_RULE_FROZEN = "The expiry rule cannot change after the wallet is created."
 
 # Profiles per set-based statement in wallet_credit_bulk, and lots per sweep in the jobs:
-# big enough that per-statement overhead vanishes, small enough to keep locks short.
-BULK_CHUNK = 10_000
-JOB_CHUNK = 20_000
+# big enough that per-statement overhead vanishes, small enough to keep locks short
+# (bench/wallets_bench.py: a 50,000-row chunk commits in well under a second).
+BULK_CHUNK = 50_000
+JOB_CHUNK = 50_000
+# After crediting this many lots, refresh the planner's statistics on lots (the jobs' plans
+# depend on how many lots are due).
+ANALYZE_AFTER = 100_000
 
 
 # --- Rules --------------------------------------------------------------------------------
@@ -318,12 +322,18 @@ def wallet_adjust(*, wallet: Wallet, profile, kind: str, points: Decimal, descri
 
 # --- Bulk credit ----------------------------------------------------------------------------
 
-_BULK_SQL = """
-WITH input AS (
+_BULK_INPUT_FLAT = """
+    SELECT t.profile_id, %(points)s::numeric AS points
+    FROM unnest(%(profile_ids)s::bigint[]) AS t(profile_id)
+    JOIN segments_profile p ON p.id = t.profile_id
+"""
+_BULK_INPUT_EACH = """
     SELECT t.profile_id, t.points
     FROM unnest(%(profile_ids)s::bigint[], %(points)s::numeric[]) AS t(profile_id, points)
     JOIN segments_profile p ON p.id = t.profile_id
-),
+"""
+_BULK_SQL = """
+WITH input AS ({input}),
 new_lots AS (
     INSERT INTO wallets_lot (wallet_id, profile_id, amount, remaining, issued_at, activates_at, expires_at,
                              activated, expired, source, campaign_id, occurrence, description, metadata)
@@ -342,7 +352,7 @@ ledger AS (
     RETURNING 1
 )
 SELECT count(*) FROM ledger
-"""
+"""  # noqa: S608 (only a constant input clause is interpolated)
 
 
 def wallet_credit_bulk(
@@ -376,16 +386,17 @@ def wallet_credit_bulk(
     activated = activates_at <= now
     kind = Transaction.Kind.CREDIT if activated else Transaction.Kind.SCHEDULED
     credited = 0
+    sql = _BULK_SQL.replace("{input}", _BULK_INPUT_FLAT if amounts is None else _BULK_INPUT_EACH)
     for start in range(0, len(profile_ids), BULK_CHUNK):
         chunk = list(profile_ids[start : start + BULK_CHUNK])
         chunk_points = [amounts[pid] for pid in chunk] if amounts is not None else [flat] * len(chunk)
         if connection.vendor == "postgresql":
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(
-                    _BULK_SQL,
+                    sql,
                     {
                         "profile_ids": chunk,
-                        "points": chunk_points,
+                        "points": chunk_points if amounts is not None else flat,
                         "wallet_id": wallet.pk,
                         "now": now,
                         "activates_at": activates_at,
@@ -402,6 +413,9 @@ def wallet_credit_bulk(
             credited += _credit_chunk_portable(
                 wallet, chunk, chunk_points, campaign, occurrence, description, now, activates_at, expires_at, kind
             )
+    if credited >= ANALYZE_AFTER and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE wallets_lot")
     return credited
 
 
@@ -469,9 +483,10 @@ _LEDGER_COLUMNS = (
 )
 
 _ACTIVATE_SQL = f"""
-WITH due AS (
-    SELECT id FROM wallets_lot
-    WHERE NOT activated AND activates_at <= %(now)s AND (expires_at IS NULL OR expires_at > %(now)s)
+WITH due AS MATERIALIZED (
+    SELECT id, activates_at AS at FROM wallets_lot
+    WHERE NOT activated AND activates_at <= %(now)s AND (activates_at, id) > (%(after_at)s, %(after_id)s)
+      AND (expires_at IS NULL OR expires_at > %(now)s)
     ORDER BY activates_at, id
     LIMIT %(limit)s
     FOR NO KEY UPDATE SKIP LOCKED
@@ -488,13 +503,15 @@ ledger AS (
     FROM flipped
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM flipped), (SELECT count(*) FROM ledger)
+SELECT last.at, last.id, (SELECT count(*) FROM due), (SELECT count(*) FROM ledger)
+FROM (SELECT at, id FROM due ORDER BY at DESC, id DESC LIMIT 1) AS last
 """  # noqa: S608 (only the constant column list is interpolated)
 
 _EXPIRE_SQL = f"""
-WITH due AS (
-    SELECT id, activated AS was_activated FROM wallets_lot
+WITH due AS MATERIALIZED (
+    SELECT id, expires_at AS at, activated AS was_activated FROM wallets_lot
     WHERE NOT expired AND expires_at IS NOT NULL AND expires_at <= %(now)s
+      AND (expires_at, id) > (%(after_at)s, %(after_id)s)
     ORDER BY expires_at, id
     LIMIT %(limit)s
     FOR NO KEY UPDATE SKIP LOCKED
@@ -519,19 +536,29 @@ ledger AS (
     FROM flipped WHERE remaining > 0
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM activations), (SELECT count(*) FROM flipped), (SELECT count(*) FROM ledger)
+SELECT last.at, last.id, (SELECT count(*) FROM due), (SELECT count(*) FROM activations), (SELECT count(*) FROM ledger)
+FROM (SELECT at, id FROM due ORDER BY at DESC, id DESC LIMIT 1) AS last
 """  # noqa: S608 (only the constant column list is interpolated)
 
 
+_SWEEP_START = datetime.datetime.min.replace(tzinfo=datetime.UTC)
+
+
 def _sweep(sql: str, now: datetime.datetime, chunk: int) -> int:
+    """Run `sql` chunk after chunk, each in its own short transaction, walking the due index
+    with a keyset cursor (time, id) so no sweep rescans the entries earlier ones handled.
+    Rows another sweep holds are skipped (SKIP LOCKED): that sweep handles them."""
     handled = 0
+    after_at, after_id = _SWEEP_START, 0
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, {"now": now, "limit": chunk})
+            cursor.execute(sql, {"now": now, "limit": chunk, "after_at": after_at, "after_id": after_id})
             row = cursor.fetchone()
-        flipped, written = row[-2], row[-1]
+        if row is None:  # nothing left that is due
+            return handled
+        after_at, after_id, claimed, written = row[0], row[1], row[2], row[-1]
         handled += written
-        if flipped < chunk:
+        if claimed < chunk:
             return handled
 
 
