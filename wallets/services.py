@@ -326,11 +326,22 @@ _BULK_INPUT_FLAT = """
     SELECT t.profile_id, %(points)s::numeric AS points
     FROM unnest(%(profile_ids)s::bigint[]) AS t(profile_id)
     JOIN segments_profile p ON p.id = t.profile_id AND p.id BETWEEN %(low)s AND %(high)s
+    {lock}
 """
 _BULK_INPUT_EACH = """
     SELECT t.profile_id, t.points
     FROM unnest(%(profile_ids)s::bigint[], %(points)s::numeric[]) AS t(profile_id, points)
     JOIN segments_profile p ON p.id = t.profile_id AND p.id BETWEEN %(low)s AND %(high)s
+    {lock}
+"""
+# Without per-row foreign-key triggers (see _bulk_without_row_triggers) the statement takes the
+# locks those triggers would: FOR KEY SHARE on the wallet, the campaign and every profile it
+# credits, so none can be deleted before the chunk commits, and it inserts nothing unless the
+# wallet and campaign exist.
+_BULK_LOCK = """
+    WHERE EXISTS (SELECT 1 FROM wallets_wallet WHERE id = %(wallet_id)s FOR KEY SHARE)
+      AND EXISTS (SELECT 1 FROM promotions_campaign WHERE id = %(campaign_id)s FOR KEY SHARE)
+    FOR KEY SHARE OF p
 """
 # The ids arrive sorted, so each chunk spans a narrow id range: the range lets the planner
 # read just that slice of the profile index instead of hashing the whole profile table.
@@ -389,12 +400,16 @@ def wallet_credit_bulk(
     kind = Transaction.Kind.CREDIT if activated else Transaction.Kind.SCHEDULED
     profile_ids = sorted(set(profile_ids))
     credited = 0
+    fast = connection.vendor == "postgresql" and _bulk_without_row_triggers()
     sql = _BULK_SQL.replace("{input}", _BULK_INPUT_FLAT if amounts is None else _BULK_INPUT_EACH)
+    sql = sql.replace("{lock}", _BULK_LOCK if fast else "")
     for start in range(0, len(profile_ids), BULK_CHUNK):
         chunk = list(profile_ids[start : start + BULK_CHUNK])
         chunk_points = [amounts[pid] for pid in chunk] if amounts is not None else [flat] * len(chunk)
         if connection.vendor == "postgresql":
             with transaction.atomic(), connection.cursor() as cursor:
+                if fast:
+                    cursor.execute("SET LOCAL session_replication_role = replica")
                 cursor.execute(
                     sql,
                     {
@@ -414,6 +429,10 @@ def wallet_credit_bulk(
                     },
                 )
                 credited += cursor.fetchone()[0]
+                if fast:
+                    # SET LOCAL outlives a savepoint: restore it before a caller's enclosing
+                    # transaction runs anything else.
+                    cursor.execute("SET LOCAL session_replication_role = origin")
         else:
             credited += _credit_chunk_portable(
                 wallet, chunk, chunk_points, campaign, occurrence, description, now, activates_at, expires_at, kind
@@ -422,6 +441,25 @@ def wallet_credit_bulk(
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE wallets_lot")
     return credited
+
+
+def _bulk_without_row_triggers() -> bool:
+    """Whether bulk credit may skip the per-row foreign-key triggers (PostgreSQL ≥ 15 and the
+    role may `SET session_replication_role`: superuser, or `GRANT SET ON PARAMETER
+    session_replication_role TO <role>`).
+
+    Those triggers check 8 keys per credited profile, one SPI query each: ~60 % of the bulk
+    credit's time at 1,000,000 profiles. The chunk's statement takes the same FOR KEY SHARE locks
+    itself, set-based (_BULK_LOCK), and every key it writes comes from a row it locked or
+    inserted, so the guarantee holds. `SET LOCAL` confines the setting to the chunk's
+    transaction (and is set back right after the statement, for callers that wrap the credit in
+    a transaction of their own); without the privilege the triggers run as usual.
+    """
+    if connection.pg_version < 150000:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT has_parameter_privilege('session_replication_role', 'SET')")
+        return bool(cursor.fetchone()[0])
 
 
 def _credit_chunk_portable(wallet, chunk, chunk_points, campaign, occurrence, description, now, act, exp, kind):
@@ -561,7 +599,7 @@ def _sweep(sql: str, now: datetime.datetime, chunk: int) -> int:
             row = cursor.fetchone()
         if row is None:  # nothing left that is due
             return handled
-        after_at, after_id, claimed, written = row[0], row[1], row[2], row[-1]
+        claimed, written = row[2], row[-1]
         handled += written
         if claimed < chunk:
             return handled
