@@ -125,7 +125,10 @@ class Lot(models.Model):
     ACTIVATED / EXPIRED ledger rows yet.
     """
 
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="lots")
+    # No single-column indexes where a composite one leads with the column (fewer index writes
+    # per bulk-credited or swept lot): wallet_id → wallet_lot_wallet_profile, campaign_id →
+    # wallet_lot_once_per_campaign_occurrence.
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="lots", db_index=False)
     profile = models.ForeignKey("segments.Profile", on_delete=models.PROTECT, related_name="wallet_lots")
     amount = points_field()
     remaining = points_field()
@@ -136,7 +139,12 @@ class Lot(models.Model):
     expired = models.BooleanField(default=False)
     source = models.CharField(max_length=10, choices=Source.choices)
     campaign = models.ForeignKey(
-        "promotions.Campaign", null=True, blank=True, on_delete=models.PROTECT, related_name="wallet_lots"
+        "promotions.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="wallet_lots",
+        db_index=False,
     )
     occurrence = models.CharField(max_length=64, blank=True)
     description = models.CharField(max_length=500, blank=True)
@@ -163,12 +171,15 @@ class Lot(models.Model):
         ]
         indexes = [
             models.Index(fields=["wallet", "profile"], name="wallet_lot_wallet_profile"),
-            # The jobs sweep only rows still due; partial indexes keep those scans tiny.
-            models.Index(fields=["activates_at"], condition=Q(activated=False), name="wallet_lot_due_activation"),
+            # The jobs sweep only rows still due, in (time, id) order with a keyset cursor:
+            # partial indexes keep those scans tiny and never revisit swept rows.
             models.Index(
-                fields=["expires_at"],
+                fields=["activates_at", "id"], condition=Q(activated=False), name="wallet_lot_due_activation_key"
+            ),
+            models.Index(
+                fields=["expires_at", "id"],
                 condition=Q(expired=False, expires_at__isnull=False),
-                name="wallet_lot_due_expiry",
+                name="wallet_lot_due_expiry_key",
             ),
         ]
 
@@ -198,7 +209,9 @@ class Transaction(models.Model):
         ACTIVATED = "ACTIVATED", "Activated"
         EXPIRED = "EXPIRED", "Expired"
 
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="transactions")
+    # wallet_id is covered by the composite indexes below; actor and idempotency_key are null on
+    # almost every row, so they get partial indexes (fewer index writes per ledger row).
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="transactions", db_index=False)
     profile = models.ForeignKey("segments.Profile", on_delete=models.PROTECT, related_name="wallet_transactions")
     # The lot a CREDIT / SCHEDULED / ACTIVATED / EXPIRED row is about (DEBITs list theirs in Consumption).
     lot = models.ForeignKey(Lot, null=True, blank=True, on_delete=models.PROTECT, related_name="transactions")
@@ -212,16 +225,25 @@ class Transaction(models.Model):
     )
     occurrence = models.CharField(max_length=64, blank=True)
     order_id = models.CharField(max_length=64, blank=True)
-    idempotency_key = models.CharField(max_length=300, null=True, blank=True, unique=True)
+    idempotency_key = models.CharField(max_length=300, null=True, blank=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        constraints = [models.CheckConstraint(condition=Q(points__gt=0), name="wallet_txn_points_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gt=0), name="wallet_txn_points_positive"),
+            # An idempotency key moves points once.
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="wallet_txn_idempotency_key_once",
+            ),
+        ]
         indexes = [
+            models.Index(fields=["actor"], condition=Q(actor__isnull=False), name="wallet_txn_actor"),
             models.Index(fields=["wallet", "profile", "-created_at"], name="wallet_txn_wallet_profile_time"),
             models.Index(fields=["wallet", "-created_at"], name="wallet_txn_wallet_time"),
         ]

@@ -304,15 +304,35 @@ def test_wallet_credit_bulk_query_count_does_not_grow_with_profiles(django_asser
 
     Profile.objects.bulk_create(Profile(identity=f"bulk-{n}") for n in range(2500))
     ids = list(Profile.objects.values_list("pk", flat=True))
-    # 3 chunks of ≤ 1000 → 3 statements, plus the account timezone read and savepoints.
-    with django_assert_max_num_queries(12):
+    # 3 chunks of ≤ 1000 → 3 statements (each between two SET LOCALs), plus the account
+    # timezone read, the privilege check and savepoints.
+    with django_assert_max_num_queries(18):
         assert (
             services.wallet_credit_bulk(wallet=wallet, profile_ids=ids, points=D(1), campaign=campaign, occurrence="r")
             == 2500
         )
     small = ids[:10]
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(8):
         services.wallet_credit_bulk(wallet=wallet, profile_ids=small, points=D(1), campaign=campaign, occurrence="s")
+
+
+@pytest.mark.parametrize("row_triggers_skipped", [True, False])
+def test_wallet_credit_bulk_same_result_with_or_without_row_triggers(monkeypatch, row_triggers_skipped):
+    monkeypatch.setattr(services, "_bulk_without_row_triggers", lambda: row_triggers_skipped)
+    wallet, campaign = WalletFactory(rounding_places=1), CampaignFactory()
+    profiles = ProfileFactory.create_batch(3)
+    ids = [p.pk for p in profiles] + [10**12]
+    credited = services.wallet_credit_bulk(
+        wallet=wallet, profile_ids=ids, points=D("2.25"), campaign=campaign, occurrence="x"
+    )
+    assert credited == 3
+    assert sorted(Lot.objects.values_list("profile_id", "amount", "campaign_id", "wallet_id")) == [
+        (p.pk, D("2.2"), campaign.pk, wallet.pk) for p in profiles
+    ]
+    assert Transaction.objects.filter(kind="CREDIT", points=D("2.2"), lot__isnull=False).count() == 3
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW session_replication_role")
+        assert cursor.fetchone()[0] == "origin"
 
 
 def test_wallet_credit_bulk_needs_an_active_wallet_and_positive_points():

@@ -1,9 +1,16 @@
 """Wallet screens: list, create / edit (expiry frozen), detail with chart, transactions, adjust."""
 
+import datetime
+import re
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import dateformat, timezone
 
+from config.account import account_tzinfo
+from tests.factories import UserFactory
 from tests.segments.factories import ProfileFactory
 from tests.wallets.factories import WalletFactory
 from wallets import forms, services
@@ -12,13 +19,59 @@ from wallets.models import Transaction, Wallet
 pytestmark = pytest.mark.django_db
 
 
-def test_wallet_list_shows_columns_without_n_plus_one(marketer_client, marketer, django_assert_max_num_queries):
-    for n in range(5):
-        services.wallet_create(actor=marketer, name=f"W{n}", points_name="Coins")
-    with django_assert_max_num_queries(8):
+def _wallet_rows(html: str) -> list[list[str]]:
+    """The wallet table's body rows as lists of cell texts (tags stripped)."""
+    body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)
+    return [
+        [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)] for row in rows
+    ]
+
+
+def test_wallet_list_shows_what_a_marketer_sees_in_constant_queries(marketer_client, marketer):
+    other = UserFactory(username="olu", first_name="Olu", last_name="Bello")
+    created = datetime.datetime(2026, 3, 4, 9, 30, tzinfo=datetime.UTC)
+    first = services.wallet_create(actor=marketer, name="Supercoins", points_name="Coins")
+    second = services.wallet_create(actor=other, name="Gems", points_name="Gems")
+    Wallet.objects.filter(pk=first.pk).update(created_at=created)
+    Wallet.objects.filter(pk=second.pk).update(created_at=created + datetime.timedelta(days=1), is_active=False)
+    local = timezone.localtime(created, account_tzinfo())
+
+    response = marketer_client.get("/wallets/")
+
+    assert response.status_code == 200
+    assert _wallet_rows(response.content.decode()) == [
+        [
+            str(second.pk),
+            "Gems",
+            "Gems",
+            "Inactive",
+            dateformat.format(local + datetime.timedelta(days=1), "j M Y, H:i"),
+            "Olu Bello",
+        ],
+        [
+            str(first.pk),
+            "Supercoins",
+            "Coins",
+            "Active",
+            dateformat.format(local, "j M Y, H:i"),
+            marketer.get_full_name(),
+        ],
+    ]
+
+    with CaptureQueriesContext(connection) as few:
+        marketer_client.get("/wallets/")
+    for n in range(20):
+        services.wallet_create(actor=UserFactory(), name=f"W{n}", points_name="Coins")
+    with CaptureQueriesContext(connection) as many:
         response = marketer_client.get("/wallets/")
-    text = response.content.decode()
-    assert "W4" in text and "Coins" in text and "maya" in text.lower() or "Test" in text
+    assert len(_wallet_rows(response.content.decode())) == 22
+    assert len(many) == len(few) <= 8
+
+
+def test_wallet_list_empty_state(marketer_client):
+    response = marketer_client.get("/wallets/")
+    assert "No wallets yet" in response.content.decode()
 
 
 def test_create_wallet_and_history(marketer_client):
