@@ -163,7 +163,7 @@ def _reward_points(campaign, ids, occurrence, now, rng) -> dict[int, tuple]:
             return dict.fromkeys(ids, (R.INVALID_WALLET, None, ""))
         credited = dict(
             Lot.objects.filter(campaign=campaign, occurrence=occurrence, profile_id__in=list(payable)).values_list(
-                "profile_id", "points"
+                "profile_id", "amount"
             )
         )
         for pid in payable:
