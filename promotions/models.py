@@ -289,6 +289,8 @@ class CampaignRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Keyset cursor: the highest profile id already distributed to (chunks go in id order).
+    cursor = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -342,3 +344,58 @@ class CampaignEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id}: {self.action} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Grant(models.Model):
+    """One attempt to reward a profile for one campaign occurrence (SPEC 6.1): granted or not, and why.
+
+    occurrence = "run:<id>" (one-time and recurring runs), "event:<id>" (live action),
+    "check:<id>" (live inaction); unique per (campaign, profile, occurrence).
+    """
+
+    class Reason(models.TextChoices):
+        INVALID_WALLET = "Invalid wallet configuration", "Invalid wallet configuration"
+        INACTIVE_WALLET = "Inactive wallet", "Inactive wallet"
+        INVALID_POINTS = "Invalid points calculated", "Invalid points calculated"
+        RECURRENCE_LIMIT = "Reward recurrence limit exceeded", "Reward recurrence limit exceeded"
+        CAMPAIGN_BUDGET = "Campaign points budget exceeded", "Campaign points budget exceeded"
+        USER_BUDGET = "User points budget exceeded", "User points budget exceeded"
+        INACTIVE_COUPON = "Inactive coupon", "Inactive coupon"
+        CAMPAIGN_COUPON_LIMIT = "Campaign coupon limit exceeded", "Campaign coupon limit exceeded"
+        USER_COUPON_LIMIT = "User coupon limit exceeded", "User coupon limit exceeded"
+        BULK_CODES_EXHAUSTED = "Bulk codes exhausted", "Bulk codes exhausted"
+        COUPON_LIMIT_REACHED = "Coupon redemption limit reached", "Coupon redemption limit reached"
+        INACTIVE_VOUCHER_LIST = "Inactive voucher list", "Inactive voucher list"
+        CAMPAIGN_VOUCHER_LIMIT = "Campaign voucher limit exceeded", "Campaign voucher limit exceeded"
+        USER_VOUCHER_LIMIT = "User voucher limit exceeded", "User voucher limit exceeded"
+        VOUCHER_CODES_EXHAUSTED = "Voucher codes exhausted", "Voucher codes exhausted"
+        CAMPAIGN_PAUSED = "Campaign paused or stopped", "Campaign paused or stopped"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="grants")
+    profile = models.ForeignKey("segments.Profile", on_delete=models.CASCADE, related_name="grants")
+    occurrence = models.CharField(max_length=64)
+    run = models.ForeignKey(CampaignRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="grants")
+    granted = models.BooleanField()
+    reason = models.CharField(max_length=40, choices=Reason.choices, blank=True)
+    # The amount given (or drawn: a Random draw is stored so a retry gives the same value).
+    points = models.DecimalField(max_digits=14, decimal_places=3, null=True, blank=True)
+    code = models.CharField(max_length=256, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "profile", "occurrence"], name="grant_once_per_occurrence"),
+            models.CheckConstraint(
+                condition=Q(granted=True, reason="") | Q(granted=False) & ~Q(reason=""),
+                name="grant_reason_iff_not_granted",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "granted", "reason"], name="grant_campaign_outcome"),
+            models.Index(fields=["profile", "-created_at"], name="grant_profile_recent"),
+            models.Index(fields=["run"], name="grant_run"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.profile_id}/{self.occurrence}: {'granted' if self.granted else self.reason}"

@@ -149,3 +149,81 @@ def campaign_summary(campaign: Campaign) -> dict[str, list[tuple[str, str]]]:
         when.append(("Period", period))
         when.append(("Reward again on later runs", "Yes" if c.reward_again else "No"))
     return {"start": start, "who": who, "what": what, "when": when}
+
+
+# --- Distribution results (grants) ----------------------------------------------------------
+
+ERROR_EXAMPLES = 3
+
+_ERROR_EXAMPLES_SQL = """
+SELECT t.reason, p.id, p.identity
+FROM (
+    SELECT g.reason, g.profile_id, row_number() OVER (PARTITION BY g.reason ORDER BY g.id) AS rn
+    FROM promotions_grant g
+    WHERE g.campaign_id = %s AND NOT g.granted
+) t
+JOIN segments_profile p ON p.id = t.profile_id
+WHERE t.rn <= %s
+ORDER BY t.reason, t.rn
+"""
+
+
+def campaign_grant_stats(*, campaign: Campaign) -> dict:
+    """Rewards given, profiles rewarded, points and codes distributed, from the grant rows (one query)."""
+    from django.db.models import Count, Q, Sum
+
+    from promotions.models import Grant
+
+    granted = Q(granted=True)
+    stats = Grant.objects.filter(campaign=campaign).aggregate(
+        rewards_given=Count("id", filter=granted),
+        profiles_rewarded=Count("profile_id", filter=granted, distinct=True),
+        points_distributed=Sum("points", filter=granted),
+        codes_distributed=Count("id", filter=granted & ~Q(code="")),
+        not_granted=Count("id", filter=~granted),
+    )
+    stats["points_distributed"] = stats["points_distributed"] or 0
+    return stats
+
+
+def campaign_grant_errors(*, campaign: Campaign) -> list[dict]:
+    """Per not-granted reason: count and a few example profiles (two queries)."""
+    from django.db import connection
+    from django.db.models import Count
+
+    from promotions.models import Grant
+
+    counts = (
+        Grant.objects.filter(campaign=campaign, granted=False)
+        .values("reason")
+        .annotate(count=Count("id"))
+        .order_by("-count", "reason")
+    )
+    rows = [{"reason": row["reason"], "count": row["count"], "examples": []} for row in counts]
+    if rows:
+        by_reason = {row["reason"]: row for row in rows}
+        with connection.cursor() as cursor:
+            cursor.execute(_ERROR_EXAMPLES_SQL, [campaign.pk, ERROR_EXAMPLES])
+            for reason, profile_id, identity in cursor.fetchall():
+                by_reason[reason]["examples"].append({"id": profile_id, "identity": identity})
+    return rows
+
+
+def campaign_grants_for_export(*, campaign: Campaign):
+    """Every grant of a campaign with its profile, streamed in id order (CSV export)."""
+    from promotions.models import Grant
+
+    return (
+        Grant.objects.filter(campaign=campaign)
+        .order_by("id")
+        .values_list("profile__identity", "granted", "reason", "code", "points", "occurrence", "created_at")
+    )
+
+
+def profile_grants(*, profile_id: int, limit: int = 50):
+    """A profile's most recent grants with their campaign (one query)."""
+    from promotions.models import Grant
+
+    return list(
+        Grant.objects.filter(profile_id=profile_id).select_related("campaign").order_by("-created_at", "-pk")[:limit]
+    )

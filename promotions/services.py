@@ -190,7 +190,13 @@ def campaign_resume(*, campaign: Campaign, actor) -> Campaign:
         and not campaign.runs.exclude(status=CampaignRun.Status.PENDING).exists()
         else S.RUNNING
     )
-    return _transition(campaign=campaign, actor=actor, action="resume", target=target, event="resumed")
+    from promotions.distribution import runs_resume
+
+    with transaction.atomic():
+        campaign = _transition(campaign=campaign, actor=actor, action="resume", target=target, event="resumed")
+        # A distribution halted between chunks by the pause continues where it stopped.
+        runs_resume(campaign=campaign)
+    return campaign
 
 
 def campaign_stop(*, campaign: Campaign, actor) -> Campaign:

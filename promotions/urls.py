@@ -10,6 +10,7 @@ urlpatterns = [
     path("new/start/", views.campaign_new_start, name="campaign_new_start"),
     path("<int:pk>/", views.campaign_detail, name="campaign_detail"),
     path("<int:pk>/progress/", views.campaign_progress, name="campaign_progress"),
+    path("<int:pk>/grants.csv", views.campaign_grants_csv, name="campaign_grants_csv"),
     path("<int:pk>/edit/", views.campaign_builder, name="campaign_builder"),
     path("<int:pk>/edit/<str:section>/", views.campaign_section, name="campaign_section"),
     path("<int:pk>/publish/", views.campaign_publish, name="campaign_publish"),

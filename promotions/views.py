@@ -1,6 +1,8 @@
+import csv
+
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, HttpResponseNotAllowed
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -279,6 +281,8 @@ def campaign_detail(request, pk: int):
             (event, _history_note(event.details or {})) for event in selectors.campaign_history(campaign=campaign)
         ],
         "granted_total": sum(r.granted for r in runs),
+        "stats": selectors.campaign_grant_stats(campaign=campaign),
+        "errors": selectors.campaign_grant_errors(campaign=campaign),
     }
     return render(request, "promotions/campaign_detail.html", context)
 
@@ -306,3 +310,38 @@ def campaign_progress(request, pk: int):
     runs = selectors.campaign_runs(campaign=campaign)
     context = {"campaign": campaign, "runs": runs, "active_run": _active_run(runs)}
     return render(request, "promotions/campaign_detail.html#run-progress", context)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@access.marketer_required
+def campaign_grants_csv(request, pk: int):
+    """Every grant of the campaign as CSV (profile, outcome, reason, code, points, occurrence, time); formula-safe."""
+    from segments.services import csv_safe
+
+    campaign = get_object_or_404(Campaign, pk=pk)
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(["profile", "outcome", "reason", "code", "points", "occurrence", "time"])
+        for identity, granted, reason, code, points, occurrence, created_at in selectors.campaign_grants_for_export(
+            campaign=campaign
+        ).iterator(chunk_size=5000):
+            yield writer.writerow(
+                [
+                    csv_safe(identity),
+                    "granted" if granted else "not granted",
+                    reason,
+                    csv_safe(code),
+                    "" if points is None else f"{points.normalize():f}",
+                    occurrence,
+                    timezone.localtime(created_at).isoformat(),
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-grants.csv"'
+    return response

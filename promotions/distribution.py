@@ -1,0 +1,384 @@
+"""The distribution engine for runs of past-behaviour / custom-list campaigns (SPEC 6.1–6.3).
+
+- `points_for` / `points_lifecycle`: what a points reward is worth and when it lives (SPEC 6.2).
+- `runs_dispatch_due`: the beat job; claims due pending runs (SKIP LOCKED), starts them, plans
+  the next recurring run, and enqueues `promotions.run_distribute` after commit.
+- `run_distribute_chunk`: one chunk of a run in one transaction: keyset page of the audience
+  (profile id > run.cursor), one bulk catalogue call, one bulk grant insert, counters moved.
+
+Idempotency: the run row is locked for the whole chunk (two deliveries of the same task
+serialise and the second sees the moved cursor), grants are unique per (campaign, profile,
+occurrence), and every catalogue bulk service is idempotent per (campaign, profile, occurrence).
+A crash inside a chunk rolls back the catalogue writes, the grants and the cursor together.
+"""
+
+import datetime
+import math
+import random
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from config.account import account_tzinfo
+from coupons import services as coupon_services
+from coupons.models import CodeAssignment, Coupon
+from promotions import catalogue, schedule
+from promotions.models import Campaign, CampaignRun, Grant
+from promotions.points import random_points_draw
+from segments import selectors as segment_selectors
+from vouchers import selectors as voucher_selectors
+from vouchers import services as voucher_services
+from vouchers.models import VoucherAssignment
+from wallets import services as wallet_services
+from wallets.models import Lot
+
+C = Campaign
+R = Grant.Reason
+CHUNK_SIZE = 5_000
+DISPATCH_BATCH = 200
+
+MORE, DONE, HALTED = "more", "done", "halted"
+MSG_MISSED = "Missed while the scheduler was down; a later occurrence ran instead."
+MSG_CODES_OUT = "Codes ran out: the remaining profiles of this run got no code."
+END_DONE = "Distribution finished"
+END_NO_RUNS = "The recurring schedule has ended"
+
+_DELAY = {
+    C.DelayUnit.MINUTES: datetime.timedelta(minutes=1),
+    C.DelayUnit.HOURS: datetime.timedelta(hours=1),
+    C.DelayUnit.DAYS: datetime.timedelta(days=1),
+}
+
+
+def occurrence_for_run(run_id: int) -> str:
+    return f"run:{run_id}"
+
+
+# --- Points (SPEC 6.2) --------------------------------------------------------------------
+
+
+def _number(value) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def points_for(campaign: Campaign, *, wallet, value=None, rng: random.Random | None = None) -> Decimal | None:
+    """The points one reward is worth, capped and rounded; None = "Invalid points calculated".
+
+    Flat = the value; Random = an integer draw in [min, max] (promotions.points); Percentage =
+    value × X / 100; Proportional = floor(value / X) × Y; `value` is the event property's value.
+    """
+    kind = campaign.points_type
+    if kind == C.PointsType.FLAT:
+        amount = _number(campaign.flat_points)
+    elif kind == C.PointsType.RANDOM:
+        if campaign.random_min is None or campaign.random_max is None or campaign.random_min > campaign.random_max:
+            return None
+        amount = Decimal(
+            random_points_draw(campaign.random_min, campaign.random_max, campaign.random_favor or "avg", rng=rng)
+        )
+    elif kind == C.PointsType.PERCENTAGE:
+        base, pct = _number(value), _number(campaign.percentage)
+        amount = None if base is None or pct is None else base * pct / 100
+    elif kind == C.PointsType.PROPORTIONAL:
+        base, units, per = _number(value), _number(campaign.proportional_units), _number(campaign.proportional_points)
+        if base is None or units is None or per is None or units <= 0:
+            amount = None
+        else:
+            amount = Decimal(math.floor(base / units)) * per
+    else:
+        amount = None
+    if amount is None:
+        return None
+    cap = _number(campaign.max_points_per_reward)
+    if cap is not None and amount > cap:
+        amount = cap
+    try:
+        amount = wallet_services.wallet_round(wallet=wallet, amount=amount)
+    except ValidationError:
+        return None
+    return amount if amount > 0 else None
+
+
+def points_lifecycle(campaign: Campaign, *, now: datetime.datetime) -> tuple[datetime.datetime | None, ...]:
+    """(activates_at, expires_at) for the lots; (None, None) = the wallet's defaults."""
+    if not campaign.custom_lifecycle:
+        return None, None
+    activates_at = now
+    if campaign.activation == C.Activation.CUSTOM and campaign.activation_value and campaign.activation_unit:
+        activates_at = now + _DELAY[campaign.activation_unit] * campaign.activation_value
+    expires_at = None
+    if campaign.expiry == C.Expiry.ON_DATE:
+        expires_at = campaign.expiry_at
+    elif campaign.expiry == C.Expiry.CUSTOM and campaign.expiry_days:
+        expires_at = activates_at + datetime.timedelta(days=campaign.expiry_days)
+    return activates_at, expires_at
+
+
+def _redeemable_from(campaign: Campaign, now: datetime.datetime) -> datetime.datetime | None:
+    if (
+        campaign.redemption_activation == C.Activation.CUSTOM
+        and campaign.redemption_delay_value
+        and campaign.redemption_delay_unit
+    ):
+        return now + _DELAY[campaign.redemption_delay_unit] * campaign.redemption_delay_value
+    return None
+
+
+# --- Rewarding one chunk -------------------------------------------------------------------
+
+
+def _reward_points(campaign, ids, occurrence, now, rng) -> dict[int, tuple]:
+    """profile id → (reason, points, code) for a points campaign."""
+    wallet = campaign.wallet
+    if wallet is None or not campaign.points_type:
+        return dict.fromkeys(ids, (R.INVALID_WALLET, None, ""))
+    if not wallet.is_active:
+        return dict.fromkeys(ids, (R.INACTIVE_WALLET, None, ""))
+    amounts = {pid: points_for(campaign, wallet=wallet, rng=rng) for pid in ids}
+    payable = {pid: amount for pid, amount in amounts.items() if amount is not None}
+    outcome = {pid: (R.INVALID_POINTS, None, "") for pid in ids if amounts[pid] is None}
+    if payable:
+        activates_at, expires_at = points_lifecycle(campaign, now=now)
+        try:
+            wallet_services.wallet_credit_bulk(
+                wallet=wallet,
+                profile_ids=list(payable),
+                points=payable,
+                campaign=campaign,
+                occurrence=occurrence,
+                description=campaign.name[:500],
+                activates_at=activates_at,
+                expires_at=expires_at,
+            )
+        except ValidationError:
+            return dict.fromkeys(ids, (R.INVALID_WALLET, None, ""))
+        credited = dict(
+            Lot.objects.filter(campaign=campaign, occurrence=occurrence, profile_id__in=list(payable)).values_list(
+                "profile_id", "amount"
+            )
+        )
+        for pid in payable:
+            outcome[pid] = ("", credited[pid], "") if pid in credited else (R.INVALID_WALLET, None, "")
+    return outcome
+
+
+def _reward_coupon(campaign, ids, occurrence, now) -> dict[int, tuple]:
+    coupon = campaign.coupon
+    if coupon is None or coupon.status != Coupon.Status.ACTIVE:
+        return dict.fromkeys(ids, (R.INACTIVE_COUPON, None, ""))
+    coupon_services.code_assign_bulk(
+        coupon=coupon,
+        profile_ids=ids,
+        campaign=campaign,
+        occurrence=occurrence,
+        redeemable_from=_redeemable_from(campaign, now),
+    )
+    held = dict(
+        CodeAssignment.objects.filter(
+            coupon=coupon, campaign=campaign, occurrence=occurrence, profile_id__in=ids
+        ).values_list("profile_id", "code")
+    )
+    out = R.BULK_CODES_EXHAUSTED if coupon.kind == Coupon.Kind.BULK else R.COUPON_LIMIT_REACHED
+    return {pid: ("", None, held[pid]) if pid in held else (out, None, "") for pid in ids}
+
+
+def _reward_voucher(campaign, ids, occurrence) -> dict[int, tuple]:
+    voucher_list = campaign.voucher_list
+    if voucher_list is None or not voucher_selectors.voucher_list_usable().filter(pk=voucher_list.pk).exists():
+        return dict.fromkeys(ids, (R.INACTIVE_VOUCHER_LIST, None, ""))
+    voucher_services.voucher_assign_bulk(
+        voucher_list=voucher_list, profile_ids=ids, campaign=campaign, occurrence=occurrence
+    )
+    held = dict(
+        VoucherAssignment.objects.filter(
+            voucher_list=voucher_list, campaign=campaign, occurrence=occurrence, profile_id__in=ids
+        ).values_list("profile_id", "code__code")
+    )
+    return {pid: ("", None, held[pid]) if pid in held else (R.VOUCHER_CODES_EXHAUSTED, None, "") for pid in ids}
+
+
+def reward_profiles(
+    *, campaign: Campaign, profile_ids: list[int], occurrence: str, run=None, rng=None
+) -> tuple[int, int, int]:
+    """Reward `profile_ids` for one occurrence and record a Grant each; call inside a transaction.
+
+    Returns (new grant rows, of which granted, of which a code ran out). Profiles that already
+    have a grant for the occurrence are left as they are (nothing is given twice).
+    """
+    now = timezone.now()
+    done = set(
+        Grant.objects.filter(campaign=campaign, occurrence=occurrence, profile_id__in=profile_ids).values_list(
+            "profile_id", flat=True
+        )
+    )
+    ids = [pid for pid in profile_ids if pid not in done]
+    if not ids:
+        return 0, 0, 0
+    if campaign.reward_type == C.RewardType.POINTS:
+        outcome = _reward_points(campaign, ids, occurrence, now, rng)
+    elif campaign.reward_type == C.RewardType.COUPON:
+        outcome = _reward_coupon(campaign, ids, occurrence, now)
+    elif campaign.reward_type == C.RewardType.VOUCHER:
+        outcome = _reward_voucher(campaign, ids, occurrence)
+    else:
+        outcome = dict.fromkeys(ids, (R.INVALID_WALLET, None, ""))
+    rows = [
+        Grant(
+            campaign=campaign,
+            profile_id=pid,
+            occurrence=occurrence,
+            run=run,
+            granted=not outcome[pid][0],
+            reason=outcome[pid][0],
+            points=outcome[pid][1],
+            code=outcome[pid][2],
+            created_at=now,
+        )
+        for pid in ids
+    ]
+    Grant.objects.bulk_create(rows, ignore_conflicts=True)
+    granted = sum(1 for row in rows if row.granted)
+    exhausted = sum(1 for row in rows if row.reason in (R.BULK_CODES_EXHAUSTED, R.VOUCHER_CODES_EXHAUSTED))
+    return len(rows), granted, exhausted
+
+
+# --- Runs -----------------------------------------------------------------------------------
+
+
+def _audience(campaign: Campaign, run: CampaignRun):
+    """Profile ids of the run's audience still to do, in id order (keyset from run.cursor)."""
+    rules = catalogue.audience_rules(campaign)
+    if rules is None:
+        return None
+    ids = segment_selectors.segment_profile_ids(rules=rules).filter(id__gt=run.cursor)
+    if not campaign.reward_again:
+        earlier = Grant.objects.filter(campaign=campaign, granted=True).exclude(occurrence=occurrence_for_run(run.pk))
+        ids = ids.exclude(id__in=earlier.values("profile_id"))
+    return ids.order_by("id").values_list("id", flat=True)
+
+
+def _enqueue(run_id: int) -> None:
+    from promotions.tasks import run_distribute
+
+    run_distribute.delay(run_id)
+
+
+def run_distribute_chunk(*, run_id: int, chunk_size: int = CHUNK_SIZE) -> str:
+    """Distribute the next chunk of a running run; MORE, DONE (finished or nothing to do) or HALTED (paused)."""
+    with transaction.atomic():
+        run = CampaignRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status != CampaignRun.Status.RUNNING:
+            return DONE
+        # Locks out Pause / Stop until this chunk commits: nothing is given after they commit.
+        campaign = (
+            Campaign.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("wallet", "coupon", "voucher_list")
+            .get(pk=run.campaign_id)
+        )
+        if campaign.status == C.Status.PAUSED:
+            return HALTED
+        if campaign.status != C.Status.RUNNING:
+            CampaignRun.objects.filter(pk=run.pk).update(
+                status=CampaignRun.Status.CANCELLED, finished_at=timezone.now()
+            )
+            return DONE
+        audience = _audience(campaign, run)
+        ids = list(audience[:chunk_size]) if audience is not None else []
+        if not ids:
+            _finish(run, campaign)
+            return DONE
+        new, granted, exhausted = reward_profiles(
+            campaign=campaign, profile_ids=ids, occurrence=occurrence_for_run(run.pk), run=run
+        )
+        run_update = {"processed": F("processed") + new, "granted": F("granted") + granted, "cursor": ids[-1]}
+        if exhausted:
+            run_update["error"] = MSG_CODES_OUT
+        CampaignRun.objects.filter(pk=run.pk).update(**run_update)
+        if granted:
+            Campaign.objects.filter(pk=campaign.pk).update(rewarded_profiles=F("rewarded_profiles") + granted)
+        more = len(ids) == chunk_size
+        if not more:
+            run.refresh_from_db()
+            _finish(run, campaign)
+            return DONE
+    return MORE
+
+
+def _finish(run: CampaignRun, campaign: Campaign) -> None:
+    now = timezone.now()
+    CampaignRun.objects.filter(pk=run.pk, status=CampaignRun.Status.RUNNING).update(
+        status=CampaignRun.Status.COMPLETED, finished_at=now
+    )
+    if campaign.delivery == C.Delivery.RECURRING:
+        if campaign.runs.filter(status__in=(CampaignRun.Status.PENDING, CampaignRun.Status.RUNNING)).exists():
+            return
+        reason = END_NO_RUNS
+    else:
+        reason = END_DONE
+    Campaign.objects.filter(pk=campaign.pk, status=C.Status.RUNNING).update(
+        status=C.Status.COMPLETED, end_reason=reason, updated_at=now
+    )
+
+
+def run_start(*, run: CampaignRun, campaign: Campaign, now: datetime.datetime) -> None:
+    """Mark a claimed pending run running (audience counted now), plan the next recurring run."""
+    rules = catalogue.audience_rules(campaign)
+    total = segment_selectors.audience_count(rules=rules) if rules is not None else 0
+    CampaignRun.objects.filter(pk=run.pk).update(status=CampaignRun.Status.RUNNING, started_at=now, total=total)
+    Campaign.objects.filter(pk=campaign.pk, status=C.Status.SCHEDULED).update(status=C.Status.RUNNING, updated_at=now)
+    if campaign.delivery == C.Delivery.RECURRING:
+        after = max(now, run.scheduled_for)
+        upcoming = schedule.campaign_next_occurrence(campaign, tz=account_tzinfo(), after=after, inclusive=False)
+        if upcoming is not None:
+            CampaignRun.objects.get_or_create(campaign=campaign, scheduled_for=upcoming)
+    transaction.on_commit(lambda: _enqueue(run.pk))
+
+
+def runs_dispatch_due(*, now: datetime.datetime | None = None) -> list[int]:
+    """Claim due pending runs (SKIP LOCKED) and start them; returns the ids started.
+
+    Only the latest overdue run of a campaign starts (older ones are cancelled as missed), so
+    a scheduler outage runs a missed occurrence once, not once per missed tick. Runs of a
+    paused campaign wait; those of a stopped / completed / archived one are cancelled.
+    """
+    now = now or timezone.now()
+    started = []
+    with transaction.atomic():
+        due = list(
+            CampaignRun.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("campaign")
+            .filter(status=CampaignRun.Status.PENDING, scheduled_for__lte=now)
+            .order_by("campaign_id", "-scheduled_for")[:DISPATCH_BATCH]
+        )
+        seen = set()
+        for run in due:
+            campaign = run.campaign
+            if campaign.status == C.Status.PAUSED:
+                continue
+            if campaign.status not in (C.Status.SCHEDULED, C.Status.RUNNING):
+                CampaignRun.objects.filter(pk=run.pk).update(status=CampaignRun.Status.CANCELLED, finished_at=now)
+                continue
+            if campaign.pk in seen:
+                CampaignRun.objects.filter(pk=run.pk).update(
+                    status=CampaignRun.Status.CANCELLED, finished_at=now, error=MSG_MISSED
+                )
+                continue
+            seen.add(campaign.pk)
+            run_start(run=run, campaign=campaign, now=now)
+            started.append(run.pk)
+    return started
+
+
+def runs_resume(*, campaign: Campaign) -> None:
+    """After Resume: continue the campaign's runs that a pause halted between chunks."""
+    for run_id in campaign.runs.filter(status=CampaignRun.Status.RUNNING).values_list("pk", flat=True):
+        transaction.on_commit(lambda run_id=run_id: _enqueue(run_id))

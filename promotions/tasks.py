@@ -1,0 +1,19 @@
+"""Celery tasks of the distribution engine: take ids, safe to run twice, acks_late."""
+
+from celery import shared_task
+
+from promotions import distribution
+
+
+@shared_task(name="promotions.dispatch_due_runs", acks_late=True, reject_on_worker_lost=True)
+def dispatch_due_runs() -> int:
+    return len(distribution.runs_dispatch_due())
+
+
+@shared_task(name="promotions.run_distribute", acks_late=True, reject_on_worker_lost=True)
+def run_distribute(run_id: int) -> str:
+    """One chunk of a run, then the next chunk as a new task (a restart resumes at the cursor)."""
+    outcome = distribution.run_distribute_chunk(run_id=run_id)
+    if outcome == distribution.MORE:
+        run_distribute.delay(run_id)
+    return outcome

@@ -1,0 +1,105 @@
+"""Real concurrent transactions on PostgreSQL: two workers on one run, two dispatchers at once."""
+
+import datetime
+import threading
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from coupons import services as coupon_services
+from coupons.models import CodeAssignment
+from promotions import distribution
+from promotions.models import Campaign, CampaignRun, Grant
+from tests.coupons.factories import BulkCouponFactory
+from tests.promotions.helpers import campaign_past
+from wallets.models import Lot
+
+pytestmark = pytest.mark.django_db(transaction=True)
+C = Campaign
+
+
+@pytest.fixture(autouse=True)
+def no_broker(monkeypatch):
+    monkeypatch.setattr(distribution, "_enqueue", lambda run_id: None)
+
+
+def in_threads(target, count=2):
+    barrier = threading.Barrier(count)
+    errors = []
+
+    def work():
+        try:
+            barrier.wait()
+            target()
+        except Exception as exc:  # noqa: BLE001 - reported to the test below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+
+def running_run(campaign):
+    Campaign.objects.filter(pk=campaign.pk).update(status=C.Status.RUNNING)
+    run = CampaignRun.objects.create(campaign=campaign, scheduled_for=timezone.now() - datetime.timedelta(seconds=1))
+    assert distribution.runs_dispatch_due() == [run.pk]
+    return run
+
+
+def drain(run_id):
+    while distribution.run_distribute_chunk(run_id=run_id, chunk_size=3) == distribution.MORE:
+        pass
+
+
+def test_two_workers_on_the_same_run_never_double_credit():
+    campaign = campaign_past(members=12)
+    run = running_run(campaign)
+    in_threads(lambda: drain(run.pk))
+    profile_ids = list(Lot.objects.filter(campaign=campaign).values_list("profile_id", flat=True))
+    assert len(profile_ids) == 12 == len(set(profile_ids))
+    run.refresh_from_db()
+    assert (run.status, run.processed, run.granted) == (CampaignRun.Status.COMPLETED, 12, 12)
+    campaign.refresh_from_db()
+    assert campaign.rewarded_profiles == 12
+
+
+def test_two_workers_on_the_same_coupon_run_never_double_assign():
+    coupon = BulkCouponFactory(name="Shared")
+    coupon_services.code_generation_start(
+        coupon=coupon, code_format="alphanumeric", length=8, prefix="X-", suffix="", count=8, actor=None, run_now=True
+    )
+    campaign = campaign_past(
+        members=10, reward_type=C.RewardType.COUPON, coupon_kind=C.CouponKind.BULK, coupon=coupon, wallet=None
+    )
+    run = running_run(campaign)
+    in_threads(lambda: drain(run.pk))
+    codes = list(CodeAssignment.objects.values_list("code", flat=True))
+    holders = list(CodeAssignment.objects.values_list("profile_id", flat=True))
+    assert len(codes) == 8 == len(set(codes)) == len(set(holders))
+    assert Grant.objects.filter(campaign=campaign, granted=False, reason="Bulk codes exhausted").count() == 2
+
+
+def test_concurrent_dispatchers_start_each_run_once():
+    runs = []
+    for _ in range(4):
+        campaign = campaign_past(members=1, status=C.Status.SCHEDULED)
+        runs.append(
+            CampaignRun.objects.create(campaign=campaign, scheduled_for=timezone.now() - datetime.timedelta(seconds=1))
+        )
+    started = []
+    lock = threading.Lock()
+
+    def dispatch():
+        ids = distribution.runs_dispatch_due()
+        with lock:
+            started.extend(ids)
+
+    in_threads(dispatch, count=3)
+    assert sorted(started) == sorted(run.pk for run in runs)
+    assert set(CampaignRun.objects.values_list("status", flat=True)) == {CampaignRun.Status.RUNNING}
