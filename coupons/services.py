@@ -453,13 +453,21 @@ def code_assign_bulk(
     ids = list(dict.fromkeys(int(pid) for pid in profile_ids))
     given: list[tuple[int, str]] = []
     kwargs = {"coupon": coupon, "campaign": campaign, "occurrence": occurrence, "redeemable_from": redeemable_from}
+    # Where the previous chunk's claim stopped: the next claim starts its walk of the
+    # unassigned-codes index there instead of stepping over the entries of codes this call
+    # just assigned (dead until VACUUM; walking them made each chunk slower than the last).
+    # Codes below it that another worker held and released are found by the retry (from 0).
+    after = 0
     for start in range(0, len(ids), ASSIGN_CHUNK):
         pending = ids[start : start + ASSIGN_CHUNK]
         # A claim can come back short while codes remain: SKIP LOCKED passes over codes
         # other workers hold in open transactions. Retry the unserved profiles until they
         # are served or the coupon truly has nothing left to give.
         for attempt in range(20):
-            rows = _assign_chunk_with_retry(profile_ids=pending, **kwargs)
+            rows, last_code_id = _assign_chunk_with_retry(
+                profile_ids=pending, after=after if attempt == 0 else 0, **kwargs
+            )
+            after = max(after, last_code_id)
             given.extend(rows)
             if len(rows) == len(pending):
                 break  # every profile of the chunk served: no need to look them up again
@@ -496,7 +504,7 @@ def _can_give(*, coupon: Coupon) -> bool:
     return left is None or left > 0
 
 
-def _assign_chunk_with_retry(**kwargs) -> list[tuple[int, str]]:
+def _assign_chunk_with_retry(**kwargs) -> tuple[list[tuple[int, str]], int]:
     # A concurrent call for the same (campaign, profile, occurrence) can slip past the
     # NOT EXISTS filter; the unique constraint then aborts the chunk (nothing claimed is
     # kept) and the retry skips the profiles the other call served. Rows go in profile-id
@@ -512,17 +520,20 @@ def _assign_chunk_with_retry(**kwargs) -> list[tuple[int, str]]:
             if not retryable or attempt == 4:
                 raise
             time.sleep(0.005 * (attempt + 1))
-    return []
+    return [], 0
 
 
-def _assign_chunk(*, coupon, profile_ids, campaign, occurrence, redeemable_from) -> list[tuple[int, str]]:
+def _assign_chunk(
+    *, coupon, profile_ids, campaign, occurrence, redeemable_from, after: int = 0
+) -> tuple[list[tuple[int, str]], int]:
+    """Give codes to one chunk; returns (profile_id, code) pairs and the highest code id used."""
     now = timezone.now()
     start, expires = _validity(coupon=coupon, assigned_at=now, redeemable_from=redeemable_from)
     campaign_id = campaign.pk if campaign is not None else None
     if coupon.kind == Coupon.Kind.SINGLE:
-        return _assign_single(coupon, profile_ids, campaign_id, occurrence, now, start, expires)
+        return _assign_single(coupon, profile_ids, campaign_id, occurrence, now, start, expires), 0
     if not _on_postgresql():
-        return _assign_bulk_portable(coupon, profile_ids, campaign_id, occurrence, now, start, expires)
+        return _assign_bulk_portable(coupon, profile_ids, campaign_id, occurrence, now, start, expires), 0
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -540,7 +551,7 @@ def _assign_chunk(*, coupon, profile_ids, campaign, occurrence, redeemable_from)
                 SELECT s.id, s.code, row_number() OVER (ORDER BY s.id) AS rn
                 FROM (
                     SELECT c.id, c.code FROM coupons_couponcode c
-                    WHERE c.coupon_id = %(coupon)s AND c.assigned_at IS NULL
+                    WHERE c.coupon_id = %(coupon)s AND c.assigned_at IS NULL AND c.id > %(after)s
                     ORDER BY c.id
                     LIMIT %(n)s
                     FOR UPDATE SKIP LOCKED
@@ -562,7 +573,7 @@ def _assign_chunk(*, coupon, profile_ids, campaign, occurrence, redeemable_from)
             SELECT %(coupon)s, pairs.code_id, pairs.code, pairs.pid, %(campaign)s, %(occ)s,
                    %(now)s, %(start)s, %(expires)s, 0
             FROM pairs ORDER BY pairs.pid
-            RETURNING profile_id, code
+            RETURNING profile_id, code, coupon_code_id
             """,
             {
                 "pids": profile_ids,
@@ -570,6 +581,7 @@ def _assign_chunk(*, coupon, profile_ids, campaign, occurrence, redeemable_from)
                 # for profiles that turn out to hold one already are left unmarked and unlocked
                 # at commit.
                 "n": len(profile_ids),
+                "after": after,
                 "coupon": coupon.pk,
                 "campaign": campaign_id,
                 "occ": occurrence,
@@ -578,10 +590,11 @@ def _assign_chunk(*, coupon, profile_ids, campaign, occurrence, redeemable_from)
                 "expires": expires,
             },
         )
-        rows = [(pid, code) for pid, code in cursor.fetchall()]
+        fetched = cursor.fetchall()
+    rows = [(pid, code) for pid, code, _ in fetched]
     if rows:
         Coupon.objects.filter(pk=coupon.pk).update(codes_assigned=F("codes_assigned") + len(rows))
-    return rows
+    return rows, max((code_id for _, _, code_id in fetched), default=0)
 
 
 def _assign_bulk_portable(coupon, profile_ids, campaign_id, occurrence, now, start, expires):
