@@ -70,7 +70,7 @@ class CouponForm(forms.ModelForm):
         help_texts = {
             "expiry_after_value": "After the code becomes redeemable; empty = never expires.",
             "total_limit": "Across all users; empty = unlimited. Also caps how many copies campaigns hand out.",
-            "per_user_limit": "How often one profile may redeem each copy it is given.",
+            "per_user_limit": "How often one profile may redeem each copy it is given; empty = unlimited.",
             "low_stock_threshold": "Flag the series when fewer unassigned codes remain; empty = no alert.",
             "starts_at": "Empty = when activated.",
             "ends_at": "Empty = never ends.",

@@ -40,7 +40,8 @@ class Coupon(models.Model):
     expiry_after_value = models.PositiveIntegerField(null=True, blank=True)
     expiry_after_unit = models.CharField(max_length=10, choices=ExpiryUnit.choices, blank=True)
     total_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Single code: empty = unlimited.")
-    per_user_limit = models.PositiveIntegerField(default=1)
+    # Single code: how often one profile may redeem each copy it holds; NULL = unlimited.
+    per_user_limit = models.PositiveIntegerField(null=True, blank=True, default=1)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -107,7 +108,8 @@ class Coupon(models.Model):
 class CouponCode(models.Model):
     """One code of a bulk series; it leaves the pool only through the assignment services."""
 
-    coupon = models.ForeignKey(Coupon, on_delete=models.CASCADE, related_name="codes")
+    # No separate index: UNIQUE(coupon, code) leads with coupon (one index less to write per code).
+    coupon = models.ForeignKey(Coupon, on_delete=models.CASCADE, related_name="codes", db_index=False)
     code = models.CharField(max_length=64)
     # Set in the same statement that writes the assignment; NULL = still in the pool.
     assigned_at = models.DateTimeField(null=True, blank=True)
@@ -128,13 +130,17 @@ class CouponCode(models.Model):
 class CodeAssignment(models.Model):
     """A code given to a profile (append-only except for its redemption counter)."""
 
-    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="assignments")
+    # No separate index on coupon or profile: the once-per-occurrence unique index leads with
+    # coupon and the (profile, code) index with profile; fewer indexes to write per assignment.
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="assignments", db_index=False)
     # Bulk: the series code, assigned at most once ever (unique). Single: NULL, `code` holds the shared code.
     coupon_code = models.OneToOneField(
         CouponCode, null=True, blank=True, on_delete=models.PROTECT, related_name="assignment"
     )
     code = models.CharField(max_length=64)
-    profile = models.ForeignKey("segments.Profile", on_delete=models.CASCADE, related_name="coupon_assignments")
+    profile = models.ForeignKey(
+        "segments.Profile", on_delete=models.CASCADE, related_name="coupon_assignments", db_index=False
+    )
     campaign = models.ForeignKey(
         "promotions.Campaign", null=True, blank=True, on_delete=models.PROTECT, related_name="coupon_assignments"
     )

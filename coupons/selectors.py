@@ -117,7 +117,7 @@ def coupon_tray(*, profile) -> list[dict]:
             and (coupon.ends_at is None or coupon.ends_at > now)
             and a.redeemable_from <= now
             and (a.expires_at is None or a.expires_at > now)
-            and a.redeem_count < limit
+            and (limit is None or a.redeem_count < limit)
             and (
                 coupon.kind == Coupon.Kind.BULK
                 or coupon.total_limit is None

@@ -22,8 +22,9 @@ from coupons.models import CodeAssignment, CodeBatch, Coupon, CouponCode, Coupon
 
 Status = Coupon.Status
 
-ASSIGN_CHUNK = 5000
-GENERATE_CHUNK = 100_000
+# Big chunks: one statement per chunk, so per-statement overhead is paid 50 times per million.
+ASSIGN_CHUNK = 20_000
+GENERATE_CHUNK = 250_000
 # ANALYZE after assignments that move at least this many codes: the claim query's plan
 # depends on how many unassigned codes remain (see reliability reference, pitfall 16).
 ANALYZE_AFTER = 10_000
@@ -265,7 +266,8 @@ def code_generation_step(*, batch_id: int) -> bool:
             need = want - inserted
             if need <= 0:
                 break
-            inserted += _insert_codes(coupon=batch.coupon, codes=_candidates(batch=batch, need=need), limit=need)
+            codes, sparse = _candidates(batch=batch, need=need)
+            inserted += _insert_codes(coupon=batch.coupon, codes=codes, limit=need, skip_existing_check=sparse)
         if inserted < want:
             available = code_generation_available(coupon=batch.coupon, **params)
             batch.status = CodeBatch.Status.FAILED
@@ -290,22 +292,30 @@ def code_generation_step(*, batch_id: int) -> bool:
         return batch.status == CodeBatch.Status.RUNNING
 
 
-def _candidates(*, batch: CodeBatch, need: int) -> list[str]:
+def _candidates(*, batch: CodeBatch, need: int) -> tuple[list[str], bool]:
+    """Codes to try, and whether the format is sparse (random draws; repeats are rare)."""
     params = {"code_format": batch.code_format, "length": batch.length, "prefix": batch.prefix, "suffix": batch.suffix}
     total = codegen.capacity(code_format=batch.code_format, length=batch.length)
     coupon = batch.coupon
     coupon.refresh_from_db(fields=["codes_total"])
     if (coupon.codes_total + need) * 4 < total:
         # Sparse format: random draws rarely collide; the insert drops the few that do.
-        return codegen.random_codes(count=need, **params)
+        return codegen.random_codes(count=need, **params), True
     # Dense format: draw distinct numbers, enough that `need` of them must be new.
     taken = _matching_codes(coupon=coupon, **params)
     sample = random.SystemRandom().sample(range(total), min(total, need + taken))
-    return [codegen.enumerate_code(number=n, **params) for n in sample]
+    return [codegen.enumerate_code(number=n, **params) for n in sample], False
 
 
-def _insert_codes(*, coupon: Coupon, codes: list[str], limit: int | None = None) -> int:
-    """Insert codes new to the series (at most `limit`), set-based; returns how many went in."""
+def _insert_codes(
+    *, coupon: Coupon, codes: list[str], limit: int | None = None, skip_existing_check: bool = False
+) -> int:
+    """Insert codes new to the series (at most `limit`), set-based; returns how many went in.
+
+    `skip_existing_check` (random codes of a sparse format): insert the first `limit` codes
+    and let ON CONFLICT drop the rare repeat, so the caller tops up the shortfall; otherwise
+    codes already in the series are filtered out first, so exactly `limit` new ones go in.
+    """
     if not codes:
         return 0
     if not _on_postgresql():
@@ -322,6 +332,20 @@ def _insert_codes(*, coupon: Coupon, codes: list[str], limit: int | None = None)
         with cursor.cursor.copy("COPY coupon_code_stage (code) FROM STDIN") as copy:
             for code in codes:
                 copy.write_row((code,))
+        if skip_existing_check:
+            # No anti-join against the pool: its cost grew with the series (and with stale
+            # statistics the planner chose a nested loop over it: minutes per chunk).
+            cursor.execute(
+                """
+                INSERT INTO coupons_couponcode (coupon_id, code)
+                SELECT %s, code FROM coupon_code_stage ORDER BY n LIMIT %s
+                ON CONFLICT (coupon_id, code) DO NOTHING
+                """,
+                [coupon.pk, limit if limit is not None else len(codes)],
+            )
+            return cursor.rowcount
+        # Temp tables get no autovacuum statistics; without them the plan below is a guess.
+        cursor.execute("ANALYZE coupon_code_stage")
         cursor.execute(
             """
             INSERT INTO coupons_couponcode (coupon_id, code)
@@ -429,14 +453,24 @@ def code_assign_bulk(
     ids = list(dict.fromkeys(int(pid) for pid in profile_ids))
     given: list[tuple[int, str]] = []
     kwargs = {"coupon": coupon, "campaign": campaign, "occurrence": occurrence, "redeemable_from": redeemable_from}
+    # Where the previous chunk's claim stopped: the next claim starts its walk of the
+    # unassigned-codes index there instead of stepping over the entries of codes this call
+    # just assigned (dead until VACUUM; walking them made each chunk slower than the last).
+    # Codes below it that another worker held and released are found by the retry (from 0).
+    after = 0
     for start in range(0, len(ids), ASSIGN_CHUNK):
         pending = ids[start : start + ASSIGN_CHUNK]
         # A claim can come back short while codes remain: SKIP LOCKED passes over codes
         # other workers hold in open transactions. Retry the unserved profiles until they
         # are served or the coupon truly has nothing left to give.
         for attempt in range(20):
-            rows = _assign_chunk_with_retry(profile_ids=pending, **kwargs)
+            rows, last_code_id = _assign_chunk_with_retry(
+                profile_ids=pending, after=after if attempt == 0 else 0, **kwargs
+            )
+            after = max(after, last_code_id)
             given.extend(rows)
+            if len(rows) == len(pending):
+                break  # every profile of the chunk served: no need to look them up again
             pending = _unserved(coupon=coupon, profile_ids=pending, campaign=campaign, occurrence=occurrence)
             if not pending:
                 break
@@ -470,7 +504,7 @@ def _can_give(*, coupon: Coupon) -> bool:
     return left is None or left > 0
 
 
-def _assign_chunk_with_retry(**kwargs) -> list[tuple[int, str]]:
+def _assign_chunk_with_retry(**kwargs) -> tuple[list[tuple[int, str]], int]:
     # A concurrent call for the same (campaign, profile, occurrence) can slip past the
     # NOT EXISTS filter; the unique constraint then aborts the chunk (nothing claimed is
     # kept) and the retry skips the profiles the other call served. Rows go in profile-id
@@ -486,17 +520,20 @@ def _assign_chunk_with_retry(**kwargs) -> list[tuple[int, str]]:
             if not retryable or attempt == 4:
                 raise
             time.sleep(0.005 * (attempt + 1))
-    return []
+    return [], 0
 
 
-def _assign_chunk(*, coupon, profile_ids, campaign, occurrence, redeemable_from) -> list[tuple[int, str]]:
+def _assign_chunk(
+    *, coupon, profile_ids, campaign, occurrence, redeemable_from, after: int = 0
+) -> tuple[list[tuple[int, str]], int]:
+    """Give codes to one chunk; returns (profile_id, code) pairs and the highest code id used."""
     now = timezone.now()
     start, expires = _validity(coupon=coupon, assigned_at=now, redeemable_from=redeemable_from)
     campaign_id = campaign.pk if campaign is not None else None
     if coupon.kind == Coupon.Kind.SINGLE:
-        return _assign_single(coupon, profile_ids, campaign_id, occurrence, now, start, expires)
+        return _assign_single(coupon, profile_ids, campaign_id, occurrence, now, start, expires), 0
     if not _on_postgresql():
-        return _assign_bulk_portable(coupon, profile_ids, campaign_id, occurrence, now, start, expires)
+        return _assign_bulk_portable(coupon, profile_ids, campaign_id, occurrence, now, start, expires), 0
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -507,15 +544,16 @@ def _assign_chunk(*, coupon, profile_ids, campaign, occurrence, redeemable_from)
                   AND NOT EXISTS (
                     SELECT 1 FROM coupons_codeassignment a
                     WHERE a.coupon_id = %(coupon)s AND a.profile_id = p.pid AND a.occurrence = %(occ)s
-                      AND a.campaign_id IS NOT DISTINCT FROM %(campaign)s::bigint)
+                      -- spelled like the unique index (coupon, COALESCE(campaign, 0), profile, occurrence)
+                      AND COALESCE(a.campaign_id, 0) = COALESCE(%(campaign)s::bigint, 0))
             ),
             claimed AS (
                 SELECT s.id, s.code, row_number() OVER (ORDER BY s.id) AS rn
                 FROM (
                     SELECT c.id, c.code FROM coupons_couponcode c
-                    WHERE c.coupon_id = %(coupon)s AND c.assigned_at IS NULL
+                    WHERE c.coupon_id = %(coupon)s AND c.assigned_at IS NULL AND c.id > %(after)s
                     ORDER BY c.id
-                    LIMIT (SELECT count(*) FROM want)
+                    LIMIT %(n)s
                     FOR UPDATE SKIP LOCKED
                 ) s
             ),
@@ -523,8 +561,10 @@ def _assign_chunk(*, coupon, profile_ids, campaign, occurrence, redeemable_from)
                 SELECT want.pid, claimed.id AS code_id, claimed.code FROM want JOIN claimed USING (rn)
             ),
             marked AS (
+                -- = ANY(ARRAY(...)) walks the primary key whatever the row estimates say; a join
+                -- here let the planner hash the whole pool (a sequential scan per chunk).
                 UPDATE coupons_couponcode c SET assigned_at = %(now)s
-                FROM pairs WHERE c.id = pairs.code_id
+                WHERE c.id = ANY(ARRAY(SELECT code_id FROM pairs))
                 RETURNING c.id
             )
             INSERT INTO coupons_codeassignment
@@ -533,10 +573,15 @@ def _assign_chunk(*, coupon, profile_ids, campaign, occurrence, redeemable_from)
             SELECT %(coupon)s, pairs.code_id, pairs.code, pairs.pid, %(campaign)s, %(occ)s,
                    %(now)s, %(start)s, %(expires)s, 0
             FROM pairs ORDER BY pairs.pid
-            RETURNING profile_id, code
+            RETURNING profile_id, code, coupon_code_id
             """,
             {
                 "pids": profile_ids,
+                # Claim one code per profile asked for (exact planner estimates); codes claimed
+                # for profiles that turn out to hold one already are left unmarked and unlocked
+                # at commit.
+                "n": len(profile_ids),
+                "after": after,
                 "coupon": coupon.pk,
                 "campaign": campaign_id,
                 "occ": occurrence,
@@ -545,10 +590,11 @@ def _assign_chunk(*, coupon, profile_ids, campaign, occurrence, redeemable_from)
                 "expires": expires,
             },
         )
-        rows = [(pid, code) for pid, code in cursor.fetchall()]
+        fetched = cursor.fetchall()
+    rows = [(pid, code) for pid, code, _ in fetched]
     if rows:
         Coupon.objects.filter(pk=coupon.pk).update(codes_assigned=F("codes_assigned") + len(rows))
-    return rows
+    return rows, max((code_id for _, _, code_id in fetched), default=0)
 
 
 def _assign_bulk_portable(coupon, profile_ids, campaign_id, occurrence, now, start, expires):
@@ -631,8 +677,9 @@ def _refusal_for(assignment: CodeAssignment, now: datetime) -> RedemptionRefused
         return _refuse(REFUSAL_NOT_YET, at=assignment.redeemable_from.isoformat())
     if assignment.expires_at is not None and now >= assignment.expires_at:
         return _refuse(REFUSAL_EXPIRED, at=assignment.expires_at.isoformat())
-    if assignment.redeem_count >= _per_copy_limit(coupon):
-        return _refuse(REFUSAL_ALREADY if _per_copy_limit(coupon) == 1 else REFUSAL_LIMIT)
+    per_copy = _per_copy_limit(coupon)
+    if per_copy is not None and assignment.redeem_count >= per_copy:
+        return _refuse(REFUSAL_ALREADY if per_copy == 1 else REFUSAL_LIMIT)
     if (
         coupon.total_limit is not None
         and coupon.kind == Coupon.Kind.SINGLE
@@ -642,8 +689,9 @@ def _refusal_for(assignment: CodeAssignment, now: datetime) -> RedemptionRefused
     return None
 
 
-def _per_copy_limit(coupon: Coupon) -> int:
-    # Bulk codes are one-time; a single code's copy may be redeemed up to the per-user limit.
+def _per_copy_limit(coupon: Coupon) -> int | None:
+    # Bulk codes are one-time; a single code's copy may be redeemed up to the per-user limit
+    # (None = unlimited).
     return 1 if coupon.kind == Coupon.Kind.BULK else coupon.per_user_limit
 
 
@@ -690,10 +738,10 @@ def _redeem_one(assignment: CodeAssignment, now: datetime) -> None:
     )
     if not counted:
         raise _LostRace
+    per_copy = _per_copy_limit(coupon)
+    under_limit = Q() if per_copy is None else Q(redeem_count__lt=per_copy)
     redeemed = (
-        CodeAssignment.objects.filter(
-            pk=assignment.pk, redeem_count__lt=_per_copy_limit(coupon), redeemable_from__lte=now
-        )
+        CodeAssignment.objects.filter(under_limit, pk=assignment.pk, redeemable_from__lte=now)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         .update(redeem_count=F("redeem_count") + 1, redeemed_at=now)
     )

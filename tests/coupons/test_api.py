@@ -119,6 +119,17 @@ def test_single_code_per_user_and_total_limits(api_client, holder):
     assert coupon.codes_redeemed == 3
 
 
+def test_single_code_with_empty_per_user_limit_is_redeemable_without_limit(api_client, holder):
+    coupon = CouponFactory(code="ALWAYS5", per_user_limit=None, total_limit=None)
+    services.code_assign(coupon=coupon, profile=holder, campaign=None, occurrence="signup")
+    for _ in range(7):
+        response = _apply(api_client, "asha", "ALWAYS5")
+        assert response.status_code == 200
+    assert response.json()["redemptions"] == 7
+    coupon.refresh_from_db()
+    assert coupon.codes_redeemed == 7 and Redemption.objects.filter(coupon=coupon).count() == 7
+
+
 def test_revert_undoes_a_redemption_and_allows_redeeming_again(api_client, bulk_code):
     _apply(api_client, "asha", bulk_code.code)
     response = _apply(api_client, "asha", bulk_code.code, "revert")

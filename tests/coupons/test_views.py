@@ -63,6 +63,16 @@ def test_create_single_code_coupon(marketer_client, marketer):
     assert CouponEvent.objects.get(coupon=coupon).action == "created"
 
 
+def test_empty_redemptions_per_user_means_unlimited(marketer_client):
+    response = marketer_client.post(
+        "/coupons/new/", {"kind": "single", "name": "Always", "code": "ALWAYS5", "per_user_limit": ""}
+    )
+    coupon = Coupon.objects.get()
+    assert response.status_code == 302 and coupon.per_user_limit is None
+    detail = marketer_client.get(f"/coupons/{coupon.pk}/").content.decode()
+    assert "<dt>Redemptions per user</dt><dd>Unlimited</dd>" in detail
+
+
 def test_the_server_ignores_fields_of_the_other_kind(marketer_client):
     marketer_client.post("/coupons/new/", {"kind": "bulk", "name": "Series", "code": "SNEAKY", "total_limit": 5})
     coupon = Coupon.objects.get()
