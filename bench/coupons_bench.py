@@ -15,7 +15,12 @@ staging table, INSERT … ON CONFLICT DO NOTHING). Assignment uses code_assign_b
 Results:
   Before (2026-11-23, small scale only, N=50,000, 2-core shared VM, PostgreSQL 15):
     generate 2.03 s (24,668 codes/s); assign 7.94 s (6,297 codes/s) → ~160 s extrapolated per 1M.
-  After (full scale): AFTER_PLACEHOLDER
+  After (2026-11-23, PostgreSQL 15.20, 2 vCPU, 24 GiB, load average 7-8 from other engineers):
+    N=1,000,000: generate 62.36 s (16,035 codes/s) FAIL vs 30 s; assign 361.26 s (2,768 codes/s)
+    FAIL vs 25 s; invariants PASS. Rate fell from ~4,600/s to ~2,000/s as the claim walked dead
+    index entries; with the resume-after-last-code claim, N=200,000: generate 16.13 s, assign
+    43.12 s (4,639 codes/s, flat); N=1,000,000 (suite running alongside, load 8.5): generate
+    93.20 s, assign 326.84 s (3,060 codes/s), invariants PASS. Details and analysis: bench/RESULTS.md, section Coupons.
 """
 
 import os
