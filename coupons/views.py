@@ -8,12 +8,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from config import access
+from config.csv_safety import csv_safe
 from coupons import forms, selectors, services
 from coupons.models import Coupon
 
 PAGE_SIZE = 50
 CODES_PAGE_SIZE = 50
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 @access.marketer_required
@@ -173,16 +173,11 @@ def coupon_import(request, pk: int):
     return render(request, "coupons/coupon_detail.html", _detail_context(request, coupon, import_form=form), status=422)
 
 
-def csv_safe(value) -> str:
-    """A cell a spreadsheet will not run as a formula (SPEC 8)."""
-    if value is None:
-        return ""
+def _csv_cell(value) -> str:
+    """Dates in the account timezone, every cell formula-safe."""
     if hasattr(value, "isoformat"):
         value = timezone.localtime(value).isoformat() if timezone.is_aware(value) else value.isoformat()
-    text = str(value)
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
+    return csv_safe(value)
 
 
 class _Echo:
@@ -211,7 +206,7 @@ def coupon_codes_download(request, pk: int):
     def rows():
         yield writer.writerow(EXPORT_HEADER)
         for row in selectors.coupon_export_rows(coupon=coupon):
-            yield writer.writerow([csv_safe(v) for v in row])
+            yield writer.writerow([_csv_cell(v) for v in row])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="coupon-{coupon.pk}-codes.csv"'

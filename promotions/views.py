@@ -320,7 +320,7 @@ class _Echo:
 @access.marketer_required
 def campaign_grants_csv(request, pk: int):
     """Every grant of the campaign as CSV (profile, outcome, reason, code, points, occurrence, time); formula-safe."""
-    from segments.services import csv_safe
+    from config.csv_safety import csv_safe
 
     campaign = get_object_or_404(Campaign, pk=pk)
     writer = csv.writer(_Echo())

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.csv_safety import csv_safe
 from segments import live, rules
 from segments.models import (
     CustomList,
@@ -511,11 +512,3 @@ def custom_list_process(*, upload_id: int) -> CustomListUpload:
         )
     upload.refresh_from_db()
     return upload
-
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
-
-
-def csv_safe(value: str) -> str:
-    """Neutralise a cell a spreadsheet would read as a formula (SPEC 8)."""
-    return "'" + value if value.startswith(FORMULA_PREFIXES) else value

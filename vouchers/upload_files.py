@@ -9,6 +9,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 
+from config.csv_safety import csv_safe
 from vouchers.models import CODE_MAX_LENGTH, MAX_CODES_PER_LIST
 
 # SPEC 3.3: files above this are refused before they are read.
@@ -24,8 +25,6 @@ KIND_DUP_EXISTING = "dup_existing"
 ERR_EMPTY_CODE = "Empty code"
 ERR_TOO_LONG = f"Code is longer than {CODE_MAX_LENGTH} characters"
 ERR_BAD_CHARACTERS = "Code contains spaces or invisible characters"
-
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 class FileRejected(Exception):  # noqa: N818 (a domain outcome, not a bug)
@@ -122,14 +121,6 @@ def read_code_rows(raw) -> Iterator[tuple[int, str, str, str]]:
         raise FileRejected(f"Line {reader.line_num + 1} cannot be read as CSV: {exc}.") from exc
     if count == 0:
         raise FileRejected(ERR_NO_CODES)
-
-
-def csv_safe(value) -> str:
-    """A cell that spreadsheets will not run as a formula (OWASP CSV injection)."""
-    text = "" if value is None else str(value)
-    if text.startswith(FORMULA_TRIGGERS):
-        return "'" + text
-    return text
 
 
 def csv_lines(rows: Iterable[Iterable]) -> Iterator[str]:

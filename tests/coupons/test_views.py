@@ -195,6 +195,6 @@ def test_csv_download_streams_codes_with_formula_safe_cells(marketer_client):
 
 @pytest.mark.parametrize("value", ["\tx", "\rx", "\nx"])
 def test_csv_safe_neutralises_control_prefixes(value):
-    from coupons.views import csv_safe
+    from config.csv_safety import csv_safe
 
     assert csv_safe(value) == "'" + value

@@ -2,6 +2,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from config.csv_safety import csv_safe
 from segments import services
 from segments.models import CustomList, CustomListMember, CustomListUpload
 from tests.segments.factories import ProfileFactory
@@ -72,7 +73,7 @@ def test_custom_list_in_use_is_false_while_campaigns_cannot_target_lists():
 
 
 def test_csv_safe_neutralises_formulas():
-    assert [services.csv_safe(v) for v in ["=1", "+1", "-1", "@x", "\tx", "ok"]] == [
+    assert [csv_safe(v) for v in ["=1", "+1", "-1", "@x", "\tx", "ok"]] == [
         "'=1",
         "'+1",
         "'-1",
