@@ -25,10 +25,11 @@ from django.utils import timezone
 from config.account import account_tzinfo
 from coupons import services as coupon_services
 from coupons.models import CodeAssignment, Coupon
-from promotions import catalogue, schedule
+from promotions import catalogue, schedule, system_events
 from promotions.models import Campaign, CampaignRun, Grant
 from promotions.points import random_points_draw
 from segments import selectors as segment_selectors
+from segments import services as segment_services
 from vouchers import selectors as voucher_selectors
 from vouchers import services as voucher_services
 from vouchers.models import VoucherAssignment
@@ -246,6 +247,14 @@ def reward_profiles(
         for pid in ids
     ]
     Grant.objects.bulk_create(rows, ignore_conflicts=True)
+    segment_services.system_events_record(
+        events=[
+            system_events.system_event(campaign, profile_id=row.profile_id, points=row.points, code=row.code)
+            for row in rows
+            if row.granted
+        ],
+        now=now,
+    )
     granted = sum(1 for row in rows if row.granted)
     exhausted = sum(1 for row in rows if row.reason in (R.BULK_CODES_EXHAUSTED, R.VOUCHER_CODES_EXHAUSTED))
     return len(rows), granted, exhausted

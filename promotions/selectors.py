@@ -227,3 +227,35 @@ def profile_grants(*, profile_id: int, limit: int = 50):
     return list(
         Grant.objects.filter(profile_id=profile_id).select_related("campaign").order_by("-created_at", "-pk")[:limit]
     )
+
+
+def campaign_live_limits(*, campaign: Campaign) -> list[dict]:
+    """Budget / campaign limit used and left for a live campaign (one query; [] when it has none)."""
+    if not campaign.is_live:
+        return []
+    from promotions.models import CampaignCounter
+
+    counter = CampaignCounter.objects.filter(pk=campaign.pk).values("points_used", "rewards").first() or {
+        "points_used": 0,
+        "rewards": 0,
+    }
+    rows = []
+    if campaign.reward_type == Campaign.RewardType.POINTS and campaign.budget_campaign is not None:
+        used = counter["points_used"]
+        rows.append(
+            {
+                "label": "Points budget",
+                "used": used,
+                "limit": campaign.budget_campaign,
+                "left": campaign.budget_campaign - used,
+            }
+        )
+    if campaign.reward_type != Campaign.RewardType.POINTS and campaign.max_codes_per_campaign:
+        used = counter["rewards"]
+        label = "Coupon limit" if campaign.reward_type == Campaign.RewardType.COUPON else "Voucher limit"
+        limit = campaign.max_codes_per_campaign
+        rows.append({"label": label, "used": used, "limit": limit, "left": max(0, limit - used)})
+    for row in rows:
+        row["percent"] = min(100, int(row["used"] * 100 / row["limit"])) if row["limit"] else 0
+        row.update(used=_num(row["used"]), left=_num(row["left"]), limit=_num(row["limit"]))
+    return rows

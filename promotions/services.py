@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from config.account import account_tzinfo
 from promotions import forms as section_forms
-from promotions import schedule
+from promotions import live, schedule
 from promotions.models import Campaign, CampaignEvent, CampaignRun
 
 S = Campaign.Status
@@ -86,6 +86,7 @@ def campaign_section_save(*, campaign: Campaign, section: str, values: dict, act
         for stale in _revalidate_sections(locked, later):
             setattr(locked, f"{stale}_complete", False)
         locked.save()
+        live.triggers_sync(campaign=locked)
         _record(campaign=locked, actor=actor, action=CampaignEvent.Action.SAVED, section=section)
         if locked.status == S.SCHEDULED:
             if locked.all_sections_complete:
@@ -138,6 +139,7 @@ def campaign_publish(*, campaign: Campaign, actor) -> Campaign:
         invalid += _revalidate_sections(locked, [s for s in Campaign.SECTIONS if s not in invalid])
         if not invalid:
             status = _plan(locked, replace=True)
+            live.triggers_sync(campaign=locked)
             now = timezone.now()
             updated = Campaign.objects.filter(pk=locked.pk, status__in=TRANSITIONS["publish"]).update(
                 status=status, published_at=now, updated_at=now
@@ -242,6 +244,7 @@ def campaign_duplicate(*, campaign: Campaign, actor) -> Campaign:
         stale = _revalidate_sections(copy, [s for s in Campaign.SECTIONS if getattr(copy, f"{s}_complete")])
         if stale:
             Campaign.objects.filter(pk=copy.pk).update(**{f"{s}_complete": False for s in stale})
+        live.triggers_sync(campaign=copy)
         _record(campaign=copy, actor=actor, action=CampaignEvent.Action.CREATED, duplicated_from=source.pk)
         _record(campaign=source, actor=actor, action=CampaignEvent.Action.DUPLICATED, copy=copy.pk)
     copy.refresh_from_db()

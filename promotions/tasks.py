@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from promotions import distribution
+from promotions import distribution, live
 
 
 @shared_task(name="promotions.dispatch_due_runs", acks_late=True, reject_on_worker_lost=True)
@@ -17,3 +17,15 @@ def run_distribute(run_id: int) -> str:
     if outcome == distribution.MORE:
         run_distribute.delay(run_id)
     return outcome
+
+
+@shared_task(name="promotions.live_events", acks_late=True, reject_on_worker_lost=True)
+def live_events(event_ids: list[int]) -> dict:
+    """Match one stored batch of events against live campaigns (grants are unique per event: safe twice)."""
+    return live.events_process(event_ids=event_ids)
+
+
+@shared_task(name="promotions.live_sweep", acks_late=True, reject_on_worker_lost=True)
+def live_sweep() -> dict:
+    """Due inaction checks, live campaigns' start and end (every 30 s from beat)."""
+    return live.live_sweep()

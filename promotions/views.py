@@ -282,6 +282,7 @@ def campaign_detail(request, pk: int):
         ],
         "granted_total": sum(r.granted for r in runs),
         "stats": selectors.campaign_grant_stats(campaign=campaign),
+        "live_limits": selectors.campaign_live_limits(campaign=campaign),
         "errors": selectors.campaign_grant_errors(campaign=campaign),
     }
     return render(request, "promotions/campaign_detail.html", context)

@@ -1,11 +1,14 @@
-"""Live matching entry point: the upload API hands every committed batch of events here.
+"""Live matching entry point: the upload API (and system events) hand every committed batch here.
 
-The distribution issue fills `events_stored` (match the events against live campaigns and
-enqueue their rewards). Until then it deliberately matches nothing; the upload API already
-calls it after commit with the ids it stored, which tests/segments/test_upload_api.py checks.
+One Celery task per batch, ids only, enqueued after commit; `promotions.live` matches the
+events against live campaigns. The import is late because `promotions` builds on `segments`.
 """
 
 
 def events_stored(*, event_ids: list[int]) -> None:
-    """Called once per committed upload batch with the ids of the events it stored."""
-    return None
+    """Called once per committed batch of stored events with their ids: enqueue their live matching."""
+    if not event_ids:
+        return
+    from promotions.tasks import live_events
+
+    live_events.delay(list(event_ids))

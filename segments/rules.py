@@ -495,6 +495,15 @@ def validate_rules(rules, *, segment_id: int | None = None) -> dict:
     return tree
 
 
+def validate_filters(filters) -> list:
+    """Normalise a list of event property filters (as `filter_q` takes them); ValidationError on a bad one."""
+    errors = _Errors()
+    clean = _filters({"filters": filters}, "trigger", errors)
+    if errors.messages:
+        raise ValidationError(errors.messages)
+    return clean
+
+
 # --- Time windows ------------------------------------------------------------------------
 
 

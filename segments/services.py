@@ -177,6 +177,48 @@ def upload_records(*, records: list, now: datetime.datetime | None = None) -> Up
     return result
 
 
+def system_events_record(*, events: list[tuple[int, str, dict]], now: datetime.datetime | None = None) -> list[int]:
+    """Record system events (`Points Credited`, …) for profiles: one insert, the catalogue kept current,
+    and, after commit, the same live-matching hook as uploaded events. Call inside the caller's transaction.
+
+    `events` holds (profile id, event name, properties); returns the new event ids.
+    """
+    if not events:
+        return []
+    now = now or timezone.now()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO segments_event (profile_id, name, properties, occurred_at, received_at)
+                SELECT t.profile_id, t.name, t.props::jsonb, %s, %s
+                FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS t(profile_id, name, props)
+                RETURNING id
+                """,
+                [
+                    now,
+                    now,
+                    [e[0] for e in events],
+                    [e[1] for e in events],
+                    [json.dumps(e[2], default=str) for e in events],
+                ],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+    else:
+        created = Event.objects.bulk_create(
+            Event(profile_id=pid, name=name, properties=props, occurred_at=now, received_at=now)
+            for pid, name, props in events
+        )
+        ids = [e.pk for e in created]
+    # One record per distinct (name, property set) is enough for the catalogue.
+    samples = {(name, tuple(sorted(props))): props for _, name, props in events}
+    catalogue_update(
+        records=[_Record("event", "", now, name=name, data=props) for (name, _), props in samples.items()], now=now
+    )
+    transaction.on_commit(lambda: live.events_stored(event_ids=ids))
+    return ids
+
+
 def _store(*, records: list[_Record], now: datetime.datetime) -> list[int]:
     # Merge every record's effect per identity first: one upsert row per profile, in
     # identity order so concurrent batches lock profile rows in the same order.

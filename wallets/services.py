@@ -443,6 +443,87 @@ def wallet_credit_bulk(
     return credited
 
 
+_EACH_SQL = """
+WITH input AS (
+    SELECT t.profile_id, t.occurrence, t.points
+    FROM unnest(%(profile_ids)s::bigint[], %(occurrences)s::text[], %(points)s::numeric[])
+         AS t(profile_id, occurrence, points)
+    JOIN segments_profile p ON p.id = t.profile_id
+),
+new_lots AS (
+    INSERT INTO wallets_lot (wallet_id, profile_id, amount, remaining, issued_at, activates_at, expires_at,
+                             activated, expired, source, campaign_id, occurrence, description, metadata)
+    SELECT %(wallet_id)s, input.profile_id, input.points, input.points, %(now)s, %(activates_at)s, %(expires_at)s,
+           %(activated)s, false, 'CAMPAIGN', %(campaign_id)s, input.occurrence, %(description)s, '{}'::jsonb
+    FROM input
+    ON CONFLICT (campaign_id, profile_id, occurrence) WHERE campaign_id IS NOT NULL DO NOTHING
+    RETURNING id, profile_id, amount, occurrence
+),
+ledger AS (
+    INSERT INTO wallets_transaction (wallet_id, profile_id, lot_id, kind, source, points, description, metadata,
+                                     campaign_id, occurrence, order_id, idempotency_key, actor_id, created_at)
+    SELECT %(wallet_id)s, new_lots.profile_id, new_lots.id, %(kind)s, 'CAMPAIGN', new_lots.amount, %(description)s,
+           '{}'::jsonb, %(campaign_id)s, new_lots.occurrence, '', NULL, NULL, %(now)s
+    FROM new_lots
+    RETURNING 1
+)
+SELECT count(*) FROM ledger
+"""
+
+
+def wallet_credit_each(
+    *,
+    wallet: Wallet,
+    credits: list[tuple[int, str, Decimal]],
+    campaign,
+    description: str = "",
+    activates_at: datetime.datetime | None = None,
+    expires_at: datetime.datetime | None = None,
+) -> int:
+    """Credit (profile id, occurrence, points) rows of one campaign in one statement; returns how many were new.
+
+    The live-campaign variant of `wallet_credit_bulk`: each row has its own occurrence (the
+    triggering event or inaction check), so one profile may appear more than once. Idempotent
+    per (campaign, profile, occurrence) like every campaign credit.
+    """
+    if campaign is None:
+        raise ValueError("wallet_credit_each needs a campaign: (campaign, profile, occurrence) makes it idempotent.")
+    if not wallet.is_active:
+        raise ValidationError({"wallet": ERR_WALLET_INACTIVE})
+    if not credits:
+        return 0
+    now = timezone.now()
+    activates_at, expires_at = _lifecycle(wallet, now, activates_at, expires_at)
+    activated = activates_at <= now
+    kind = Transaction.Kind.CREDIT if activated else Transaction.Kind.SCHEDULED
+    rows = [(pid, occurrence, _positive_points(wallet, points)) for pid, occurrence, points in credits]
+    if connection.vendor != "postgresql":
+        credited = 0
+        for pid, occurrence, amount in rows:
+            credited += _credit_chunk_portable(
+                wallet, [pid], [amount], campaign, occurrence, description, now, activates_at, expires_at, kind
+            )
+        return credited
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _EACH_SQL,
+            {
+                "profile_ids": [r[0] for r in rows],
+                "occurrences": [r[1] for r in rows],
+                "points": [r[2] for r in rows],
+                "wallet_id": wallet.pk,
+                "now": now,
+                "activates_at": activates_at,
+                "expires_at": expires_at,
+                "activated": activated,
+                "campaign_id": campaign.pk,
+                "description": description,
+                "kind": kind,
+            },
+        )
+        return cursor.fetchone()[0]
+
+
 def _bulk_without_row_triggers() -> bool:
     """Whether bulk credit may skip the per-row foreign-key triggers (PostgreSQL ≥ 15 and the
     role may `SET session_replication_role`: superuser, or `GRANT SET ON PARAMETER

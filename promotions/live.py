@@ -1,0 +1,702 @@
+"""Live action and live inaction distribution (SPEC 6.1, 6.2, 6.4).
+
+- `events_process`: one task per stored batch of events (upload API or system events). One
+  indexed query on `LiveTrigger` finds the live campaigns whose trigger events are in the
+  batch; per campaign, the trigger property filters and the past-behaviour filter run as one
+  query over the batch's events; matching user actions are granted (`grant_items`), matching
+  inaction A events create pending `InactionCheck` rows.
+- `live_sweep`: the beat job (every 30 s): starts scheduled live campaigns whose start has
+  come, processes due inaction checks (set-based, SKIP LOCKED), completes live campaigns past
+  their end.
+- `grant_items`: rewards a list of occurrences of one campaign in ONE transaction.
+
+Locking (documented choice). A grant transaction takes the campaign row FOR NO KEY UPDATE
+first. That is what makes Pause / Stop take effect at once (their conditional UPDATE waits
+for the lock, and the grant re-reads the status under it: a paused or stopped campaign gives
+"Campaign paused or stopped"); it also serialises the grant batches of one campaign, so the
+per-user counters need no row locks of their own. Batches are a bounded number of statements
+(one credit statement for all points, one grant insert, one counter UPDATE per table), so the
+serialisation costs little. The counters still move only by conditional UPDATEs
+(`… WHERE used + n <= limit`) whose row count must match: a mismatch raises and rolls the
+whole batch back, so even a code path that forgot the lock could not overshoot. Lock order:
+campaign row, then counter rows, then catalogue rows (lots, codes): the same everywhere.
+
+Occurrence = "event:<id>" (live action) or "check:<id>" (inaction): a re-delivered task or a
+re-sent batch finds the grant rows and gives nothing twice.
+
+System events and loops. Each grant records `Points Credited` / `Coupon Rewarded` /
+`Voucher Rewarded` for the profile (properties: Campaign ID, Points / Code, …, Trigger Depth)
+through `segments.services.system_events_record`, which feeds this matcher again. Rule: a
+campaign never triggers on a system event it produced itself (its own Campaign ID), and a
+system event whose Trigger Depth reached MAX_TRIGGER_DEPTH triggers nothing, so two campaigns
+that reward each other's system events stop after a bounded chain.
+
+Per-user periods (day / week / month recurrence) are the calendar periods in the account
+timezone of the triggering event's time (inaction: the check's due time). Coupon and voucher
+rewards are assigned one occurrence at a time (each is a code claim with SKIP LOCKED inside
+the batch transaction); points are credited for the whole batch in one statement.
+"""
+
+import datetime
+import logging
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.fields.json import KeyTransform
+from django.utils import timezone
+
+from config.account import account_tzinfo
+from coupons.models import Coupon
+from promotions import distribution, system_events
+from promotions.models import Campaign, CampaignCounter, Grant, InactionCheck, LiveTrigger, ProfileCounter
+from segments import rules as segment_rules
+from segments import selectors as segment_selectors
+from segments import services as segment_services
+from segments.models import Event, Profile
+from vouchers import selectors as voucher_selectors
+
+log = logging.getLogger(__name__)
+
+C = Campaign
+R = Grant.Reason
+SYSTEM_EVENTS = system_events.NAMES
+PROP_CAMPAIGN, PROP_DEPTH = system_events.PROP_CAMPAIGN, system_events.PROP_DEPTH
+MAX_TRIGGER_DEPTH = 3
+SWEEP_BATCH = 1_000
+
+END_BUDGET = "Campaign points budget used up"
+END_COUPONS = "Campaign coupon limit reached"
+END_VOUCHERS = "Campaign voucher limit reached"
+END_TIME = "Reached its end time"
+
+_WINDOW = {C.WindowUnit.MINUTES: datetime.timedelta(minutes=1), C.WindowUnit.HOURS: datetime.timedelta(hours=1)}
+
+
+class LimitRace(Exception):
+    """A conditional counter UPDATE matched fewer rows than decided: roll the batch back (never overshoot)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One occurrence to reward: who, the occurrence key, the property value (Percentage /
+    Proportional), the time whose calendar periods count for recurrence, and the chain depth."""
+
+    profile_id: int
+    occurrence: str
+    at: datetime.datetime
+    value: object = None
+    depth: int = 1
+
+
+# --- The trigger lookup ------------------------------------------------------------------------
+
+
+def triggers_sync(*, campaign: Campaign) -> None:
+    """Rebuild the campaign's (event name → campaign) rows from its Who section."""
+    LiveTrigger.objects.filter(campaign=campaign).delete()
+    rows = []
+    if campaign.qualification == C.Qualification.LIVE_ACTION:
+        names = {t.get("event") for t in campaign.triggers or [] if isinstance(t, dict) and t.get("event")}
+        rows = [LiveTrigger(campaign=campaign, event_name=n, role=LiveTrigger.Role.ACTION) for n in sorted(names)]
+    elif campaign.qualification == C.Qualification.LIVE_INACTION and campaign.inaction_event_a:
+        rows = [LiveTrigger(campaign=campaign, event_name=campaign.inaction_event_a, role=LiveTrigger.Role.INACTION_A)]
+    LiveTrigger.objects.bulk_create(rows)
+
+
+def _live_now_q(now: datetime.datetime, prefix: str = "") -> Q:
+    """Running, or Scheduled whose start has come (the sweep flips it within 30 s)."""
+    return Q(**{f"{prefix}status": C.Status.RUNNING}) | Q(
+        **{f"{prefix}status": C.Status.SCHEDULED, f"{prefix}starts_at__lte": now}
+    )
+
+
+def _is_live_now(campaign: Campaign, now: datetime.datetime) -> bool:
+    return campaign.status == C.Status.RUNNING or (
+        campaign.status == C.Status.SCHEDULED and campaign.starts_at is not None and campaign.starts_at <= now
+    )
+
+
+# --- Matching a batch of stored events ----------------------------------------------------------
+
+
+def _in_window(campaign: Campaign, event: dict) -> bool:
+    """Start and end honoured to the minute: the event happened, and was stored, inside them."""
+    for moment in (event["occurred_at"], event["received_at"]):
+        if campaign.starts_at is None or moment < campaign.starts_at:
+            return False
+        if campaign.ends_at is not None and moment >= campaign.ends_at:
+            return False
+    return True
+
+
+def _depth(event: dict) -> int:
+    """The chain depth a grant triggered by `event` has (1 for a user's own event)."""
+    if event["name"] not in SYSTEM_EVENTS:
+        return 1
+    depth = event["properties"].get(PROP_DEPTH)
+    return (depth if isinstance(depth, int) and not isinstance(depth, bool) else 0) + 1
+
+
+def _loops(campaign: Campaign, event: dict) -> bool:
+    """The loop rule: no campaign triggers on its own system events, nor on a chain at its depth limit."""
+    if event["name"] not in SYSTEM_EVENTS:
+        return False
+    return event["properties"].get(PROP_CAMPAIGN) == campaign.pk or _depth(event) > MAX_TRIGGER_DEPTH
+
+
+def _past_filter_q(campaign: Campaign, now: datetime.datetime) -> Q | None:
+    """The optional past-behaviour / user-property filter, as a condition on the event's profile."""
+    tree = campaign.past_filter
+    if not isinstance(tree, dict) or not tree.get("rules"):
+        return None
+    profiles = Profile.objects.filter(pk=OuterRef("profile_id")).filter(segment_selectors.rules_q(rules=tree, now=now))
+    return Q(Exists(profiles))
+
+
+def _action_matches(campaign: Campaign, events: list[dict], now: datetime.datetime) -> list[dict]:
+    """The batch's events that trigger this live-action campaign (one query when filters apply)."""
+    wanted = {t.get("event") for t in campaign.triggers or [] if isinstance(t, dict)}
+    candidates = [e for e in events if e["name"] in wanted and _in_window(campaign, e) and not _loops(campaign, e)]
+    if not candidates:
+        return []
+    condition, any_filter = Q(), False
+    for trigger in campaign.triggers or []:
+        try:
+            filters = segment_rules.validate_filters(trigger.get("filters") or [])
+        except ValidationError:
+            log.warning("campaign %s: trigger %r has invalid filters; it matches nothing", campaign.pk, trigger)
+            any_filter = True
+            continue
+        part = Q(name=trigger.get("event"))
+        for f in filters:
+            part &= segment_rules.filter_q(f)
+            any_filter = True
+        condition |= part
+    try:
+        past = _past_filter_q(campaign, now)
+    except ValidationError:
+        log.warning("campaign %s: its past-behaviour filter is invalid; it matches nothing", campaign.pk)
+        return []
+    if not any_filter and past is None:
+        return candidates
+    if not condition:
+        return []
+    query = Event.objects.filter(pk__in=[e["id"] for e in candidates]).filter(condition)
+    if past is not None:
+        query = query.filter(past)
+    matched = set(query.order_by().values_list("pk", flat=True))
+    return [e for e in candidates if e["id"] in matched]
+
+
+def _checks_create(campaign: Campaign, events: list[dict]) -> int:
+    """Event A of an inaction campaign: one pending check per (campaign, A), due at A's time + window."""
+    if not campaign.inaction_window_value or campaign.inaction_window_unit not in _WINDOW:
+        return 0
+    window = _WINDOW[campaign.inaction_window_unit] * campaign.inaction_window_value
+    prop = campaign.constant_property
+    rows = [
+        InactionCheck(
+            campaign=campaign,
+            profile_id=e["profile_id"],
+            event_a_id=e["id"],
+            a_occurred_at=e["occurred_at"],
+            due_at=e["occurred_at"] + window,
+            constant_value=e["properties"].get(prop) if prop else None,
+        )
+        for e in events
+        if e["name"] == campaign.inaction_event_a
+        and _in_window(campaign, e)
+        and not _loops(campaign, e)
+        # "Same Product ID in A and B" needs a value on A to compare with.
+        and (not prop or e["properties"].get(prop) is not None)
+    ]
+    InactionCheck.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def events_process(*, event_ids: list[int]) -> dict:
+    """Match one stored batch of events against live campaigns; returns counts (for logs and tests)."""
+    now = timezone.now()
+    events = list(
+        Event.objects.filter(pk__in=event_ids)
+        .order_by("pk")
+        .values("id", "profile_id", "name", "properties", "occurred_at", "received_at")
+    )
+    summary = {"events": len(events), "campaigns": 0, "granted": 0, "not_granted": 0, "checks": 0}
+    if not events:
+        return summary
+    names = {e["name"] for e in events}
+    roles: dict[int, set[str]] = {}
+    for campaign_id, role in (
+        LiveTrigger.objects.filter(event_name__in=names)
+        .filter(_live_now_q(now, "campaign__"))
+        .values_list("campaign_id", "role")
+    ):
+        roles.setdefault(campaign_id, set()).add(role)
+    if not roles:
+        return summary
+    campaigns = Campaign.objects.in_bulk(sorted(roles))
+    for campaign_id in sorted(campaigns):
+        campaign = campaigns[campaign_id]
+        summary["campaigns"] += 1
+        if LiveTrigger.Role.INACTION_A in roles[campaign_id]:
+            summary["checks"] += _checks_create(campaign, events)
+        if LiveTrigger.Role.ACTION in roles[campaign_id]:
+            prop = campaign.points_property
+            items = [
+                Item(
+                    profile_id=e["profile_id"],
+                    occurrence=f"event:{e['id']}",
+                    at=e["occurred_at"],
+                    value=e["properties"].get(prop) if prop else None,
+                    depth=_depth(e),
+                )
+                for e in _action_matches(campaign, events, now)
+            ]
+            if items:
+                grants = grant_items(campaign_id=campaign_id, items=items)
+                summary["granted"] += sum(1 for g in grants if g.granted)
+                summary["not_granted"] += sum(1 for g in grants if not g.granted)
+    return summary
+
+
+# --- Granting: budgets, caps and recurrence in the grant's transaction ---------------------------
+
+
+def _periods(campaign: Campaign, at: datetime.datetime, tz) -> dict[str, int]:
+    """period key → the per-user limit on rewards in it (None: counted for the points budget only)."""
+    local = at.astimezone(tz)
+    periods = {}
+    if campaign.max_per_user_total or campaign.budget_per_user or campaign.max_codes_per_user:
+        limits = [v for v in (campaign.max_per_user_total, campaign.max_codes_per_user) if v]
+        periods["total"] = min(limits) if limits else None
+    if campaign.max_per_user_day:
+        periods[f"d:{local:%Y-%m-%d}"] = campaign.max_per_user_day
+    if campaign.max_per_user_week:
+        iso = local.isocalendar()
+        periods[f"w:{iso.year}-W{iso.week:02d}"] = campaign.max_per_user_week
+    if campaign.max_per_user_month:
+        periods[f"m:{local:%Y-%m}"] = campaign.max_per_user_month
+    return periods
+
+
+def _code_limits(campaign: Campaign) -> tuple[str, str, str]:
+    if campaign.reward_type == C.RewardType.COUPON:
+        return R.CAMPAIGN_COUPON_LIMIT, R.USER_COUPON_LIMIT, END_COUPONS
+    return R.CAMPAIGN_VOUCHER_LIMIT, R.USER_VOUCHER_LIMIT, END_VOUCHERS
+
+
+def _smallest_reward(campaign: Campaign) -> Decimal:
+    if campaign.points_type == C.PointsType.FLAT and campaign.flat_points:
+        return Decimal(campaign.flat_points)
+    if campaign.points_type == C.PointsType.RANDOM and campaign.random_min:
+        return Decimal(campaign.random_min)
+    places = campaign.wallet.rounding_places if campaign.wallet_id else 3
+    return Decimal(1).scaleb(-places)
+
+
+def _counter_rows(campaign, items, tz):
+    """Per-user counter rows the items touch: {(profile, period): [rewards, points]} (two statements)."""
+    keys = {(item.profile_id, period) for item in items for period in _periods(campaign, item.at, tz)}
+    if not keys:
+        return {}
+    profile_ids = sorted({k[0] for k in keys})
+    periods = sorted({k[1] for k in keys})
+    existing = {
+        (pid, period): [rewards, points]
+        for pid, period, rewards, points in ProfileCounter.objects.filter(
+            campaign=campaign, profile_id__in=profile_ids, period__in=periods
+        ).values_list("profile_id", "period", "rewards", "points")
+    }
+    missing = [ProfileCounter(campaign=campaign, profile_id=pid, period=p) for pid, p in sorted(keys - set(existing))]
+    if missing:
+        ProfileCounter.objects.bulk_create(missing, ignore_conflicts=True)
+    return {key: existing.get(key, [0, Decimal(0)]) for key in keys}
+
+
+_PROFILE_COUNTERS_SQL = """
+UPDATE promotions_profilecounter AS pc
+SET rewards = pc.rewards + v.n, points = pc.points + v.p
+FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::numeric[], %s::int[], %s::numeric[])
+     AS v(profile_id, period, n, p, max_n, max_p)
+WHERE pc.campaign_id = %s AND pc.profile_id = v.profile_id AND pc.period = v.period
+  AND (v.max_n IS NULL OR pc.rewards + v.n <= v.max_n)
+  AND (v.max_p IS NULL OR pc.points + v.p <= v.max_p)
+"""
+
+
+def _profile_counters_move(campaign, deltas: dict, limits: dict) -> None:
+    """Conditional UPDATE of the per-user counters: every row must still fit its limit, or the batch rolls back."""
+    if not deltas:
+        return
+    keys = sorted(deltas)
+    budget = campaign.budget_per_user
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _PROFILE_COUNTERS_SQL,
+                [
+                    [k[0] for k in keys],
+                    [k[1] for k in keys],
+                    [deltas[k][0] for k in keys],
+                    [deltas[k][1] for k in keys],
+                    [limits.get(k) for k in keys],
+                    [budget if k[1] == "total" else None for k in keys],
+                    campaign.pk,
+                ],
+            )
+            moved = cursor.rowcount
+    else:
+        moved = 0
+        for key in keys:
+            n, p = deltas[key]
+            query = ProfileCounter.objects.filter(campaign=campaign, profile_id=key[0], period=key[1])
+            if limits.get(key):
+                query = query.filter(rewards__lte=limits[key] - n)
+            if budget is not None and key[1] == "total":
+                query = query.filter(points__lte=budget - p)
+            moved += query.update(rewards=F("rewards") + n, points=F("points") + p)
+    if moved != len(keys):
+        raise LimitRace(f"campaign {campaign.pk}: per-user counters moved {moved} of {len(keys)}")
+
+
+def _decide_and_give(campaign: Campaign, items: list[Item], now: datetime.datetime, rng) -> dict:
+    """occurrence → (reason, points, code); consumes the counters (conditional UPDATEs) for what is given."""
+    tz = account_tzinfo()
+    counter, _ = CampaignCounter.objects.get_or_create(campaign=campaign)
+    used, given = counter.points_used, counter.rewards
+    per_user = _counter_rows(campaign, items, tz)
+    limits: dict = {}
+    deltas: dict = {}
+    outcome: dict = {}
+    kind = campaign.reward_type
+    wallet = campaign.wallet
+    codes = kind in (C.RewardType.COUPON, C.RewardType.VOUCHER)
+    config_reason = None
+    if kind == C.RewardType.POINTS:
+        if wallet is None or not campaign.points_type:
+            config_reason = R.INVALID_WALLET
+        elif not wallet.is_active:
+            config_reason = R.INACTIVE_WALLET
+    elif kind == C.RewardType.COUPON:
+        if campaign.coupon is None or campaign.coupon.status != Coupon.Status.ACTIVE:
+            config_reason = R.INACTIVE_COUPON
+    elif kind == C.RewardType.VOUCHER:
+        if campaign.voucher_list is None or not voucher_selectors.voucher_list_is_usable(
+            voucher_list=campaign.voucher_list
+        ):
+            config_reason = R.INACTIVE_VOUCHER_LIST
+    else:
+        config_reason = R.INVALID_WALLET
+    campaign_limit, user_limit, _ = _code_limits(campaign) if codes else (None, None, None)
+    for item in items:
+        points, code = None, ""
+        reason = config_reason
+        if not reason and kind == C.RewardType.POINTS:
+            points = distribution.points_for(campaign, wallet=wallet, value=item.value, rng=rng)
+            if points is None:
+                reason = R.INVALID_POINTS
+        periods = _periods(campaign, item.at, tz)
+        if not reason:
+            # Recurrence: max per user in total / per day / week / month (the total row's other
+            # limit, max codes per user, gets its own reason below).
+            recurrence = {p: (campaign.max_per_user_total if p == "total" else cap) for p, cap in periods.items()}
+            if any(cap and per_user[(item.profile_id, p)][0] + 1 > cap for p, cap in recurrence.items()):
+                reason = R.RECURRENCE_LIMIT
+        if not reason and points is not None:
+            if campaign.budget_campaign is not None and used + points > campaign.budget_campaign:
+                reason = R.CAMPAIGN_BUDGET
+            elif (
+                campaign.budget_per_user is not None
+                and per_user[(item.profile_id, "total")][1] + points > campaign.budget_per_user
+            ):
+                reason = R.USER_BUDGET
+        if not reason and codes:
+            if campaign.max_codes_per_campaign and given + 1 > campaign.max_codes_per_campaign:
+                reason = campaign_limit
+            elif (
+                campaign.max_codes_per_user
+                and per_user[(item.profile_id, "total")][0] + 1 > campaign.max_codes_per_user
+            ):
+                reason = user_limit
+        if not reason and codes:
+            if kind == C.RewardType.COUPON:
+                got = distribution._reward_coupon(campaign, [item.profile_id], item.occurrence, now)
+            else:
+                got = distribution._reward_voucher(campaign, [item.profile_id], item.occurrence)
+            reason, _, code = got[item.profile_id]
+        outcome[item.occurrence] = (reason or "", points, code)
+        if reason:
+            continue
+        amount = points or Decimal(0)
+        used += amount
+        given += 1
+        for period, cap in periods.items():
+            entry = per_user[(item.profile_id, period)]
+            entry[0] += 1
+            entry[1] += amount
+            delta = deltas.setdefault((item.profile_id, period), [0, Decimal(0)])
+            delta[0] += 1
+            delta[1] += amount
+            limits[(item.profile_id, period)] = cap
+    granted = [i for i in items if not outcome[i.occurrence][0]]
+    if kind == C.RewardType.POINTS and granted:
+        activates_at, expires_at = distribution.points_lifecycle(campaign, now=now)
+        from wallets import services as wallet_services
+
+        wallet_services.wallet_credit_each(
+            wallet=wallet,
+            credits=[(i.profile_id, i.occurrence, outcome[i.occurrence][1]) for i in granted],
+            campaign=campaign,
+            description=campaign.name[:500],
+            activates_at=activates_at,
+            expires_at=expires_at,
+        )
+    if granted:
+        query = CampaignCounter.objects.filter(pk=campaign.pk)
+        delta_points = used - counter.points_used
+        delta_given = given - counter.rewards
+        if campaign.budget_campaign is not None and kind == C.RewardType.POINTS:
+            query = query.filter(points_used__lte=campaign.budget_campaign - delta_points)
+        if codes and campaign.max_codes_per_campaign:
+            query = query.filter(rewards__lte=campaign.max_codes_per_campaign - delta_given)
+        if query.update(points_used=F("points_used") + delta_points, rewards=F("rewards") + delta_given) != 1:
+            raise LimitRace(f"campaign {campaign.pk}: campaign counter would overshoot")
+        _profile_counters_move(campaign, deltas, limits)
+    _complete_if_used_up(campaign, used=used, given=given, now=now)
+    return outcome
+
+
+def _complete_if_used_up(campaign: Campaign, *, used: Decimal, given: int, now) -> None:
+    reason = None
+    if campaign.reward_type == C.RewardType.POINTS and campaign.budget_campaign is not None:
+        if campaign.budget_campaign - used < _smallest_reward(campaign):
+            reason = END_BUDGET
+    elif (
+        campaign.reward_type in (C.RewardType.COUPON, C.RewardType.VOUCHER)
+        and campaign.max_codes_per_campaign
+        and given >= campaign.max_codes_per_campaign
+    ):
+        reason = _code_limits(campaign)[2]
+    if reason:
+        campaign_complete(campaign=campaign, reason=reason, now=now)
+
+
+def campaign_complete(*, campaign: Campaign, reason: str, now: datetime.datetime) -> bool:
+    """A live campaign's end (budget or limit used up, end time): Completed with the reason shown."""
+    done = Campaign.objects.filter(
+        pk=campaign.pk, status__in=(C.Status.SCHEDULED, C.Status.RUNNING, C.Status.PAUSED)
+    ).update(status=C.Status.COMPLETED, end_reason=reason, updated_at=now)
+    if done:
+        InactionCheck.objects.filter(campaign=campaign, status=InactionCheck.Status.PENDING).update(
+            status=InactionCheck.Status.CANCELLED, processed_at=now
+        )
+    return bool(done)
+
+
+def _system_events(campaign: Campaign, items: list[Item], outcome: dict) -> list[tuple[int, str, dict]]:
+    return [
+        system_events.system_event(
+            campaign,
+            profile_id=i.profile_id,
+            points=outcome[i.occurrence][1],
+            code=outcome[i.occurrence][2],
+            depth=i.depth,
+        )
+        for i in items
+        if not outcome[i.occurrence][0]
+    ]
+
+
+def grant_items_locked(
+    *, campaign: Campaign, items: list[Item], now: datetime.datetime | None = None, rng=None
+) -> list[Grant]:
+    """Reward items of a campaign whose row the caller locked FOR NO KEY UPDATE in its transaction."""
+    now = now or timezone.now()
+    done = set(
+        Grant.objects.filter(campaign=campaign, occurrence__in=[i.occurrence for i in items]).values_list(
+            "profile_id", "occurrence"
+        )
+    )
+    seen = set()
+    fresh = []
+    for item in items:
+        key = (item.profile_id, item.occurrence)
+        if key not in done and key not in seen:
+            seen.add(key)
+            fresh.append(item)
+    if not fresh:
+        return []
+    if campaign.status in (C.Status.PAUSED, C.Status.STOPPED):
+        outcome = {i.occurrence: (R.CAMPAIGN_PAUSED, None, "") for i in fresh}
+    elif not _is_live_now(campaign, now):
+        # Completed (budget, limit or end time), archived or not started: it matches nothing any more.
+        return []
+    else:
+        outcome = _decide_and_give(campaign, fresh, now, rng or random.Random())
+    granted_ids = {i.profile_id for i in fresh if not outcome[i.occurrence][0]}
+    before = set(
+        Grant.objects.filter(campaign=campaign, granted=True, profile_id__in=granted_ids)
+        .values_list("profile_id", flat=True)
+        .distinct()
+    )
+    rows = [
+        Grant(
+            campaign=campaign,
+            profile_id=i.profile_id,
+            occurrence=i.occurrence,
+            granted=not outcome[i.occurrence][0],
+            reason=outcome[i.occurrence][0],
+            points=outcome[i.occurrence][1],
+            code=outcome[i.occurrence][2],
+            created_at=now,
+        )
+        for i in fresh
+    ]
+    Grant.objects.bulk_create(rows)
+    if granted_ids - before:
+        Campaign.objects.filter(pk=campaign.pk).update(
+            rewarded_profiles=F("rewarded_profiles") + len(granted_ids - before)
+        )
+    segment_services.system_events_record(events=_system_events(campaign, fresh, outcome), now=now)
+    return rows
+
+
+def _lock_campaign(campaign_id: int) -> Campaign | None:
+    return (
+        Campaign.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("wallet", "coupon", "voucher_list")
+        .filter(pk=campaign_id)
+        .first()
+    )
+
+
+def grant_items(*, campaign_id: int, items: list[Item], rng=None) -> list[Grant]:
+    """Reward items of one live campaign in one transaction (campaign row locked: see the module doc)."""
+    with transaction.atomic():
+        campaign = _lock_campaign(campaign_id)
+        if campaign is None:
+            return []
+        return grant_items_locked(campaign=campaign, items=items, rng=rng)
+
+
+# --- The sweep: inaction checks, live start and end --------------------------------------------
+
+
+def _b_arrived(campaign: Campaign) -> Exists:
+    """Whether event B arrived between A and the check's due time (by the events' own time)."""
+    b = Event.objects.filter(
+        profile_id=OuterRef("profile_id"),
+        name=campaign.inaction_event_b,
+        occurred_at__gte=OuterRef("a_occurred_at"),
+        occurred_at__lte=OuterRef("due_at"),
+    ).exclude(pk=OuterRef("event_a_id"))
+    if campaign.constant_property:
+        b = b.annotate(_constant=KeyTransform(campaign.constant_property, "properties")).filter(
+            _constant=OuterRef("constant_value")
+        )
+    return Exists(b)
+
+
+def _inaction_batch(campaign_id: int, now: datetime.datetime, limit: int) -> int:
+    """One batch of a campaign's due checks in one transaction; returns how many were claimed."""
+    with transaction.atomic():
+        campaign = _lock_campaign(campaign_id)
+        if campaign is None:
+            return 0
+        checks = list(
+            InactionCheck.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(campaign_id=campaign_id, status=InactionCheck.Status.PENDING, due_at__lte=now)
+            .annotate(b_arrived=_b_arrived(campaign))
+            .order_by("due_at", "pk")[:limit]
+        )
+        if not checks:
+            return 0
+        if campaign.status not in (C.Status.PAUSED, C.Status.STOPPED) and not _is_live_now(campaign, now):
+            InactionCheck.objects.filter(pk__in=[c.pk for c in checks]).update(
+                status=InactionCheck.Status.CANCELLED, processed_at=now
+            )
+            return len(checks)
+        due = [c for c in checks if not c.b_arrived]
+        if due and isinstance(campaign.past_filter, dict) and campaign.past_filter.get("rules"):
+            keep = _past_filter_keep(campaign, due, now)
+            due = [c for c in due if c.pk in keep]
+        due_ids = {c.pk for c in due}
+        grant_items_locked(
+            campaign=campaign,
+            items=[Item(profile_id=c.profile_id, occurrence=c.occurrence, at=c.due_at) for c in due],
+            now=now,
+        )
+        InactionCheck.objects.filter(pk__in=sorted(due_ids)).update(
+            status=InactionCheck.Status.REWARDED, processed_at=now
+        )
+        InactionCheck.objects.filter(pk__in=[c.pk for c in checks if c.pk not in due_ids]).update(
+            status=InactionCheck.Status.DISCARDED, processed_at=now
+        )
+        return len(checks)
+
+
+def _past_filter_keep(campaign: Campaign, checks: list[InactionCheck], now) -> set[int]:
+    tree = campaign.past_filter
+    try:
+        condition = segment_selectors.rules_q(rules=tree, now=now)
+    except ValidationError:
+        return set()
+    ok = set(
+        Profile.objects.filter(pk__in={c.profile_id for c in checks}).filter(condition).values_list("pk", flat=True)
+    )
+    return {c.pk for c in checks if c.profile_id in ok}
+
+
+def inaction_checks_process(*, now: datetime.datetime | None = None, batch: int = SWEEP_BATCH) -> int:
+    """Grant due checks whose B did not arrive, discard the others; safe to run twice or concurrently."""
+    now = now or timezone.now()
+    campaign_ids = sorted(
+        set(
+            InactionCheck.objects.filter(status=InactionCheck.Status.PENDING, due_at__lte=now)
+            .values_list("campaign_id", flat=True)
+            .distinct()
+        )
+    )
+    processed = 0
+    for campaign_id in campaign_ids:
+        while True:
+            claimed = _inaction_batch(campaign_id, now, batch)
+            processed += claimed
+            if claimed < batch:
+                break
+    return processed
+
+
+def live_campaigns_start_and_end(*, now: datetime.datetime | None = None) -> tuple[int, int]:
+    """Scheduled live campaigns whose start came become Running; those past their end, Completed."""
+    now = now or timezone.now()
+    live = (C.Qualification.LIVE_ACTION, C.Qualification.LIVE_INACTION)
+    started = (
+        Campaign.objects.filter(qualification__in=live, status=C.Status.SCHEDULED, starts_at__lte=now)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .update(status=C.Status.RUNNING, updated_at=now)
+    )
+    ended = 0
+    for campaign in Campaign.objects.filter(
+        qualification__in=live,
+        status__in=(C.Status.SCHEDULED, C.Status.RUNNING, C.Status.PAUSED),
+        ends_at__lte=now,
+    ).only("pk"):
+        with transaction.atomic():
+            locked = _lock_campaign(campaign.pk)
+            if locked is not None:
+                ended += campaign_complete(campaign=locked, reason=END_TIME, now=now)
+    return started, ended
+
+
+def live_sweep(*, now: datetime.datetime | None = None) -> dict:
+    """The beat job: due inaction checks first (they were earned before any end), then start / end."""
+    now = now or timezone.now()
+    checks = inaction_checks_process(now=now)
+    started, ended = live_campaigns_start_and_end(now=now)
+    return {"checks": checks, "started": started, "ended": ended}
