@@ -225,10 +225,13 @@ def test_live_hook_is_not_called_for_a_batch_without_events(api_client, django_c
     hook.assert_not_called()
 
 
-def test_live_hook_does_nothing_yet():
+def test_live_hook_enqueues_one_matching_task_per_batch_with_the_ids():
     from segments import live
 
-    assert live.events_stored(event_ids=[1, 2]) is None
+    with mock.patch("promotions.tasks.live_events.delay") as delay:
+        live.events_stored(event_ids=[1, 2])
+        live.events_stored(event_ids=[])
+    delay.assert_called_once_with([1, 2])
 
 
 @pytest.mark.django_db(transaction=True)
