@@ -210,11 +210,19 @@ def system_events_record(*, events: list[tuple[int, str, dict]], now: datetime.d
             for pid, name, props in events
         )
         ids = [e.pk for e in created]
-    # One record per distinct (name, property set) is enough for the catalogue.
+    # One record per distinct (name, property set) is enough for the catalogue, and only when
+    # something is new: upserting the definition row every time would serialise all rewards on it.
     samples = {(name, tuple(sorted(props))): props for _, name, props in events}
-    catalogue_update(
-        records=[_Record("event", "", now, name=name, data=props) for (name, _), props in samples.items()], now=now
-    )
+    names = {name for name, _ in samples}
+    defined = set(EventDefinition.objects.filter(name__in=names).values_list("name", flat=True))
+    known = set(EventPropertyDefinition.objects.filter(event__name__in=names).values_list("event__name", "name"))
+    fresh = [
+        _Record("event", "", now, name=name, data=props)
+        for (name, keys), props in samples.items()
+        if name not in defined or any((name, key) not in known for key in keys)
+    ]
+    if fresh:
+        catalogue_update(records=fresh, now=now)
     transaction.on_commit(lambda: live.events_stored(event_ids=ids))
     return ids
 
