@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from config import access
+from config import access, charts
 from config.account import timezone_label
 from promotions import forms as section_forms
 from promotions import selectors, services
@@ -264,15 +264,52 @@ def campaign_list(request):
     return render(request, template, context)
 
 
+CHART_PERIODS = ((selectors.DAY, "Day"), (selectors.WEEK, "Week"), (selectors.MONTH, "Month"))
+CHART_COUNTS = [("rewards", "Rewards given", "#4f46e5"), ("profiles", "Profiles rewarded", "#22c1a3")]
+CHART_POINTS = [("points", "Points given", "#f59e0b")]
+_CHART_LABEL = {selectors.DAY: "%d %b", selectors.WEEK: "%d %b", selectors.MONTH: "%b %Y"}
+_CHART_TITLE = {selectors.DAY: "%d %b %Y", selectors.WEEK: "Week of %d %b %Y", selectors.MONTH: "%B %Y"}
+
+
+def _shows_chart(campaign: Campaign) -> bool:
+    return campaign.is_live or campaign.delivery == Campaign.Delivery.RECURRING
+
+
+def _chart_context(request, campaign: Campaign) -> dict:
+    """Rewards, profiles and points per day / week / month in the account timezone (SPEC 5)."""
+    period = request.GET.get("period", selectors.DAY)
+    if period not in dict(CHART_PERIODS):
+        period = selectors.DAY
+    tz = timezone.get_current_timezone()
+    buckets = selectors.campaign_grant_series(campaign=campaign, period=period, tz=tz)
+    shape = {
+        "label": lambda b: f"{b.start:{_CHART_LABEL[period]}}",
+        "title": lambda b: f"{b.start:{_CHART_TITLE[period]}}",
+    }
+    points = campaign.reward_type == Campaign.RewardType.POINTS
+    return {
+        "chart_period": period,
+        "chart_periods": CHART_PERIODS,
+        "chart_buckets": buckets,
+        "chart_counts": charts.grouped_bars(buckets, series=CHART_COUNTS, **shape),
+        "chart_points": charts.grouped_bars(buckets, series=CHART_POINTS, **shape) if points else None,
+        "chart_timezone": timezone_label(tz),
+    }
+
+
 @access.marketer_required
 def campaign_detail(request, pk: int):
     try:
         campaign = selectors.campaign_get(pk=pk)
     except Campaign.DoesNotExist as exc:
         raise Http404("No such campaign.") from exc
+    if request.htmx and request.headers.get("HX-Target") == "campaign-chart" and _shows_chart(campaign):
+        context = {"campaign": campaign, **_chart_context(request, campaign)}
+        return render(request, "promotions/campaign_detail.html#campaign-chart", context)
     runs = selectors.campaign_runs(campaign=campaign)
     context = {
         "campaign": campaign,
+        "show_chart": _shows_chart(campaign),
         "summary": selectors.campaign_summary(campaign),
         "actions": [(a, ACTION_LABELS[a]) for a in services.campaign_actions(campaign)],
         "runs": runs,
@@ -284,6 +321,8 @@ def campaign_detail(request, pk: int):
         "stats": selectors.campaign_grant_stats(campaign=campaign),
         "errors": selectors.campaign_grant_errors(campaign=campaign),
     }
+    if context["show_chart"]:
+        context.update(_chart_context(request, campaign))
     return render(request, "promotions/campaign_detail.html", context)
 
 
