@@ -171,6 +171,8 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # A running campaign run with no progress for this long lost its chunk task (a worker died, the
 # broker dropped it): the 30 s dispatch sweep enqueues it again (chunks are idempotent).
 RUN_STALL_SECONDS = env_int("RUN_STALL_SECONDS", 300)
+# Profiles per chunk of a run (one transaction, one task each).
+RUN_CHUNK_SIZE = env_int("RUN_CHUNK_SIZE", 5000)
 
 LOGGING = {
     "version": 1,

@@ -39,7 +39,6 @@ from wallets.models import Lot
 
 C = Campaign
 R = Grant.Reason
-CHUNK_SIZE = 5_000
 DISPATCH_BATCH = 200
 
 MORE, DONE, HALTED = "more", "done", "halted"
@@ -274,8 +273,9 @@ def _enqueue(run_id: int) -> None:
     run_distribute.delay(run_id)
 
 
-def run_distribute_chunk(*, run_id: int, chunk_size: int = CHUNK_SIZE) -> str:
+def run_distribute_chunk(*, run_id: int, chunk_size: int | None = None) -> str:
     """Distribute the next chunk of a running run; MORE, DONE (finished or nothing to do) or HALTED (paused)."""
+    chunk_size = chunk_size or settings.RUN_CHUNK_SIZE
     with transaction.atomic():
         run = CampaignRun.objects.select_for_update().filter(pk=run_id).first()
         if run is None or run.status != CampaignRun.Status.RUNNING:
