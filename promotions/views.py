@@ -11,6 +11,7 @@ from config import access, charts
 from config.account import timezone_label
 from promotions import forms as section_forms
 from promotions import selectors, services
+from promotions.distribution import MSG_CODES_OUT
 from promotions.filters import CampaignFilter
 from promotions.models import Campaign, CampaignRun
 
@@ -310,10 +311,9 @@ def campaign_detail(request, pk: int):
     context = {
         "campaign": campaign,
         "show_chart": _shows_chart(campaign),
+        **_progress_context(runs),
         "summary": selectors.campaign_summary(campaign),
         "actions": [(a, ACTION_LABELS[a]) for a in services.campaign_actions(campaign)],
-        "runs": runs,
-        "active_run": _active_run(runs),
         "history": [
             (event, _history_note(event.details or {})) for event in selectors.campaign_history(campaign=campaign)
         ],
@@ -343,12 +343,27 @@ def _active_run(runs):
     )
 
 
+def _progress_context(runs) -> dict:
+    return {
+        "runs": runs,
+        "active_run": _active_run(runs),
+        "codes_out": any(run.error == MSG_CODES_OUT for run in runs),
+    }
+
+
 @access.marketer_required
 def campaign_progress(request, pk: int):
+    """The progress region, polled every 3 s while a run is pending or running.
+
+    When the distribution has ended the region comes back without its poll, and an HTMX poll
+    also gets HX-Refresh, so the page shows the final status and stats once.
+    """
     campaign = get_object_or_404(Campaign, pk=pk)
-    runs = selectors.campaign_runs(campaign=campaign)
-    context = {"campaign": campaign, "runs": runs, "active_run": _active_run(runs)}
-    return render(request, "promotions/campaign_detail.html#run-progress", context)
+    context = {"campaign": campaign, **_progress_context(selectors.campaign_runs(campaign=campaign))}
+    response = render(request, "promotions/campaign_detail.html#run-progress", context)
+    if request.htmx and context["active_run"] is None:
+        response["HX-Refresh"] = "true"
+    return response
 
 
 class _Echo:
