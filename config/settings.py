@@ -168,6 +168,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# A running campaign run with no progress for this long lost its chunk task (a worker died, the
+# broker dropped it): the 30 s dispatch sweep enqueues it again (chunks are idempotent).
+RUN_STALL_SECONDS = env_int("RUN_STALL_SECONDS", 300)
+# Profiles per chunk of a run (one transaction, one task each).
+RUN_CHUNK_SIZE = env_int("RUN_CHUNK_SIZE", 5000)
 
 LOGGING = {
     "version": 1,

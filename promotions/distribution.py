@@ -10,6 +10,7 @@ Idempotency: the run row is locked for the whole chunk (two deliveries of the sa
 serialise and the second sees the moved cursor), grants are unique per (campaign, profile,
 occurrence), and every catalogue bulk service is idempotent per (campaign, profile, occurrence).
 A crash inside a chunk rolls back the catalogue writes, the grants and the cursor together.
+A chunk task lost with its worker is re-enqueued by `runs_recover_stalled` (run heartbeat).
 """
 
 import datetime
@@ -17,9 +18,10 @@ import math
 import random
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from config.account import account_tzinfo
@@ -38,7 +40,6 @@ from wallets.models import Lot
 
 C = Campaign
 R = Grant.Reason
-CHUNK_SIZE = 5_000
 DISPATCH_BATCH = 200
 
 MORE, DONE, HALTED = "more", "done", "halted"
@@ -281,8 +282,9 @@ def _enqueue(run_id: int) -> None:
     run_distribute.delay(run_id)
 
 
-def run_distribute_chunk(*, run_id: int, chunk_size: int = CHUNK_SIZE) -> str:
+def run_distribute_chunk(*, run_id: int, chunk_size: int | None = None) -> str:
     """Distribute the next chunk of a running run; MORE, DONE (finished or nothing to do) or HALTED (paused)."""
+    chunk_size = chunk_size or settings.RUN_CHUNK_SIZE
     with transaction.atomic():
         run = CampaignRun.objects.select_for_update().filter(pk=run_id).first()
         if run is None or run.status != CampaignRun.Status.RUNNING:
@@ -308,18 +310,44 @@ def run_distribute_chunk(*, run_id: int, chunk_size: int = CHUNK_SIZE) -> str:
         new, granted, exhausted = reward_profiles(
             campaign=campaign, profile_ids=ids, occurrence=occurrence_for_run(run.pk), run=run
         )
-        run_update = {"processed": F("processed") + new, "granted": F("granted") + granted, "cursor": ids[-1]}
+        run_update = {
+            "processed": F("processed") + new,
+            "granted": F("granted") + granted,
+            "cursor": ids[-1],
+            "heartbeat_at": timezone.now(),
+        }
         if exhausted:
             run_update["error"] = MSG_CODES_OUT
         CampaignRun.objects.filter(pk=run.pk).update(**run_update)
-        if granted:
-            Campaign.objects.filter(pk=campaign.pk).update(rewarded_profiles=F("rewarded_profiles") + granted)
+        first_time = _first_time_rewarded(campaign, occurrence_for_run(run.pk), ids, granted)
+        if first_time:
+            Campaign.objects.filter(pk=campaign.pk).update(rewarded_profiles=F("rewarded_profiles") + first_time)
         more = len(ids) == chunk_size
         if not more:
             run.refresh_from_db()
             _finish(run, campaign)
             return DONE
     return MORE
+
+
+def _first_time_rewarded(campaign: Campaign, occurrence: str, profile_ids: list[int], granted: int) -> int:
+    """How many of the `granted` rewards of `occurrence` went to a profile the campaign never rewarded before.
+
+    Campaign.rewarded_profiles counts profiles, not rewards: with "reward again on later runs" a
+    profile rewarded on an earlier run is already counted. One query; called under the campaign
+    row lock the chunk holds, so two chunks of the campaign never count the same profile.
+    """
+    if not granted or not campaign.reward_again:
+        # Without "reward again" the audience already left out every profile rewarded before.
+        return granted
+    earlier = Grant.objects.filter(campaign=campaign, granted=True, profile_id__in=profile_ids).exclude(
+        occurrence=occurrence
+    )
+    return (
+        Grant.objects.filter(campaign=campaign, occurrence=occurrence, granted=True, profile_id__in=profile_ids)
+        .exclude(profile_id__in=earlier.values("profile_id"))
+        .count()
+    )
 
 
 def _finish(run: CampaignRun, campaign: Campaign) -> None:
@@ -342,7 +370,9 @@ def run_start(*, run: CampaignRun, campaign: Campaign, now: datetime.datetime) -
     """Mark a claimed pending run running (audience counted now), plan the next recurring run."""
     rules = catalogue.audience_rules(campaign)
     total = segment_selectors.audience_count(rules=rules) if rules is not None else 0
-    CampaignRun.objects.filter(pk=run.pk).update(status=CampaignRun.Status.RUNNING, started_at=now, total=total)
+    CampaignRun.objects.filter(pk=run.pk).update(
+        status=CampaignRun.Status.RUNNING, started_at=now, heartbeat_at=now, total=total
+    )
     Campaign.objects.filter(pk=campaign.pk, status=C.Status.SCHEDULED).update(status=C.Status.RUNNING, updated_at=now)
     if campaign.delivery == C.Delivery.RECURRING:
         after = max(now, run.scheduled_for)
@@ -389,5 +419,37 @@ def runs_dispatch_due(*, now: datetime.datetime | None = None) -> list[int]:
 
 def runs_resume(*, campaign: Campaign) -> None:
     """After Resume: continue the campaign's runs that a pause halted between chunks."""
-    for run_id in campaign.runs.filter(status=CampaignRun.Status.RUNNING).values_list("pk", flat=True):
+    running = campaign.runs.filter(status=CampaignRun.Status.RUNNING)
+    run_ids = list(running.values_list("pk", flat=True))
+    running.update(heartbeat_at=timezone.now())  # a fresh task is on its way: not stalled
+    for run_id in run_ids:
         transaction.on_commit(lambda run_id=run_id: _enqueue(run_id))
+
+
+def runs_recover_stalled(*, now: datetime.datetime | None = None) -> list[int]:
+    """Enqueue again the running runs whose chunk task was lost; returns their ids.
+
+    A run's chunk task can vanish: a worker killed before it acknowledged (Redis redelivers an
+    unacknowledged task only after the visibility timeout, an hour), a broker that lost the
+    message, a publish that failed after the commit. A running run with no heartbeat for
+    RUN_STALL_SECONDS gets a new chunk task. Safe because a chunk is idempotent: it locks the
+    run row and resumes at the cursor, so a late original delivery just finds less to do. A run
+    whose chunk is working right now holds its row lock and is skipped (SKIP LOCKED); runs of a
+    paused campaign wait for Resume.
+    """
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(seconds=settings.RUN_STALL_SECONDS)
+    with transaction.atomic():
+        stalled = list(
+            CampaignRun.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=CampaignRun.Status.RUNNING)
+            .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True))
+            .exclude(campaign__status=C.Status.PAUSED)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:DISPATCH_BATCH]
+        )
+        if stalled:
+            CampaignRun.objects.filter(pk__in=stalled).update(heartbeat_at=now)
+            for run_id in stalled:
+                transaction.on_commit(lambda run_id=run_id: _enqueue(run_id))
+    return stalled

@@ -291,6 +291,9 @@ class CampaignRun(models.Model):
     error = models.TextField(blank=True)
     # Keyset cursor: the highest profile id already distributed to (chunks go in id order).
     cursor = models.BigIntegerField(default=0)
+    # Last sign of life of a running run: started, a chunk committed, or re-enqueued. A running
+    # run silent for longer than RUN_STALL_SECONDS lost its chunk task and is re-enqueued.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -304,6 +307,8 @@ class CampaignRun(models.Model):
         indexes = [
             # The dispatcher claims due pending runs in time order.
             models.Index(fields=["scheduled_for"], condition=Q(status="pending"), name="campaign_run_due"),
+            # The dispatch sweep looks for running runs whose chunk task was lost.
+            models.Index(fields=["heartbeat_at"], condition=Q(status="running"), name="campaign_run_heartbeat"),
         ]
 
     def __str__(self) -> str:

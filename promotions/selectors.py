@@ -1,5 +1,9 @@
 """Reads the campaign screens need, with their joins applied."""
 
+import dataclasses
+import datetime
+from decimal import Decimal
+
 from django.db.models import QuerySet
 from django.utils import formats, timezone
 
@@ -259,3 +263,86 @@ def campaign_live_limits(*, campaign: Campaign) -> list[dict]:
         row["percent"] = min(100, int(row["used"] * 100 / row["limit"])) if row["limit"] else 0
         row.update(used=_num(row["used"]), left=_num(row["left"]), limit=_num(row["limit"]))
     return rows
+
+
+# --- Chart over time (live and recurring campaigns) -------------------------------------------
+
+DAY, WEEK, MONTH = "day", "week", "month"
+CHART_BUCKETS = {DAY: 30, WEEK: 13, MONTH: 12}
+
+
+@dataclasses.dataclass(frozen=True)
+class GrantBucket:
+    start: datetime.date  # first local day of the day / week (Monday) / month
+    rewards: int
+    points: Decimal
+    profiles: int
+
+
+def _bucket_start(day: datetime.date, period: str) -> datetime.date:
+    if period == WEEK:
+        return day - datetime.timedelta(days=day.weekday())
+    if period == MONTH:
+        return day.replace(day=1)
+    return day
+
+
+def _bucket_next(start: datetime.date, period: str) -> datetime.date:
+    if period == WEEK:
+        return start + datetime.timedelta(weeks=1)
+    if period == MONTH:
+        return (start.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+    return start + datetime.timedelta(days=1)
+
+
+def _bucket_back(start: datetime.date, period: str, count: int) -> datetime.date:
+    if period == MONTH:
+        months = start.year * 12 + start.month - 1 - count
+        return datetime.date(months // 12, months % 12 + 1, 1)
+    return start - (datetime.timedelta(weeks=count) if period == WEEK else datetime.timedelta(days=count))
+
+
+def campaign_grant_series(
+    *, campaign: Campaign, period: str, tz, today: datetime.date | None = None
+) -> list[GrantBucket]:
+    """Rewards given, points given and profiles rewarded per local day / week / month; one query.
+
+    Buckets are cut in the account timezone (`date_trunc` on the local time in the database),
+    weeks start on Monday; the window ends with the bucket holding `today` and starts at the
+    campaign's start or CHART_BUCKETS[period] buckets back, whichever is later. Empty buckets
+    are zero.
+    """
+    from django.db.models import Count, DateField, Sum
+    from django.db.models.functions import Trunc
+
+    from promotions.models import Grant
+
+    today = today or timezone.localdate(timezone=tz)
+    last = _bucket_start(today, period)
+    first = _bucket_back(last, period, CHART_BUCKETS[period] - 1)
+    began = campaign.starts_at or campaign.published_at or campaign.created_at
+    if began is not None:
+        first = max(first, min(last, _bucket_start(began.astimezone(tz).date(), period)))
+    since = datetime.datetime.combine(first, datetime.time.min, tzinfo=tz)
+    until = datetime.datetime.combine(_bucket_next(last, period), datetime.time.min, tzinfo=tz)
+    rows = (
+        Grant.objects.filter(campaign=campaign, granted=True, created_at__gte=since, created_at__lt=until)
+        .annotate(bucket=Trunc("created_at", period, output_field=DateField(), tzinfo=tz))
+        .values("bucket")
+        .annotate(rewards=Count("id"), points=Sum("points"), profiles=Count("profile_id", distinct=True))
+        .order_by()
+    )
+    table = {row["bucket"]: row for row in rows}
+    series, start = [], first
+    while start <= last:
+        row = table.get(start, {})
+        series.append(
+            GrantBucket(
+                start=start,
+                rewards=row.get("rewards", 0),
+                points=row.get("points") or Decimal(0),
+                profiles=row.get("profiles", 0),
+            )
+        )
+        start = _bucket_next(start, period)
+    return series

@@ -7,7 +7,10 @@ from promotions import distribution, live
 
 @shared_task(name="promotions.dispatch_due_runs", acks_late=True, reject_on_worker_lost=True)
 def dispatch_due_runs() -> int:
-    return len(distribution.runs_dispatch_due())
+    """Start the due runs, then re-enqueue running runs whose chunk task was lost."""
+    started = distribution.runs_dispatch_due()
+    distribution.runs_recover_stalled()
+    return len(started)
 
 
 @shared_task(name="promotions.run_distribute", acks_late=True, reject_on_worker_lost=True)

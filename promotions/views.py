@@ -7,10 +7,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from config import access
+from config import access, charts
 from config.account import timezone_label
 from promotions import forms as section_forms
 from promotions import selectors, services
+from promotions.distribution import MSG_CODES_OUT
 from promotions.filters import CampaignFilter
 from promotions.models import Campaign, CampaignRun
 
@@ -264,19 +265,55 @@ def campaign_list(request):
     return render(request, template, context)
 
 
+CHART_PERIODS = ((selectors.DAY, "Day"), (selectors.WEEK, "Week"), (selectors.MONTH, "Month"))
+CHART_COUNTS = [("rewards", "Rewards given", "#4f46e5"), ("profiles", "Profiles rewarded", "#22c1a3")]
+CHART_POINTS = [("points", "Points given", "#f59e0b")]
+_CHART_LABEL = {selectors.DAY: "%d %b", selectors.WEEK: "%d %b", selectors.MONTH: "%b %Y"}
+_CHART_TITLE = {selectors.DAY: "%d %b %Y", selectors.WEEK: "Week of %d %b %Y", selectors.MONTH: "%B %Y"}
+
+
+def _shows_chart(campaign: Campaign) -> bool:
+    return campaign.is_live or campaign.delivery == Campaign.Delivery.RECURRING
+
+
+def _chart_context(request, campaign: Campaign) -> dict:
+    """Rewards, profiles and points per day / week / month in the account timezone (SPEC 5)."""
+    period = request.GET.get("period", selectors.DAY)
+    if period not in dict(CHART_PERIODS):
+        period = selectors.DAY
+    tz = timezone.get_current_timezone()
+    buckets = selectors.campaign_grant_series(campaign=campaign, period=period, tz=tz)
+    shape = {
+        "label": lambda b: f"{b.start:{_CHART_LABEL[period]}}",
+        "title": lambda b: f"{b.start:{_CHART_TITLE[period]}}",
+    }
+    points = campaign.reward_type == Campaign.RewardType.POINTS
+    return {
+        "chart_period": period,
+        "chart_periods": CHART_PERIODS,
+        "chart_buckets": buckets,
+        "chart_counts": charts.grouped_bars(buckets, series=CHART_COUNTS, **shape),
+        "chart_points": charts.grouped_bars(buckets, series=CHART_POINTS, **shape) if points else None,
+        "chart_timezone": timezone_label(tz),
+    }
+
+
 @access.marketer_required
 def campaign_detail(request, pk: int):
     try:
         campaign = selectors.campaign_get(pk=pk)
     except Campaign.DoesNotExist as exc:
         raise Http404("No such campaign.") from exc
+    if request.htmx and request.headers.get("HX-Target") == "campaign-chart" and _shows_chart(campaign):
+        context = {"campaign": campaign, **_chart_context(request, campaign)}
+        return render(request, "promotions/campaign_detail.html#campaign-chart", context)
     runs = selectors.campaign_runs(campaign=campaign)
     context = {
         "campaign": campaign,
+        "show_chart": _shows_chart(campaign),
+        **_progress_context(runs),
         "summary": selectors.campaign_summary(campaign),
         "actions": [(a, ACTION_LABELS[a]) for a in services.campaign_actions(campaign)],
-        "runs": runs,
-        "active_run": _active_run(runs),
         "history": [
             (event, _history_note(event.details or {})) for event in selectors.campaign_history(campaign=campaign)
         ],
@@ -285,6 +322,8 @@ def campaign_detail(request, pk: int):
         "live_limits": selectors.campaign_live_limits(campaign=campaign),
         "errors": selectors.campaign_grant_errors(campaign=campaign),
     }
+    if context["show_chart"]:
+        context.update(_chart_context(request, campaign))
     return render(request, "promotions/campaign_detail.html", context)
 
 
@@ -305,12 +344,27 @@ def _active_run(runs):
     )
 
 
+def _progress_context(runs) -> dict:
+    return {
+        "runs": runs,
+        "active_run": _active_run(runs),
+        "codes_out": any(run.error == MSG_CODES_OUT for run in runs),
+    }
+
+
 @access.marketer_required
 def campaign_progress(request, pk: int):
+    """The progress region, polled every 3 s while a run is pending or running.
+
+    When the distribution has ended the region comes back without its poll, and an HTMX poll
+    also gets HX-Refresh, so the page shows the final status and stats once.
+    """
     campaign = get_object_or_404(Campaign, pk=pk)
-    runs = selectors.campaign_runs(campaign=campaign)
-    context = {"campaign": campaign, "runs": runs, "active_run": _active_run(runs)}
-    return render(request, "promotions/campaign_detail.html#run-progress", context)
+    context = {"campaign": campaign, **_progress_context(selectors.campaign_runs(campaign=campaign))}
+    response = render(request, "promotions/campaign_detail.html#run-progress", context)
+    if request.htmx and context["active_run"] is None:
+        response["HX-Refresh"] = "true"
+    return response
 
 
 class _Echo:

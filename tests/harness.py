@@ -1,6 +1,7 @@
 """Real processes for tests: a Celery worker (and beat) on Redis against the test database."""
 
 import contextlib
+import datetime
 import os
 import subprocess
 import sys
@@ -29,8 +30,20 @@ def purge_redis(url: str) -> None:
 
 
 @contextlib.contextmanager
-def celery_process(kind: str = "worker", *, extra_args: tuple[str, ...] = (), env: dict | None = None):
-    """Start `celery -A config <kind>` on Redis and the test database; stop it on exit."""
+def celery_process(
+    kind: str = "worker",
+    *,
+    extra_args: tuple[str, ...] = (),
+    env: dict | None = None,
+    name: str = "",
+    clock: datetime.datetime | None = None,
+):
+    """Start `celery -A config <kind>` on Redis and the test database; stop it on exit.
+
+    `name` tells two workers (and their logs) apart; `clock` starts the process's wall clock at
+    that moment, ticking on from there (time-machine, see tests/celery_at.py), so a test can
+    watch beat and worker act at a date of its choice, e.g. around a DST change.
+    """
     broker = redis_url()
     process_env = {
         **os.environ,
@@ -39,15 +52,19 @@ def celery_process(kind: str = "worker", *, extra_args: tuple[str, ...] = (), en
         "DJANGO_SETTINGS_MODULE": "config.settings",
         **(env or {}),
     }
-    args = [sys.executable, "-m", "celery", "-A", "config", kind, "--loglevel=INFO"]
+    args = [sys.executable, "-m", "celery"]
+    if clock is not None:
+        args = [sys.executable, "-m", "tests.celery_at", clock.isoformat()]
+    args += ["-A", "config", kind, "--loglevel=INFO"]
     if kind == "worker":
-        args += ["--pool=solo", "--without-gossip", "--without-mingle", "--hostname=test-worker@%h"]
-    log = open(ROOT / "var" / f"test-celery-{kind}.log", "w")  # noqa: SIM115 (closed below)
+        args += ["--pool=solo", "--without-gossip", "--without-mingle", f"--hostname=test-worker{name}@%h"]
+    log = open(ROOT / "var" / f"test-celery-{kind}{name}.log", "w")  # noqa: SIM115 (closed below)
     process = subprocess.Popen([*args, *extra_args], cwd=ROOT, env=process_env, stdout=log, stderr=subprocess.STDOUT)
     try:
         yield process
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
