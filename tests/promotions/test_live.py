@@ -2,6 +2,7 @@
 start / end, pause / stop, budget used up, system events."""
 
 import datetime
+import io
 import zoneinfo
 from decimal import Decimal
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from config.account import account_get
 from coupons import services as coupon_services
 from coupons.models import CodeAssignment, Coupon
-from promotions import distribution, live, services
+from promotions import demo, distribution, live, services
 from promotions.models import Campaign, CampaignCounter, CampaignRun, Grant, LiveTrigger
 from segments.models import Event
 from tests.coupons.factories import BulkCouponFactory, CouponFactory
@@ -125,6 +126,24 @@ def test_trigger_lookup_follows_the_who_section_and_duplicates(marketer):
     # A draft copy matches nothing until it is published.
     process(store())
     assert not grants(copy) and len(grants(campaign)) == 1
+
+
+def test_saving_the_who_section_re_points_the_lookup_and_demo_live_campaigns_have_it(marketer):
+    campaign = running_live(status=C.Status.DRAFT)
+    services.campaign_section_save(
+        campaign=campaign,
+        section="who",
+        values={"triggers": [{"event": "App Launched", "filters": []}, {"event": "Charged", "filters": []}]},
+        actor=marketer,
+    )
+    assert sorted(LiveTrigger.objects.filter(campaign=campaign).values_list("event_name", flat=True)) == [
+        "App Launched",
+        "Charged",
+    ]
+
+    demo.load(io.StringIO())
+    cashback = Campaign.objects.get(name=demo.DEMO_PREFIX + "Cashback on orders")
+    assert list(LiveTrigger.objects.filter(campaign=cashback).values_list("event_name", flat=True)) == ["Charged"]
 
 
 # --- Points types --------------------------------------------------------------------------------
