@@ -117,10 +117,15 @@ def pct(values, q):
 
 
 def main() -> None:
+    # Campaigns of an earlier run of this script would match the same events: stop them.
+    Campaign.objects.filter(name__startswith="Bench ").update(status=C.Status.STOPPED)
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--profiles", type=int, default=20_000)
+    parser.add_argument(
+        "--run-events", type=int, default=0, help="also time the system events of N run grants (5,000 per chunk)"
+    )
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("Run against PostgreSQL (DATABASE_URL).")
@@ -157,7 +162,32 @@ def main() -> None:
         f"batch_latency median {statistics.median(latencies):.3f}s p95 {pct(latencies, 0.95):.3f}s "
         f"(store p95 {pct(store_times, 0.95):.3f}s, match p95 {pct(match_times, 0.95):.3f}s; target p95 <= 2 s)"
     )
+    if args.run_events:
+        run_system_events(args.run_events, made[0])
     print(f"load {os.getloadavg()[0]:.2f}")
+
+
+def run_system_events(count: int, campaign: Campaign) -> None:
+    """What recording `Points Credited` adds to a run's chunks (distribution.reward_profiles)."""
+    from django.db import transaction
+
+    from promotions import system_events
+    from segments.models import Profile
+
+    ids = list(Profile.objects.order_by("pk").values_list("pk", flat=True)[:count])
+    ids = (ids * (count // max(1, len(ids)) + 1))[:count]
+    started = time.perf_counter()
+    for start in range(0, count, 5_000):
+        with transaction.atomic():
+            segment_services.system_events_record(
+                events=[
+                    system_events.system_event(campaign, profile_id=pid, points=10)
+                    for pid in ids[start : start + 5_000]
+                ]
+            )
+    took = time.perf_counter() - started
+    rate = count / took
+    print(f"run_system_events {count} in {took:.2f}s = {rate:.0f} events/s (1,000,000 ≈ {1e6 / rate:.0f}s)")
 
 
 if __name__ == "__main__":
