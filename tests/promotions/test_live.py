@@ -484,3 +484,26 @@ def test_budgets_are_never_exceeded(budget, per_user, batches):
             assert sum(lots.filter(profile=profile).values_list("amount", flat=True), Decimal(0)) <= per_user
     # Every refusal was needed: a budget-refused reward really would not have fitted when it was decided.
     assert all(g.granted or g.reason in (R.CAMPAIGN_BUDGET, R.USER_BUDGET, R.INVALID_POINTS) for g in grants(campaign))
+
+
+# --- Cost ----------------------------------------------------------------------------------------
+
+
+def test_a_batch_costs_the_same_number_of_queries_however_many_events_and_idle_campaigns(
+    django_assert_max_num_queries,
+):
+    for i in range(100):
+        running_live(name=f"Idle {i}", triggers=[{"event": f"Never {i}", "filters": []}])
+    running_live(
+        triggers=[{"event": "Charged", "filters": [{"property": "Amount", "operator": "greater_than", "value": 1}]}],
+        max_per_user_day=5,
+    )
+    small = [store() for _ in range(5)]
+    large = [store() for _ in range(100)]
+    # The first batch also creates the campaign's counter row and the catalogue rows of its system event.
+    with django_assert_max_num_queries(26) as few:
+        process(*small)
+    with django_assert_max_num_queries(26) as many:
+        process(*large)
+    assert len(many.captured_queries) <= len(few.captured_queries)
+    assert len(Grant.objects.filter(granted=True)) == 105
