@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from coupons.models import Coupon
+from promotions import live
 from promotions.models import Campaign
 from segments.models import CustomList
 from vouchers.models import VoucherList
@@ -91,4 +92,6 @@ def load(stdout) -> None:
             status=Campaign.Status.COMPLETED,
             **common,
         )
+    for campaign in Campaign.objects.filter(name__startswith=DEMO_PREFIX):
+        live.triggers_sync(campaign=campaign)  # the live matcher's event-name lookup
     stdout.write("  promotions: demo campaigns created")

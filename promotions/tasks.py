@@ -1,6 +1,7 @@
 """Celery tasks of the distribution engine: take ids, safe to run twice, acks_late."""
 
 from celery import shared_task
+from django.db import OperationalError
 
 from promotions import distribution, live
 
@@ -22,13 +23,18 @@ def run_distribute(run_id: int) -> str:
     return outcome
 
 
-@shared_task(name="promotions.live_events", acks_late=True, reject_on_worker_lost=True)
+# A batch that lost a race on a counter (live.LimitRace: rolled back, nothing given) or was
+# picked as a deadlock victim is simply run again; its grants are unique per event.
+_LIVE_RETRY = {"autoretry_for": (live.LimitRace, OperationalError), "retry_backoff": 1, "max_retries": 5}
+
+
+@shared_task(name="promotions.live_events", acks_late=True, reject_on_worker_lost=True, **_LIVE_RETRY)
 def live_events(event_ids: list[int]) -> dict:
     """Match one stored batch of events against live campaigns (grants are unique per event: safe twice)."""
     return live.events_process(event_ids=event_ids)
 
 
-@shared_task(name="promotions.live_sweep", acks_late=True, reject_on_worker_lost=True)
+@shared_task(name="promotions.live_sweep", acks_late=True, reject_on_worker_lost=True, **_LIVE_RETRY)
 def live_sweep() -> dict:
     """Due inaction checks, live campaigns' start and end (every 30 s from beat)."""
     return live.live_sweep()

@@ -220,9 +220,11 @@ def test_invalid_points_reason():
 def test_query_count_per_chunk_does_not_grow_with_chunk_size(django_assert_max_num_queries):
     campaign = campaign_past(members=60)
     run = start(campaign)
-    with django_assert_max_num_queries(25) as small:
+    # A constant set: the chunk, the run heartbeat, and the system events (one insert and two
+    # catalogue reads; the first chunk also writes the catalogue rows of `Points Credited`).
+    with django_assert_max_num_queries(30) as small:
         distribution.run_distribute_chunk(run_id=run.pk, chunk_size=5)
-    with django_assert_max_num_queries(25) as large:
+    with django_assert_max_num_queries(30) as large:
         distribution.run_distribute_chunk(run_id=run.pk, chunk_size=50)
     assert len(large.captured_queries) <= len(small.captured_queries)
 

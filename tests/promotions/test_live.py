@@ -2,6 +2,7 @@
 start / end, pause / stop, budget used up, system events."""
 
 import datetime
+import io
 import zoneinfo
 from decimal import Decimal
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from config.account import account_get
 from coupons import services as coupon_services
 from coupons.models import CodeAssignment, Coupon
-from promotions import distribution, live, services
+from promotions import demo, distribution, live, services
 from promotions.models import Campaign, CampaignCounter, CampaignRun, Grant, LiveTrigger
 from segments.models import Event
 from tests.coupons.factories import BulkCouponFactory, CouponFactory
@@ -125,6 +126,24 @@ def test_trigger_lookup_follows_the_who_section_and_duplicates(marketer):
     # A draft copy matches nothing until it is published.
     process(store())
     assert not grants(copy) and len(grants(campaign)) == 1
+
+
+def test_saving_the_who_section_re_points_the_lookup_and_demo_live_campaigns_have_it(marketer):
+    campaign = running_live(status=C.Status.DRAFT)
+    services.campaign_section_save(
+        campaign=campaign,
+        section="who",
+        values={"triggers": [{"event": "App Launched", "filters": []}, {"event": "Charged", "filters": []}]},
+        actor=marketer,
+    )
+    assert sorted(LiveTrigger.objects.filter(campaign=campaign).values_list("event_name", flat=True)) == [
+        "App Launched",
+        "Charged",
+    ]
+
+    demo.load(io.StringIO())
+    cashback = Campaign.objects.get(name=demo.DEMO_PREFIX + "Cashback on orders")
+    assert list(LiveTrigger.objects.filter(campaign=cashback).values_list("event_name", flat=True)) == ["Charged"]
 
 
 # --- Points types --------------------------------------------------------------------------------
@@ -465,3 +484,26 @@ def test_budgets_are_never_exceeded(budget, per_user, batches):
             assert sum(lots.filter(profile=profile).values_list("amount", flat=True), Decimal(0)) <= per_user
     # Every refusal was needed: a budget-refused reward really would not have fitted when it was decided.
     assert all(g.granted or g.reason in (R.CAMPAIGN_BUDGET, R.USER_BUDGET, R.INVALID_POINTS) for g in grants(campaign))
+
+
+# --- Cost ----------------------------------------------------------------------------------------
+
+
+def test_a_batch_costs_the_same_number_of_queries_however_many_events_and_idle_campaigns(
+    django_assert_max_num_queries,
+):
+    for i in range(100):
+        running_live(name=f"Idle {i}", triggers=[{"event": f"Never {i}", "filters": []}])
+    running_live(
+        triggers=[{"event": "Charged", "filters": [{"property": "Amount", "operator": "greater_than", "value": 1}]}],
+        max_per_user_day=5,
+    )
+    small = [store() for _ in range(5)]
+    large = [store() for _ in range(100)]
+    # The first batch also creates the campaign's counter row and the catalogue rows of its system event.
+    with django_assert_max_num_queries(26) as few:
+        process(*small)
+    with django_assert_max_num_queries(26) as many:
+        process(*large)
+    assert len(many.captured_queries) <= len(few.captured_queries)
+    assert len(Grant.objects.filter(granted=True)) == 105
