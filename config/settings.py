@@ -52,6 +52,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body (CsrfViewMiddleware parses request.POST).
+    "config.uploads.UploadSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -156,6 +158,9 @@ MEDIA_URL = "/media/"
 
 # Uploads: files above this size are streamed to disk, never held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# The largest file any page accepts (custom lists, coupon imports, voucher lists: SPEC 2.3, 3.3);
+# bodies over it are refused before they are read (config/uploads.py).
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 # Non-file request bodies (the JSON API: 5 MB per SPEC 2.2).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
