@@ -119,6 +119,7 @@ def test_marketer_uploads_a_list_publishes_a_send_now_campaign_and_watches_it_co
         when.get_by_label(f"Send now {TZ_LABEL}", exact=True).check()
     save(page, "When")
     expect(publish_button(page)).to_be_enabled()
+    doc_screenshot("campaign_builder")
     campaign = publish(page, name="VIP welcome", status="Running")
 
     # The distribution runs (as the beat sweep and the worker would) while the page polls.
