@@ -126,6 +126,9 @@ def test_make_run_stack_on_sqlite_and_the_filesystem_broker_completes_a_send_now
         assert credited == 4
         # Nothing touched the services the test suite uses: the broker is a folder.
         assert (tmp_path / "celery-broker" / "out").is_dir()
+        # ... and its runtime state stays under PROMO_VAR_DIR, not in the working tree.
+        assert (tmp_path / "celery-broker" / "control" / "celery.pidbox.exchange").exists()
+        assert not (ROOT / "control").exists()
     finally:
         for process in processes.values():
             process.terminate()
