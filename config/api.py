@@ -16,14 +16,19 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from config import ratelimit
 from config.models import ApiKey
 
 ERR_NO_CREDENTIALS = "API key required: send the key id and secret with HTTP Basic authentication."
 ERR_BAD_CREDENTIALS = "Invalid API key id or secret."
 ERR_REVOKED = "This API key has been revoked."
 ERR_METHOD = "Method not allowed."
+ERR_RATE_LIMITED = "Too many requests for this API key: at most {limit} every {window} seconds. Retry in {retry} s."
 
 KEY_ID_PREFIX = "pk_"
+
+# Named per-key limits; each reads its (requests, seconds) from settings at request time.
+RATE_LIMITS = {"upload": ratelimit.upload_rate}
 
 
 def api_error(status: int, error: str, *, code: int | None = None, **extra) -> JsonResponse:
@@ -87,8 +92,22 @@ def authenticate(request) -> ApiKey | JsonResponse:
     return key
 
 
-def api_view(*methods: str):
-    """Wrap a public API view: no session or CSRF, API-key auth, allowed methods, JSON errors."""
+def rate_limited(request, *, scope: str, rate: tuple[int, int]) -> JsonResponse | None:
+    """The 429 response when the request's API key is over `rate` in `scope`, else None."""
+    verdict = ratelimit.rate_limit_hit(scope=scope, key=request.api_key.key_id, rate=rate)
+    if verdict.allowed:
+        return None
+    response = api_error(429, ERR_RATE_LIMITED.format(limit=verdict.limit, window=rate[1], retry=verdict.retry_after))
+    response["Retry-After"] = str(verdict.retry_after)
+    return response
+
+
+def api_view(*methods: str, rate_limit: str | None = None):
+    """Wrap a public API view: no session or CSRF, API-key auth, allowed methods, JSON errors.
+
+    `rate_limit` names a per-key limit (see RATE_LIMITS), counted after authentication so an
+    unauthenticated flood cannot use up a real key's allowance.
+    """
 
     def decorator(view):
         @wraps(view)
@@ -101,6 +120,10 @@ def api_view(*methods: str):
             if isinstance(result, JsonResponse):
                 return result
             request.api_key = result
+            if rate_limit:
+                refused = rate_limited(request, scope=rate_limit, rate=RATE_LIMITS[rate_limit]())
+                if refused is not None:
+                    return refused
             return view(request, *args, **kwargs)
 
         wrapped = csrf_exempt(login_not_required(wrapped))

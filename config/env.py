@@ -39,3 +39,25 @@ def env_list(name: str, *, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+_RATE_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+
+
+def parse_rate(value: str) -> tuple[int, int]:
+    """`600/minute`, `600/60` (per 60 seconds), `10/s`: (requests, seconds); `0` or `off` is (0, 0)."""
+    text = (value or "").strip().lower()
+    if text in {"", "0", "off"}:
+        return 0, 0
+    count, sep, per = text.partition("/")
+    seconds = int(per) if per.isdigit() else _RATE_UNITS.get(per, 0)
+    if not sep or not count.isdigit() or seconds <= 0:
+        raise ValueError(f"a rate is written as requests/period, such as 600/minute or 600/60; got {value!r}")
+    return int(count), seconds
+
+
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    try:
+        return parse_rate(os.environ.get(name, default))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}.") from None

@@ -1,6 +1,48 @@
+"""Error pages: 403 for a refused role, 503 when the database is unreachable, 500 otherwise.
+
+The 500 and 503 pages are plain templates that touch no database (no user, no roles), so
+they still render when the database is what failed.
+"""
+
+import logging
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
+
+logger = logging.getLogger("promo.errors")
+
+DATABASE_UNAVAILABLE = "The database is not reachable right now; nothing was changed. Try again in a minute."
+RETRY_AFTER_SECONDS = 30
 
 
 def forbidden(request, exception=None):
     message = str(exception) if exception and str(exception) else "You do not have access to this page."
     return render(request, "403.html", {"message": message}, status=403)
+
+
+class DatabaseUnavailableMiddleware:
+    """Turns a lost database connection into 503 (HTML page or API JSON) with Retry-After.
+
+    The failed request's transaction was rolled back by `atomic()` before the exception got
+    here, so answering "nothing was changed" is true.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        logger.error("Database unavailable on %s %s", request.method, request.path, exc_info=exception)
+        if request.path.startswith("/api/"):
+            response = JsonResponse({"status": "fail", "code": 503, "error": DATABASE_UNAVAILABLE}, status=503)
+        else:
+            body = render_to_string("503.html", {"message": DATABASE_UNAVAILABLE})
+            response = HttpResponse(body, status=503)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response

@@ -72,3 +72,17 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname} @ {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class RateLimitCounter(models.Model):
+    """Requests counted in the current window for one (scope, API key): config/ratelimit.py.
+
+    One row per scope and key, reset when a new window starts, so the table never grows
+    beyond the number of keys."""
+
+    bucket = models.CharField(max_length=200, primary_key=True)
+    window_number = models.BigIntegerField()
+    count = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.bucket}: {self.count} in window {self.window_number}"

@@ -16,7 +16,7 @@ ERR_MALFORMED = "Malformed JSON body."
 ERR_NO_D = 'The body must be a JSON object with a "d" list of records.'
 
 
-@api_view("POST")
+@api_view("POST", rate_limit="upload")
 def upload(request):
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
