@@ -12,11 +12,11 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config import code_pool
+from config import code_pool, live_progress
 from segments.models import Profile
 from vouchers import selectors, upload_files
 from vouchers.models import (
@@ -502,40 +502,20 @@ def voucher_upload_cancel(*, upload: VoucherUpload, actor) -> VoucherUpload:
     return upload
 
 
-class _ProgressReporter:
-    """Progress of a processing run, written where the partner's page can read it.
-
-    The run is one all-or-nothing transaction that holds the upload row, so progress goes to
-    VoucherUploadProgress through a separate autocommit connection (that table has no
-    database foreign key, so the write never waits on the upload row's lock). On SQLite,
-    which allows one writer at a time, intermediate progress is not written.
-    """
+class _ProgressReporter(live_progress.LiveProgress):
+    """Progress of a processing run, where the partner's page can read it while the run's
+    all-or-nothing transaction (which holds the upload row) is still open: the
+    VoucherUploadProgress row, written on a second connection (that table has no database
+    foreign key, so the write never waits on the upload row's lock); on SQLite, a file."""
 
     def __init__(self, upload_id: int):
-        self.upload_id = upload_id
-        self.last = -1
-        self.side = connections.create_connection(DEFAULT_DB_ALIAS) if _postgres() else None
-
-    def __call__(self, done: int) -> None:
-        if self.side is None or done <= self.last:
-            return
-        self.last = done
-        try:
-            with self.side.cursor() as cursor:
-                cursor.execute(
-                    "INSERT INTO vouchers_voucheruploadprogress (upload_id, done, updated_at) "
-                    "VALUES (%s, %s, %s) ON CONFLICT (upload_id) "
-                    "DO UPDATE SET done = EXCLUDED.done, updated_at = EXCLUDED.updated_at",
-                    [self.upload_id, done, timezone.now()],
-                )
-        except DatabaseError:
-            # Progress is a courtesy to the watcher; it never fails the upload.
-            logger.warning("Voucher upload %s: progress not written", self.upload_id, exc_info=True)
-
-    def close(self) -> None:
-        if self.side is not None:
-            self.side.close()
-            self.side = None
+        super().__init__(
+            VoucherUpload.live_progress_key(upload_id),
+            "INSERT INTO vouchers_voucheruploadprogress (upload_id, done, updated_at) "
+            "VALUES (%(upload)s, %(done)s, now()) ON CONFLICT (upload_id) "
+            "DO UPDATE SET done = EXCLUDED.done, updated_at = EXCLUDED.updated_at",
+            {"upload": upload_id},
+        )
 
 
 class _ProcessingFailed(Exception):
