@@ -53,6 +53,7 @@ class LiveProgress:
         self.params = params
         self.last = -1
         self.side = connections.create_connection(DEFAULT_DB_ALIAS) if side_connection_writes() else None
+        self.timeout_set = False
 
     def __call__(self, done: int) -> None:
         if done <= self.last:
@@ -61,6 +62,10 @@ class LiveProgress:
         try:
             if self.side is not None:
                 with self.side.cursor() as cursor:
+                    if not self.timeout_set:
+                        # Never wait long on a row lock: a late figure is better than a stalled run.
+                        cursor.execute("SET lock_timeout = '2s'")
+                        self.timeout_set = True
                     cursor.execute(self.write_sql, {**self.params, "done": done})
             else:
                 self._write_file(done)
