@@ -1,9 +1,12 @@
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Coalesce
 from django.urls import reverse
+
+from config import live_progress
 
 
 class Coupon(models.Model):
@@ -191,6 +194,11 @@ class Redemption(models.Model):
         return f"{self.kind} {self.code}"
 
 
+def import_path(instance, filename: str) -> str:
+    # The uploader's file name is kept in the row, never on disk.
+    return f"coupons/imports/{uuid.uuid4().hex}.csv"
+
+
 class CodeBatch(models.Model):
     """One generation or import of codes into a series: its parameters and progress."""
 
@@ -219,6 +227,8 @@ class CodeBatch(models.Model):
     requested = models.PositiveIntegerField()
     done = models.PositiveIntegerField(default=0)
     file_name = models.CharField(max_length=255, blank=True)
+    # Imports: the CSV as uploaded (server-generated name), read by the background task.
+    file = models.FileField(upload_to=import_path, max_length=255, blank=True)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -239,8 +249,22 @@ class CodeBatch(models.Model):
         return f"{self.get_source_display()} {self.requested} for {self.coupon_id}"
 
     @property
+    def live_done(self) -> int:
+        if self.status == self.Status.RUNNING and self.source == self.Source.IMPORTED:
+            # An import stores its codes in one transaction; on SQLite its progress is in a
+            # side file (on PostgreSQL a second connection moves `done`).
+            return max(self.done, live_progress.read(self.live_progress_key(self.pk)) or 0)
+        return self.done
+
+    @property
     def percent(self) -> int:
-        return int(self.done * 100 / self.requested) if self.requested else 100
+        if not self.requested:
+            return 0 if self.is_running else 100
+        return min(100, int(self.live_done * 100 / self.requested))
+
+    @staticmethod
+    def live_progress_key(batch_id: int) -> str:
+        return f"coupon-batch-{batch_id}"
 
     @property
     def is_running(self) -> bool:

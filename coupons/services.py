@@ -2,29 +2,54 @@
 
 Assignment (`code_assign`, `code_assign_bulk`) is the only way a code leaves the pool. Its
 guarantees rest on the database: `UNIQUE(coupon_code)` on assignments (a code is given once,
-ever, across campaigns), `UNIQUE(coupon, campaign, profile, occurrence) NULLS NOT DISTINCT`
-(idempotency), claims with `FOR UPDATE SKIP LOCKED`, and conditional counter updates.
+ever, across campaigns), `UNIQUE(coupon, COALESCE(campaign, 0), profile, occurrence)`
+(idempotency), and the claim statement shared with voucher lists (config/code_pool.py:
+`FOR UPDATE SKIP LOCKED`, the counter moved in the same statement).
 Lock order everywhere: the coupon row before assignment rows, so redeem and revert never
 deadlock with each other.
 """
 
+import logging
 import random
-import time
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
+from config import code_pool, live_progress
 from coupons import codegen
 from coupons.models import CodeAssignment, CodeBatch, Coupon, CouponCode, CouponEvent, Redemption
+from segments.models import Profile
+
+logger = logging.getLogger(__name__)
 
 Status = Coupon.Status
+
+# A bulk series' codes as a pool (config/code_pool.py): the claim statement shared with voucher lists.
+POOL = code_pool.Pool(
+    owner_table="coupons_coupon",
+    owner_column="coupon_id",
+    code_table="coupons_couponcode",
+    assignment_table="coupons_codeassignment",
+    code_column="coupon_code_id",
+    usable="o.status = 'active' AND o.kind = 'bulk'",
+    extra_columns=(
+        ("code", "pool.code"),
+        ("redeemable_from", "%(start)s"),
+        ("expires_at", "%(expires)s"),
+        ("redeem_count", "0"),
+    ),
+)
 
 # Big chunks: one statement per chunk, so per-statement overhead is paid 50 times per million.
 ASSIGN_CHUNK = 20_000
 GENERATE_CHUNK = 250_000
+# Imports: codes per INSERT (the progress step); files up to this size are checked inside
+# the request, so their problems reach the form at once.
+IMPORT_CHUNK = 100_000
+SYNC_IMPORT_CHECK_BYTES = 2 * 1024 * 1024
 # ANALYZE after assignments that move at least this many codes: the claim query's plan
 # depends on how many unassigned codes remain (see reliability reference, pitfall 16).
 ANALYZE_AFTER = 10_000
@@ -40,6 +65,8 @@ ERR_CAPACITY = (
     "ask for at most {available:,} or use longer codes."
 )
 ERR_GENERATION_RUNNING = "A code generation is already running for this series; wait for it to finish."
+ERR_IMPORT_RACE = "Some codes of the file were added to the series while it was being imported; nothing was stored."
+ERR_IMPORT_UNEXPECTED = "The import failed unexpectedly; nothing was stored. Try again."
 
 REFUSAL_NOT_ASSIGNED = "not_assigned"
 REFUSAL_NOT_YET = "not_yet_redeemable"
@@ -332,32 +359,39 @@ def _insert_codes(
         with cursor.cursor.copy("COPY coupon_code_stage (code) FROM STDIN") as copy:
             for code in codes:
                 copy.write_row((code,))
+        # The codes' one foreign key (the coupon) is checked once, by locking the coupon row as
+        # the per-row trigger would, instead of once per code (a third of the insert's time).
+        skip_row_triggers = code_pool.row_triggers_skippable()
+        if skip_row_triggers:
+            cursor.execute("SELECT 1 FROM coupons_coupon WHERE id = %s FOR KEY SHARE", [coupon.pk])
         if skip_existing_check:
             # No anti-join against the pool: its cost grew with the series (and with stale
             # statistics the planner chose a nested loop over it: minutes per chunk).
+            with code_pool.row_triggers_skipped(cursor, skip=skip_row_triggers):
+                cursor.execute(
+                    """
+                    INSERT INTO coupons_couponcode (coupon_id, code)
+                    SELECT %s, code FROM coupon_code_stage ORDER BY n LIMIT %s
+                    ON CONFLICT (coupon_id, code) DO NOTHING
+                    """,
+                    [coupon.pk, limit if limit is not None else len(codes)],
+                )
+                return cursor.rowcount
+        # Temp tables get no autovacuum statistics; without them the plan below is a guess.
+        cursor.execute("ANALYZE coupon_code_stage")
+        with code_pool.row_triggers_skipped(cursor, skip=skip_row_triggers):
             cursor.execute(
                 """
                 INSERT INTO coupons_couponcode (coupon_id, code)
-                SELECT %s, code FROM coupon_code_stage ORDER BY n LIMIT %s
+                SELECT %s, t.code FROM (SELECT code, min(n) AS n FROM coupon_code_stage GROUP BY code) t
+                WHERE NOT EXISTS (SELECT 1 FROM coupons_couponcode c WHERE c.coupon_id = %s AND c.code = t.code)
+                ORDER BY t.n
+                LIMIT %s
                 ON CONFLICT (coupon_id, code) DO NOTHING
                 """,
-                [coupon.pk, limit if limit is not None else len(codes)],
+                [coupon.pk, coupon.pk, limit if limit is not None else len(codes)],
             )
             return cursor.rowcount
-        # Temp tables get no autovacuum statistics; without them the plan below is a guess.
-        cursor.execute("ANALYZE coupon_code_stage")
-        cursor.execute(
-            """
-            INSERT INTO coupons_couponcode (coupon_id, code)
-            SELECT %s, t.code FROM (SELECT code, min(n) AS n FROM coupon_code_stage GROUP BY code) t
-            WHERE NOT EXISTS (SELECT 1 FROM coupons_couponcode c WHERE c.coupon_id = %s AND c.code = t.code)
-            ORDER BY t.n
-            LIMIT %s
-            ON CONFLICT (coupon_id, code) DO NOTHING
-            """,
-            [coupon.pk, coupon.pk, limit if limit is not None else len(codes)],
-        )
-        return cursor.rowcount
 
 
 def analyze_codes() -> None:
@@ -370,43 +404,155 @@ def analyze_codes() -> None:
 # --- code inventory: CSV import --------------------------------------------------------------
 
 
-def code_import(*, coupon: Coupon, upload, actor) -> CodeBatch:
-    """Import (or top up) codes from a one-column CSV: all of the file or nothing.
-
-    The file is checked first (size, encoding, columns, code syntax, repeats inside it,
-    codes already in the series), with every problem reported by line.
-    """
-    from coupons import imports
-
+def _check_importable(coupon: Coupon) -> None:
     if coupon.kind != Coupon.Kind.BULK:
         raise ValidationError(ERR_NOT_BULK)
     if coupon.status == Status.ARCHIVED:
         raise ValidationError(ERR_ARCHIVED_READ_ONLY)
-    rows = imports.read_codes(upload)  # raises ValidationError listing bad lines
-    with transaction.atomic():
-        Coupon.objects.select_for_update(no_key=True).get(pk=coupon.pk)
+
+
+def code_import_start(*, coupon: Coupon, upload, actor) -> CodeBatch:
+    """Check a one-column CSV of codes, store it and queue its import (SPEC 3.2).
+
+    A file up to SYNC_IMPORT_CHECK_BYTES is checked here (size, encoding, columns, code
+    syntax, repeats in the file, codes already in the series), so its problems, by line,
+    reach the form at once and nothing is queued; a larger file is checked by the task, and
+    its problems are shown on the batch. Either way no code is stored unless all are.
+    """
+    from coupons import imports, tasks
+
+    _check_importable(coupon)
+    size = getattr(upload, "size", None) or 0
+    if size > imports.MAX_BYTES:
+        raise ValidationError(imports.ERR_TOO_LARGE.format(size_mb=size / 1024 / 1024))
+    count = 0
+    if size <= SYNC_IMPORT_CHECK_BYTES:
+        rows = imports.read_codes(upload)  # raises ValidationError listing bad lines
         clashes = imports.codes_already_in_series(coupon=coupon, rows=rows)
         if clashes:
             raise ValidationError(imports.clash_messages(clashes))
-        inserted = _insert_codes(coupon=coupon, codes=[code for _, code in rows])
-        Coupon.objects.filter(pk=coupon.pk).update(codes_total=F("codes_total") + inserted)
-        batch = CodeBatch.objects.create(
+        count = len(rows)
+    with transaction.atomic():
+        Coupon.objects.select_for_update(no_key=True).get(pk=coupon.pk)
+        if coupon.batches.filter(status__in=[CodeBatch.Status.PENDING, CodeBatch.Status.RUNNING]).exists():
+            raise ValidationError(ERR_GENERATION_RUNNING)
+        batch = CodeBatch(
             coupon=coupon,
             source=CodeBatch.Source.IMPORTED,
-            status=CodeBatch.Status.COMPLETED,
-            requested=inserted,
-            done=inserted,
+            status=CodeBatch.Status.PENDING,
+            requested=count,
             file_name=(getattr(upload, "name", "") or "")[:255],
             created_by=actor,
-            finished_at=timezone.now(),
         )
-        _event(
-            coupon=coupon,
-            actor=actor,
-            action="imported",
-            message=f"Imported {inserted:,} codes from {batch.file_name}.",
+        upload.seek(0)
+        batch.file.save("import.csv", upload, save=False)
+        batch.save()
+        _event(coupon=coupon, actor=actor, action="import", message=f"Started importing codes from {batch.file_name}.")
+        tasks.import_codes.delay_on_commit(batch.pk)
+    return batch
+
+
+class _ImportRefused(Exception):
+    pass
+
+
+def code_import_run(*, batch_id: int) -> CodeBatch:
+    """Store an import's codes, all of the file or nothing; safe to run twice.
+
+    The codes go in with one transaction (chunks of IMPORT_CHUNK, progress written beside
+    it: config/live_progress.py); a problem found now (a bad file, codes another import or
+    generation added meanwhile, the coupon archived) fails the batch with its reasons and
+    stores nothing.
+    """
+    from coupons import imports
+
+    Batch = CodeBatch  # noqa: N806
+    # Pending, or Running after a worker was lost mid-way: that run's transaction rolled back.
+    claimed = Batch.objects.filter(
+        pk=batch_id, source=Batch.Source.IMPORTED, status__in=[Batch.Status.PENDING, Batch.Status.RUNNING]
+    ).update(status=Batch.Status.RUNNING, done=0)
+    batch = Batch.objects.select_related("coupon", "created_by").get(pk=batch_id)
+    if not claimed:
+        return batch
+    progress = live_progress.LiveProgress(
+        Batch.live_progress_key(batch.pk),
+        "UPDATE coupons_codebatch SET done = %(done)s WHERE id = %(batch)s AND status = 'running'",
+        {"batch": batch.pk},
+    )
+    try:
+        with batch.file.open("rb") as raw:
+            rows = imports.read_codes(raw)
+        Batch.objects.filter(pk=batch.pk, status=Batch.Status.RUNNING).update(requested=len(rows))
+        with transaction.atomic():
+            _import_locked(batch, rows, progress)
+    except ValidationError as exc:
+        _import_failed(batch, "\n".join(exc.messages))
+    except _ImportRefused as exc:
+        _import_failed(batch, str(exc))
+    except Exception:
+        logger.exception("Code import %s failed", batch.pk)
+        _import_failed(batch, ERR_IMPORT_UNEXPECTED)
+    finally:
+        progress.close()
+    batch.refresh_from_db()
+    return batch
+
+
+def _import_locked(batch: CodeBatch, rows: list[tuple[int, str]], progress) -> None:
+    from coupons import imports
+
+    # The coupon row first (as every writer of its counters): a concurrent import of the
+    # same codes waits here, then finds them in the series.
+    coupon = Coupon.objects.select_for_update(no_key=True).get(pk=batch.coupon_id)
+    _check_importable(coupon)
+    clashes = imports.codes_already_in_series(coupon=coupon, rows=rows)
+    if clashes:
+        raise ValidationError(imports.clash_messages(clashes))
+    codes = [code for _, code in rows]
+    inserted = 0
+    for start in range(0, len(codes), IMPORT_CHUNK):
+        part = codes[start : start + IMPORT_CHUNK]
+        added = _insert_codes(coupon=coupon, codes=part, skip_existing_check=True)
+        if added != len(part):
+            # A generation drew one of these codes after the check: refuse the whole file.
+            raise _ImportRefused(ERR_IMPORT_RACE)
+        inserted += added
+        progress(inserted)
+    Coupon.objects.filter(pk=coupon.pk).update(codes_total=F("codes_total") + inserted)
+    finished = CodeBatch.objects.filter(pk=batch.pk, status=CodeBatch.Status.RUNNING).update(
+        status=CodeBatch.Status.COMPLETED, requested=inserted, done=inserted, finished_at=timezone.now(), error=""
+    )
+    if not finished:
+        raise _ImportRefused(ERR_IMPORT_UNEXPECTED)
+    _event(
+        coupon=coupon,
+        actor=batch.created_by,
+        action="imported",
+        message=f"Imported {inserted:,} codes from {batch.file_name}.",
+    )
+    transaction.on_commit(analyze_codes)
+
+
+def _import_failed(batch: CodeBatch, message: str) -> None:
+    with transaction.atomic():
+        failed = CodeBatch.objects.filter(pk=batch.pk, status=CodeBatch.Status.RUNNING).update(
+            status=CodeBatch.Status.FAILED, done=0, error=message, finished_at=timezone.now()
         )
-        transaction.on_commit(analyze_codes)
+        if failed:
+            _event(
+                coupon=batch.coupon,
+                actor=batch.created_by,
+                action="import_failed",
+                message=f"Import of {batch.file_name} refused; no code was stored.",
+            )
+
+
+def code_import(*, coupon: Coupon, upload, actor) -> CodeBatch:
+    """Check and import a CSV now, all of it or nothing (scripts and tests; screens queue it)."""
+    batch = code_import_start(coupon=coupon, upload=upload, actor=actor)
+    batch = code_import_run(batch_id=batch.pk)
+    if batch.status == CodeBatch.Status.FAILED:
+        raise ValidationError(batch.error.splitlines())
     return batch
 
 
@@ -447,166 +593,60 @@ def code_assign_bulk(
     """Give codes to many profiles, one set-based statement per chunk.
 
     Returns (profile_id, code) for the profiles newly given a code; profiles that already
-    hold one for this (campaign, occurrence) are skipped, and when codes (or the single
-    code's total limit) run out the rest get nothing.
+    hold one for this (campaign, occurrence) and unknown profile ids are skipped, and when
+    codes (or the single code's total limit) run out the rest get nothing.
     """
-    ids = list(dict.fromkeys(int(pid) for pid in profile_ids))
-    given: list[tuple[int, str]] = []
-    kwargs = {"coupon": coupon, "campaign": campaign, "occurrence": occurrence, "redeemable_from": redeemable_from}
-    # Where the previous chunk's claim stopped: the next claim starts its walk of the
-    # unassigned-codes index there instead of stepping over the entries of codes this call
-    # just assigned (dead until VACUUM; walking them made each chunk slower than the last).
-    # Codes below it that another worker held and released are found by the retry (from 0).
-    after = 0
-    for start in range(0, len(ids), ASSIGN_CHUNK):
-        pending = ids[start : start + ASSIGN_CHUNK]
-        # A claim can come back short while codes remain: SKIP LOCKED passes over codes
-        # other workers hold in open transactions. Retry the unserved profiles until they
-        # are served or the coupon truly has nothing left to give.
-        for attempt in range(20):
-            rows, last_code_id = _assign_chunk_with_retry(
-                profile_ids=pending, after=after if attempt == 0 else 0, **kwargs
-            )
-            after = max(after, last_code_id)
-            given.extend(rows)
-            if len(rows) == len(pending):
-                break  # every profile of the chunk served: no need to look them up again
-            pending = _unserved(coupon=coupon, profile_ids=pending, campaign=campaign, occurrence=occurrence)
-            if not pending:
-                break
-            if not _can_give(coupon=coupon):
-                return _finish_bulk(coupon, given)
-            if not rows:
-                time.sleep(0.01 * (attempt + 1))
-    return _finish_bulk(coupon, given)
-
-
-def _finish_bulk(coupon: Coupon, given: list[tuple[int, str]]) -> list[tuple[int, str]]:
-    if coupon.kind == Coupon.Kind.BULK and len(given) >= ANALYZE_AFTER:
-        transaction.on_commit(analyze_codes)
-    return given
-
-
-def _unserved(*, coupon, profile_ids, campaign, occurrence) -> list[int]:
-    held = set(
-        CodeAssignment.objects.filter(
-            coupon=coupon, campaign=campaign, occurrence=occurrence, profile_id__in=profile_ids
-        ).values_list("profile_id", flat=True)
-    )
-    return [pid for pid in profile_ids if pid not in held]
-
-
-def _can_give(*, coupon: Coupon) -> bool:
-    fresh = Coupon.objects.get(pk=coupon.pk)
-    if fresh.status != Status.ACTIVE:
-        return False
-    left = fresh.codes_left
-    return left is None or left > 0
-
-
-def _assign_chunk_with_retry(**kwargs) -> tuple[list[tuple[int, str]], int]:
-    # A concurrent call for the same (campaign, profile, occurrence) can slip past the
-    # NOT EXISTS filter; the unique constraint then aborts the chunk (nothing claimed is
-    # kept) and the retry skips the profiles the other call served. Rows go in profile-id
-    # order so racing inserts queue instead of deadlocking; a deadlock that still happens
-    # (a caller holding its own transaction across chunks) is retried the same way, since
-    # rolling back the chunk's savepoint releases its locks.
-    for attempt in range(5):
-        try:
-            with transaction.atomic():
-                return _assign_chunk(**kwargs)
-        except (IntegrityError, OperationalError) as exc:
-            retryable = isinstance(exc, IntegrityError) or getattr(exc.__cause__, "sqlstate", "") == "40P01"
-            if not retryable or attempt == 4:
-                raise
-            time.sleep(0.005 * (attempt + 1))
-    return [], 0
-
-
-def _assign_chunk(
-    *, coupon, profile_ids, campaign, occurrence, redeemable_from, after: int = 0
-) -> tuple[list[tuple[int, str]], int]:
-    """Give codes to one chunk; returns (profile_id, code) pairs and the highest code id used."""
     now = timezone.now()
     start, expires = _validity(coupon=coupon, assigned_at=now, redeemable_from=redeemable_from)
     campaign_id = campaign.pk if campaign is not None else None
     if coupon.kind == Coupon.Kind.SINGLE:
-        return _assign_single(coupon, profile_ids, campaign_id, occurrence, now, start, expires), 0
-    if not _on_postgresql():
-        return _assign_bulk_portable(coupon, profile_ids, campaign_id, occurrence, now, start, expires), 0
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH want AS (
-                SELECT p.pid, row_number() OVER (ORDER BY p.pid) AS rn
-                FROM unnest(%(pids)s::bigint[]) AS p(pid)
-                WHERE EXISTS (SELECT 1 FROM coupons_coupon k WHERE k.id = %(coupon)s AND k.status = 'active')
-                  AND NOT EXISTS (
-                    SELECT 1 FROM coupons_codeassignment a
-                    WHERE a.coupon_id = %(coupon)s AND a.profile_id = p.pid AND a.occurrence = %(occ)s
-                      -- spelled like the unique index (coupon, COALESCE(campaign, 0), profile, occurrence)
-                      AND COALESCE(a.campaign_id, 0) = COALESCE(%(campaign)s::bigint, 0))
-            ),
-            claimed AS (
-                SELECT s.id, s.code, row_number() OVER (ORDER BY s.id) AS rn
-                FROM (
-                    SELECT c.id, c.code FROM coupons_couponcode c
-                    WHERE c.coupon_id = %(coupon)s AND c.assigned_at IS NULL AND c.id > %(after)s
-                    ORDER BY c.id
-                    LIMIT %(n)s
-                    FOR UPDATE SKIP LOCKED
-                ) s
-            ),
-            pairs AS (
-                SELECT want.pid, claimed.id AS code_id, claimed.code FROM want JOIN claimed USING (rn)
-            ),
-            marked AS (
-                -- = ANY(ARRAY(...)) walks the primary key whatever the row estimates say; a join
-                -- here let the planner hash the whole pool (a sequential scan per chunk).
-                UPDATE coupons_couponcode c SET assigned_at = %(now)s
-                WHERE c.id = ANY(ARRAY(SELECT code_id FROM pairs))
-                RETURNING c.id
+        ids = list(dict.fromkeys(int(pid) for pid in profile_ids))
+        given: list[tuple[int, str]] = []
+        for first in range(0, len(ids), ASSIGN_CHUNK):
+            chunk = ids[first : first + ASSIGN_CHUNK]
+            with transaction.atomic():
+                given += _assign_single(coupon, chunk, campaign_id, occurrence, now, start, expires)
+        return given
+    context = {"campaign_id": campaign_id, "occurrence": occurrence, "now": now}
+    if _on_postgresql():
+        skip_row_triggers = code_pool.row_triggers_skippable()
+
+        def claim(ids, after):
+            return code_pool.claim_chunk(
+                pool=POOL,
+                owner_id=coupon.pk,
+                profile_ids=ids,
+                after=after,
+                params={"start": start, "expires": expires},
+                skip_row_triggers=skip_row_triggers,
+                **context,
             )
-            INSERT INTO coupons_codeassignment
-                (coupon_id, coupon_code_id, code, profile_id, campaign_id, occurrence,
-                 assigned_at, redeemable_from, expires_at, redeem_count)
-            SELECT %(coupon)s, pairs.code_id, pairs.code, pairs.pid, %(campaign)s, %(occ)s,
-                   %(now)s, %(start)s, %(expires)s, 0
-            FROM pairs ORDER BY pairs.pid
-            RETURNING profile_id, code, coupon_code_id
-            """,
-            {
-                "pids": profile_ids,
-                # Claim one code per profile asked for (exact planner estimates); codes claimed
-                # for profiles that turn out to hold one already are left unmarked and unlocked
-                # at commit.
-                "n": len(profile_ids),
-                "after": after,
-                "coupon": coupon.pk,
-                "campaign": campaign_id,
-                "occ": occurrence,
-                "now": now,
-                "start": start,
-                "expires": expires,
-            },
-        )
-        fetched = cursor.fetchall()
-    rows = [(pid, code) for pid, code, _ in fetched]
-    if rows:
-        Coupon.objects.filter(pk=coupon.pk).update(codes_assigned=F("codes_assigned") + len(rows))
-    return rows, max((code_id for _, _, code_id in fetched), default=0)
+    else:
+
+        def claim(ids, after):
+            return _assign_bulk_portable(coupon, ids, start=start, expires=expires, **context)
+
+    given = code_pool.assign_bulk(
+        profile_ids=profile_ids,
+        chunk_size=ASSIGN_CHUNK,
+        claim=claim,
+        free_codes_remain=lambda: CouponCode.objects.filter(coupon=coupon, assigned_at__isnull=True).exists(),
+    )
+    if len(given) >= ANALYZE_AFTER:
+        transaction.on_commit(analyze_codes)
+    return given
 
 
-def _assign_bulk_portable(coupon, profile_ids, campaign_id, occurrence, now, start, expires):
+def _assign_bulk_portable(coupon, profile_ids, *, campaign_id, occurrence, now, start, expires):
     # SQLite (make run's embedded default) serialises writers, so a plain claim is safe there.
     if not Coupon.objects.filter(pk=coupon.pk, status=Status.ACTIVE).exists():
-        return []
+        return [], 0, 0
     held = set(
         CodeAssignment.objects.filter(
             coupon=coupon, campaign_id=campaign_id, occurrence=occurrence, profile_id__in=profile_ids
         ).values_list("profile_id", flat=True)
     )
-    want = [pid for pid in profile_ids if pid not in held]
+    want = sorted(set(Profile.objects.filter(pk__in=profile_ids).values_list("pk", flat=True)) - held)
     codes = list(CouponCode.objects.filter(coupon=coupon, assigned_at__isnull=True).order_by("pk")[: len(want)])
     pairs = list(zip(want, codes, strict=False))
     CouponCode.objects.filter(pk__in=[c.pk for _, c in pairs]).update(assigned_at=now)
@@ -625,7 +665,7 @@ def _assign_bulk_portable(coupon, profile_ids, campaign_id, occurrence, now, sta
         for pid, c in pairs
     )
     Coupon.objects.filter(pk=coupon.pk).update(codes_assigned=F("codes_assigned") + len(pairs))
-    return [(pid, c.code) for pid, c in pairs]
+    return [(pid, c.code) for pid, c in pairs], len(want), max((c.pk for _, c in pairs), default=0)
 
 
 def _assign_single(coupon, profile_ids, campaign_id, occurrence, now, start, expires):

@@ -10,6 +10,12 @@ def generate_codes(batch_id: int) -> None:
         generate_codes.delay(batch_id)
 
 
+@shared_task(name="coupons.import_codes", acks_late=True, reject_on_worker_lost=True)
+def import_codes(batch_id: int) -> None:
+    """Store an import's codes, all or nothing; progress lives beside the batch row."""
+    services.code_import_run(batch_id=batch_id)
+
+
 @shared_task(name="coupons.status_sweep")
 def status_sweep() -> None:
     """Beat, every minute: scheduled coupons start, coupons past their end time end."""

@@ -163,12 +163,15 @@ def coupon_import(request, pk: int):
     form = forms.ImportForm(request.POST, request.FILES)
     if form.is_valid():
         try:
-            batch = services.code_import(coupon=coupon, upload=form.cleaned_data["file"], actor=request.user)
+            batch = services.code_import_start(coupon=coupon, upload=form.cleaned_data["file"], actor=request.user)
         except ValidationError as exc:
             for message in exc.messages:
                 form.add_error("file", message)
         else:
-            messages.success(request, f"Imported {batch.done:,} codes.")
+            if batch.requested:
+                messages.success(request, f"Importing {batch.requested:,} codes from {batch.file_name}.")
+            else:
+                messages.success(request, f"Checking and importing {batch.file_name}.")
             return redirect(coupon)
     return render(request, "coupons/coupon_detail.html", _detail_context(request, coupon, import_form=form), status=422)
 

@@ -2,9 +2,11 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Coalesce, Lower
 from django.urls import reverse
 from django.utils import timezone
+
+from config import live_progress
 
 # SPEC 3.3: a list holds at most one million codes; a code is at most this long.
 MAX_CODES_PER_LIST = 1_000_000
@@ -179,10 +181,15 @@ class VoucherUpload(models.Model):
             return 0
         done = self.progress_done
         if self.status == self.Status.IN_PROGRESS:
-            # The processing transaction holds this row; its progress lives in a side row.
+            # The processing transaction holds this row; its progress lives in a side row
+            # (or, on SQLite, a side file: see config/live_progress.py).
             live = VoucherUploadProgress.objects.filter(upload_id=self.pk).values_list("done", flat=True).first()
-            done = max(done, live or 0)
+            done = max(done, live or 0, live_progress.read(self.live_progress_key(self.pk)) or 0)
         return min(100, int(done * 100 / self.progress_total))
+
+    @staticmethod
+    def live_progress_key(upload_id: int) -> str:
+        return f"voucher-upload-{upload_id}"
 
 
 class VoucherUploadProgress(models.Model):
@@ -239,9 +246,14 @@ class VoucherCode(models.Model):
 class VoucherAssignment(models.Model):
     """Append-only: a code given to a profile (by a campaign occurrence). Never updated."""
 
+    # No single-column index on voucher_list or profile: the once-per-occurrence unique index
+    # leads with the list and the (profile, time) index with the profile; fewer indexes to
+    # write per assignment.
     code = models.OneToOneField(VoucherCode, on_delete=models.PROTECT, related_name="assignment")
-    voucher_list = models.ForeignKey(VoucherList, on_delete=models.PROTECT, related_name="assignments")
-    profile = models.ForeignKey("segments.Profile", on_delete=models.PROTECT, related_name="voucher_assignments")
+    voucher_list = models.ForeignKey(VoucherList, on_delete=models.PROTECT, related_name="assignments", db_index=False)
+    profile = models.ForeignKey(
+        "segments.Profile", on_delete=models.PROTECT, related_name="voucher_assignments", db_index=False
+    )
     campaign = models.ForeignKey(
         "promotions.Campaign",
         null=True,
@@ -256,8 +268,13 @@ class VoucherAssignment(models.Model):
         ordering = ["-assigned_at", "-id"]
         constraints = [
             # Retries of the same (list, campaign, profile, occurrence) give nothing new.
+            # COALESCE treats "no campaign" as one value (NULLS NOT DISTINCT), and works on SQLite too.
             models.UniqueConstraint(
-                fields=["voucher_list", "campaign", "profile", "occurrence"], name="voucher_assignment_once"
+                "voucher_list",
+                Coalesce("campaign", models.Value(0)),
+                "profile",
+                "occurrence",
+                name="voucher_assignment_once",
             ),
         ]
         indexes = [models.Index(fields=["profile", "-assigned_at"], name="voucher_assignment_profile")]

@@ -12,10 +12,11 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config import code_pool, live_progress
 from segments.models import Profile
 from vouchers import selectors, upload_files
 from vouchers.models import (
@@ -501,40 +502,20 @@ def voucher_upload_cancel(*, upload: VoucherUpload, actor) -> VoucherUpload:
     return upload
 
 
-class _ProgressReporter:
-    """Progress of a processing run, written where the partner's page can read it.
-
-    The run is one all-or-nothing transaction that holds the upload row, so progress goes to
-    VoucherUploadProgress through a separate autocommit connection (that table has no
-    database foreign key, so the write never waits on the upload row's lock). On SQLite,
-    which allows one writer at a time, intermediate progress is not written.
-    """
+class _ProgressReporter(live_progress.LiveProgress):
+    """Progress of a processing run, where the partner's page can read it while the run's
+    all-or-nothing transaction (which holds the upload row) is still open: the
+    VoucherUploadProgress row, written on a second connection (that table has no database
+    foreign key, so the write never waits on the upload row's lock); on SQLite, a file."""
 
     def __init__(self, upload_id: int):
-        self.upload_id = upload_id
-        self.last = -1
-        self.side = connections.create_connection(DEFAULT_DB_ALIAS) if _postgres() else None
-
-    def __call__(self, done: int) -> None:
-        if self.side is None or done <= self.last:
-            return
-        self.last = done
-        try:
-            with self.side.cursor() as cursor:
-                cursor.execute(
-                    "INSERT INTO vouchers_voucheruploadprogress (upload_id, done, updated_at) "
-                    "VALUES (%s, %s, %s) ON CONFLICT (upload_id) "
-                    "DO UPDATE SET done = EXCLUDED.done, updated_at = EXCLUDED.updated_at",
-                    [self.upload_id, done, timezone.now()],
-                )
-        except DatabaseError:
-            # Progress is a courtesy to the watcher; it never fails the upload.
-            logger.warning("Voucher upload %s: progress not written", self.upload_id, exc_info=True)
-
-    def close(self) -> None:
-        if self.side is not None:
-            self.side.close()
-            self.side = None
+        super().__init__(
+            VoucherUpload.live_progress_key(upload_id),
+            "INSERT INTO vouchers_voucheruploadprogress (upload_id, done, updated_at) "
+            "VALUES (%(upload)s, %(done)s, now()) ON CONFLICT (upload_id) "
+            "DO UPDATE SET done = EXCLUDED.done, updated_at = EXCLUDED.updated_at",
+            {"upload": upload_id},
+        )
 
 
 class _ProcessingFailed(Exception):
@@ -580,21 +561,31 @@ def _process_locked(upload: VoucherUpload, progress) -> None:
         _mark_duplicates(cursor, partner_id=voucher_list.partner_id)
         cursor.execute("SELECT COALESCE(MAX(line), 0) FROM voucher_upload_rows")
         last_line = cursor.fetchone()[0]
+        # The codes' three foreign keys (list, partner, upload) are checked once, by locking
+        # those rows as the per-row triggers would, instead of three times per code.
+        skip_row_triggers = _postgres() and code_pool.row_triggers_skippable()
+        if skip_row_triggers:
+            cursor.execute(
+                "SELECT 1 FROM vouchers_voucherlist AS l JOIN vouchers_partner AS p ON p.id = l.partner_id"
+                " WHERE l.id = %s FOR KEY SHARE",
+                [voucher_list.pk],
+            )
         start = 0
         while start < last_line:
             end = start + PROCESS_CHUNK
             # ON CONFLICT absorbs a code a concurrent upload stored after our duplicate check.
-            cursor.execute(
-                """
-                INSERT INTO vouchers_vouchercode (voucher_list_id, partner_id, code, upload_id, list_archived)
-                SELECT %s, %s, s.code, %s, %s FROM voucher_upload_rows AS s
-                WHERE s.kind = %s AND s.line > %s AND s.line <= %s
-                ORDER BY s.line
-                ON CONFLICT DO NOTHING
-                """,
-                [voucher_list.pk, voucher_list.partner_id, upload.pk, False, upload_files.KIND_VALID, start, end],
-            )
-            done += max(cursor.rowcount, 0)
+            with code_pool.row_triggers_skipped(cursor, skip=skip_row_triggers):
+                cursor.execute(
+                    """
+                    INSERT INTO vouchers_vouchercode (voucher_list_id, partner_id, code, upload_id, list_archived)
+                    SELECT %s, %s, s.code, %s, %s FROM voucher_upload_rows AS s
+                    WHERE s.kind = %s AND s.line > %s AND s.line <= %s
+                    ORDER BY s.line
+                    ON CONFLICT DO NOTHING
+                    """,
+                    [voucher_list.pk, voucher_list.partner_id, upload.pk, False, upload_files.KIND_VALID, start, end],
+                )
+                done += max(cursor.rowcount, 0)
             progress(done)
             start = end
         cursor.execute(
@@ -687,88 +678,19 @@ def voucher_codes_load(*, voucher_list: VoucherList, codes: Iterable[str], actor
 
 # --- Assignment: the only way a code leaves the pool -----------------------------------
 
-_ASSIGN_SQL_POSTGRES = """
-WITH usable AS (
-    SELECT l.id FROM vouchers_voucherlist AS l JOIN vouchers_partner AS p ON p.id = l.partner_id
-    WHERE l.id = %(list)s AND l.status = 'active' AND p.is_active
-      AND (l.expires_on IS NULL OR l.expires_on >= %(today)s)
-),
-wanted AS (
-    -- = ANY(…) reads the chunk's profiles by primary key (a join against unnest() is
-    -- planned as a sequential scan of every profile). The LATERAL … LIMIT 1 is one
-    -- unique-index probe per profile: an anti-join is planned from stale statistics as a
-    -- scan of every assignment of the list, which grows with each chunk of the same run.
-    SELECT sp.id AS profile_id, row_number() OVER (ORDER BY sp.id) AS rn
-    FROM segments_profile AS sp
-    LEFT JOIN LATERAL (
-        SELECT 1 AS hit FROM vouchers_voucherassignment AS a
-        WHERE a.voucher_list_id = %(list)s AND {campaign_match}
-          AND a.profile_id = sp.id AND a.occurrence = %(occurrence)s
-        LIMIT 1
-    ) AS taken ON true
-    WHERE sp.id = ANY(%(profiles)s::bigint[])
-      AND EXISTS (SELECT 1 FROM usable)
-      AND taken.hit IS NULL
-),
-pool AS (
-    SELECT c.id, c.code, row_number() OVER (ORDER BY c.id) AS rn
-    FROM (
-        SELECT id, code FROM vouchers_vouchercode
-        WHERE voucher_list_id = %(list)s AND assigned_at IS NULL AND id > %(after)s
-        ORDER BY id
-        LIMIT (SELECT COUNT(*) FROM wanted)
-        FOR UPDATE SKIP LOCKED
-    ) AS c
-),
-inserted AS (
-    -- Ascending profile order: concurrent chunks wait on each other's unique-index
-    -- entries in the same order, so they cannot deadlock.
-    INSERT INTO vouchers_voucherassignment (code_id, voucher_list_id, profile_id, campaign_id, occurrence, assigned_at)
-    SELECT pool.id, %(list)s, wanted.profile_id, %(campaign)s, %(occurrence)s, %(now)s
-    FROM wanted JOIN pool ON pool.rn = wanted.rn
-    ORDER BY wanted.profile_id
-    ON CONFLICT DO NOTHING
-    RETURNING code_id, profile_id
-),
-marked AS (
-    -- = ANY(ARRAY(…)) keeps this a primary-key lookup; a join against the CTE is planned
-    -- as a sequential scan of every code (the CTE's row estimate is far off).
-    UPDATE vouchers_vouchercode AS v SET assigned_at = %(now)s
-    WHERE v.id = ANY(ARRAY(SELECT code_id FROM inserted))
-    RETURNING v.id
-),
-counted AS (
-    UPDATE vouchers_voucherlist SET codes_assigned = codes_assigned + (SELECT COUNT(*) FROM marked)
-    WHERE id = %(list)s AND EXISTS (SELECT 1 FROM inserted)
-    RETURNING id
+# A list's codes as a pool (config/code_pool.py): the claim statement shared with bulk coupons.
+# Usable: Active, not past its expiry date (account-local), of an active partner.
+POOL = code_pool.Pool(
+    owner_table="vouchers_voucherlist",
+    owner_column="voucher_list_id",
+    code_table="vouchers_vouchercode",
+    assignment_table="vouchers_voucherassignment",
+    code_column="code_id",
+    usable=(
+        "o.status = 'active' AND (o.expires_on IS NULL OR o.expires_on >= %(today)s)"
+        " AND EXISTS (SELECT 1 FROM vouchers_partner AS p WHERE p.id = o.partner_id AND p.is_active)"
+    ),
 )
-SELECT inserted.profile_id, pool.code, NULL::bigint FROM inserted JOIN pool ON pool.id = inserted.code_id
-UNION ALL
--- One summary row: how many profiles wanted a code, and the highest code id given.
-SELECT NULL, CAST((SELECT COUNT(*) FROM wanted) AS text), (SELECT MAX(code_id) FROM inserted)
-"""
-
-
-def _assign_chunk_postgres(*, voucher_list_id, profile_ids, campaign_id, occurrence, now, today, after):
-    # "= campaign" / "IS NULL" (not IS NOT DISTINCT FROM) so the unique index answers it.
-    campaign_match = "a.campaign_id IS NULL" if campaign_id is None else "a.campaign_id = %(campaign)s"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _ASSIGN_SQL_POSTGRES.format(campaign_match=campaign_match),
-            {
-                "list": voucher_list_id,
-                "profiles": list(profile_ids),
-                "campaign": campaign_id,
-                "occurrence": occurrence,
-                "now": now,
-                "today": today,
-                "after": after,
-            },
-        )
-        rows = cursor.fetchall()
-    given = sorted((int(pid), code) for pid, code, _top in rows if pid is not None)
-    wanted, top = next((int(code), top) for pid, code, top in rows if pid is None)
-    return given, wanted, top or 0
 
 
 def _assign_chunk_portable(*, voucher_list_id, profile_ids, campaign_id, occurrence, now, today, after):
@@ -808,8 +730,20 @@ def _assign_chunk_portable(*, voucher_list_id, profile_ids, campaign_id, occurre
     return [(pid, code) for pid, (_code_id, code) in pairs], len(wanted), pairs[-1][1][0]
 
 
-def _assign_chunk(**kwargs):
-    return (_assign_chunk_postgres if _postgres() else _assign_chunk_portable)(**kwargs)
+def _assign_chunk(*, skip_row_triggers=False, **kwargs):
+    if not _postgres():
+        return _assign_chunk_portable(**kwargs)
+    return code_pool.claim_chunk(
+        pool=POOL,
+        owner_id=kwargs["voucher_list_id"],
+        profile_ids=kwargs["profile_ids"],
+        campaign_id=kwargs["campaign_id"],
+        occurrence=kwargs["occurrence"],
+        now=kwargs["now"],
+        after=kwargs["after"],
+        params={"today": kwargs["today"]},
+        skip_row_triggers=skip_row_triggers,
+    )
 
 
 def voucher_assign_bulk(
@@ -818,42 +752,32 @@ def voucher_assign_bulk(
     """Give one code each to many profiles, one claiming statement per chunk.
 
     Returns (profile_id, code) for the profiles newly given a code; profiles that already
-    have one for this (list, campaign, occurrence) and profiles left over when the pool
-    runs out (or the list is not usable) are not in the result.
+    have one for this (list, campaign, occurrence), unknown profile ids, and profiles left
+    over when the pool runs out (or the list is not usable) are not in the result.
     """
-    campaign_id = getattr(campaign, "pk", campaign)
-    now = timezone.now()
-    today = selectors.account_today()
-    ids = sorted({int(pid) for pid in profile_ids})
-    given: list[tuple[int, str]] = []
-    # Claims walk the pool in id order from a cursor: codes this transaction has already
-    # taken stay in the pool index (their old row versions) until it commits, and starting
-    # each chunk from the beginning would re-read them all (quadratic at a million codes).
-    after = 0
-    with transaction.atomic():
-        for start in range(0, len(ids), ASSIGN_CHUNK):
-            chunk = {
-                "voucher_list_id": voucher_list.pk,
-                "profile_ids": ids[start : start + ASSIGN_CHUNK],
-                "campaign_id": campaign_id,
-                "occurrence": occurrence,
-                "now": now,
-                "today": today,
-            }
-            got, wanted, top = _assign_chunk(after=after, **chunk)
-            short = wanted - len(got)
-            if short > 0 and after:
-                # Codes below the cursor that another transaction held (SKIP LOCKED) get one look.
-                more, wanted_more, top_more = _assign_chunk(after=0, **chunk)
-                got += more
-                short = wanted_more - len(more)
-                top = max(top, top_more)
-            given += got
-            after = max(after, top)
-            if short > 0:
-                break  # the pool ran out
-        if len(given) >= ANALYZE_AFTER_ASSIGNED and _postgres():
-            transaction.on_commit(_analyze_codes)
+    context = {
+        "voucher_list_id": voucher_list.pk,
+        "campaign_id": getattr(campaign, "pk", campaign),
+        "occurrence": occurrence,
+        "now": timezone.now(),
+        "today": selectors.account_today(),
+    }
+    if _postgres() and code_pool.row_triggers_skippable():
+        context["skip_row_triggers"] = True
+
+    def claim(ids, after):
+        return _assign_chunk(profile_ids=ids, after=after, **context)
+
+    given = code_pool.assign_bulk(
+        profile_ids=profile_ids,
+        chunk_size=ASSIGN_CHUNK,
+        claim=claim,
+        free_codes_remain=lambda: VoucherCode.objects.filter(
+            voucher_list_id=voucher_list.pk, assigned_at__isnull=True
+        ).exists(),
+    )
+    if len(given) >= ANALYZE_AFTER_ASSIGNED and _postgres():
+        transaction.on_commit(_analyze_codes)
     return given
 
 

@@ -6,6 +6,7 @@ from collections import Counter
 import pytest
 from django.db import connection
 
+from config import code_pool
 from coupons import services
 from coupons.models import CodeAssignment, Coupon, CouponCode
 from promotions.models import Campaign
@@ -65,6 +66,26 @@ def test_workers_assigning_the_same_profiles_at_once_give_each_one_code():
     )
     assert set(per_profile) == set(ids)
     assert max(per_profile.values()) == 1
+    _assert_each_code_given_once(coupon)
+
+
+@pytest.mark.parametrize("skip_row_triggers", [False, True], ids=["fk-triggers", "fk-locks-set-based"])
+def test_both_claim_modes_give_each_known_profile_one_code_and_leave_triggers_on(monkeypatch, skip_row_triggers):
+    monkeypatch.setattr(code_pool, "row_triggers_skippable", lambda: skip_row_triggers)
+    coupon = add_codes(BulkCouponFactory(), 80)
+    campaign = Campaign.objects.create(name="Run")
+    ids = [p.pk for p in ProfileFactory.create_batch(50)]
+
+    def work(order):
+        services.code_assign_bulk(coupon=coupon, profile_ids=order, campaign=campaign, occurrence="run:1")
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW session_replication_role")
+            assert cursor.fetchone()[0] == "origin"
+
+    # An unknown profile id is skipped, not an error at commit.
+    _run_concurrently(work, [(ids + [10**12] if i % 2 else list(reversed(ids)),) for i in range(4)])
+    per_profile = Counter(CodeAssignment.objects.filter(coupon=coupon).values_list("profile_id", flat=True))
+    assert set(per_profile) == set(ids) and max(per_profile.values()) == 1
     _assert_each_code_given_once(coupon)
 
 

@@ -172,7 +172,7 @@ def test_import_view_reports_a_bad_file_and_stores_nothing(marketer_client):
     assert not CouponCode.objects.exists()
     good = SimpleUploadedFile("codes.csv", b"code\nA1\nA2\n", content_type="text/csv")
     response = marketer_client.post(f"/coupons/{coupon.pk}/import/", {"file": good}, follow=True)
-    assert "Imported 2 codes." in response.content.decode()
+    assert "Importing 2 codes from codes.csv." in response.content.decode()
 
 
 def test_csv_download_streams_codes_with_formula_safe_cells(marketer_client):

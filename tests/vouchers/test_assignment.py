@@ -164,3 +164,34 @@ def test_a_code_skipped_while_another_transaction_held_it_is_given_later_in_the_
     assert calls == [(0, ["C2", "C3"]), (first_after, ["C4"]), (0, ["C1"])]
     assert sorted(code for _pid, code in given_codes) == ["C1", "C2", "C3", "C4"]
     _invariants(voucher_list)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_live_assignments_without_a_campaign_give_a_profile_one_code():
+    # "No campaign" is one value in the once-per-occurrence key (COALESCE), so racing
+    # callers for the same profile cannot both insert.
+    voucher_list = VoucherListFactory()
+    load_codes(voucher_list, [f"L{n}" for n in range(20)])
+    profile = ProfileFactory()
+    barrier = threading.Barrier(6)
+    errors = []
+
+    def worker():
+        try:
+            barrier.wait()
+            services.voucher_assign_bulk(
+                voucher_list=voucher_list, profile_ids=[profile.pk], campaign=None, occurrence="api"
+            )
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert VoucherAssignment.objects.filter(voucher_list=voucher_list, profile=profile).count() == 1
+    _invariants(voucher_list)

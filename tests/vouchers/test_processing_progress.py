@@ -1,8 +1,11 @@
 """Processing progress is visible to other sessions while the all-or-nothing run is open."""
 
-import pytest
-from django.db import DEFAULT_DB_ALIAS, connections
+from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+
+from config import live_progress
 from tests.vouchers.factories import VoucherListFactory
 from tests.vouchers.helpers import csv_file, load_codes
 from vouchers import services
@@ -117,3 +120,38 @@ def test_upload_page_shows_the_live_percentage(partner_client, partner_user, set
     page = partner_client.get(f"/partner/uploads/{upload.pk}/", headers={"HX-Request": "true"}).content.decode()
     assert "Storing codes… 40%." in page
     assert 'aria-valuenow="40"' in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_sqlite_the_live_percentage_comes_from_a_side_file(monkeypatch, settings, tmp_path):
+    # SQLite (the embedded default) allows one writer at a time: while the run's transaction
+    # is open no second connection can write, so the percentage goes to a file beside it.
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.VAR_DIR = tmp_path
+    monkeypatch.setattr(live_progress, "side_connection_writes", lambda: False)
+    monkeypatch.setattr(services, "PROCESS_CHUNK", 3)
+    voucher_list = VoucherListFactory()
+    upload = _confirmed_upload(voucher_list, [f"P{n}" for n in range(10)])
+    seen = []
+    original = services._ProgressReporter.__call__
+    page = ThreadPoolExecutor(max_workers=1)  # the partner's page: another thread, another session
+
+    def percent_on_the_page():
+        try:
+            return VoucherUpload.objects.get(pk=upload.pk).progress_percent
+        finally:
+            connection.close()
+
+    def reporting(self, done):
+        original(self, done)
+        seen.append(page.submit(percent_on_the_page).result())
+
+    monkeypatch.setattr(services._ProgressReporter, "__call__", reporting)
+    try:
+        upload = services.voucher_upload_process(upload=upload)
+    finally:
+        page.shutdown()
+    assert upload.status == Status.COMPLETED
+    assert seen == [15, 30, 45, 50, 65, 80, 95, 100]
+    assert not VoucherUploadProgress.objects.exists()
+    assert not list((tmp_path / "progress").glob("*.txt"))  # cleared once the run ended
