@@ -39,6 +39,14 @@ def test_generated_events_feed_the_benchmark_segment_and_the_catalogue():
     assert set(EventDefinition.objects.values_list("name", flat=True)) == {"Product Viewed", "Added To Cart", "Charged"}
 
 
+def test_events_are_stored_in_the_order_they_happened_across_the_whole_period():
+    generate(profiles=20, events=2000, days=90, seed=4)
+    times = list(Event.objects.order_by("id").values_list("occurred_at", flat=True))
+    assert times == sorted(times)
+    span = times[-1] - times[0]
+    assert span.days >= 89
+
+
 def test_the_same_seed_draws_the_same_data_set_and_another_seed_does_not():
     generate(profiles=40, events=500, days=90, seed=7, prefix="a-")
     generate(profiles=40, events=500, days=90, seed=7, prefix="b-")
