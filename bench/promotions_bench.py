@@ -2,14 +2,13 @@
 
     DATABASE_URL=postgres://… .venv/bin/python bench/promotions_bench.py --scale 0.01
 
-Scale 1 = 10,000 campaigns. Creates its rows in a transaction that is rolled back.
+Scale 1 = 10,000 campaigns. Creates its rows in a transaction that is rolled back. The
+measuring code is bench/campaign_list_bench.py (also run by `make bench`).
 """
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -19,18 +18,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.db import connection, transaction  # noqa: E402
-from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
-
-from promotions.models import Campaign  # noqa: E402
-from tests.factories import UserFactory  # noqa: E402
-
-FILTERS = ["/campaigns/?status=running", "/campaigns/?type=live_action&sort=-start", "/campaigns/?q=Campaign%2042"]
-
-
-class Rollback(Exception):
-    pass
+from bench.campaign_list_bench import measure  # noqa: E402
 
 
 def main() -> None:
@@ -39,40 +27,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     count = max(1, int(10_000 * args.scale))
-    statuses = [s.value for s in Campaign.Status]
-    kinds = [q.value for q in Campaign.Qualification]
-    try:
-        with transaction.atomic():
-            user = UserFactory(username="bench-marketer", groups=["Marketer"])
-            Campaign.objects.bulk_create(
-                [
-                    Campaign(
-                        name=f"Campaign {i}",
-                        status=statuses[i % len(statuses)],
-                        qualification=kinds[i % len(kinds)],
-                        created_by=user,
-                    )
-                    for i in range(count)
-                ],
-                batch_size=2000,
-            )
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE promotions_campaign")
-            client = Client()
-            client.force_login(user)
-            print(f"{count} campaigns")
-            for url in FILTERS:
-                timings = []
-                for _ in range(args.repeat):
-                    with CaptureQueriesContext(connection) as queries:
-                        started = time.perf_counter()
-                        response = client.get(url)
-                        timings.append((time.perf_counter() - started) * 1000)
-                    assert response.status_code == 200
-                print(f"{url:55} median {statistics.median(timings):7.1f} ms  queries {len(queries)}")
-            raise Rollback
-    except Rollback:
-        pass
+    print(f"{count} campaigns")
+    for url, (ms, queries) in measure(count, repeat=args.repeat).items():
+        print(f"{url:55} median {ms:7.1f} ms  queries {queries}")
 
 
 if __name__ == "__main__":

@@ -103,6 +103,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # No JIT: on the audience queries at 10M events (bench/RESULTS.md) PostgreSQL spent
+    # ~3.7 s compiling for an 11 s count, and none of our queries run long enough to win it back.
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    if "jit" not in _options.get("options", ""):
+        _options["options"] = (_options.get("options", "") + " -c jit=off").strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # With CACHE_URL (Redis) the cache is shared by every web process on every machine and also

@@ -23,10 +23,15 @@ class Profile(models.Model):
     first_seen = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)
     # Derived from identity (sample_bucket_for); bulk writers set it themselves.
-    sample_bucket = models.SmallIntegerField(default=0, db_index=True, editable=False)
+    sample_bucket = models.SmallIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["identity"]
+        indexes = [
+            # The audience estimate reads the ids of one bucket's profiles: an index-only scan
+            # here, instead of ~10,000 scattered heap pages at 1,000,000 profiles.
+            models.Index(fields=["sample_bucket", "id"], name="profile_sample_bucket_id"),
+        ]
 
     def __str__(self) -> str:
         return self.identity

@@ -102,12 +102,15 @@ def audience_estimate(*, rules: dict, now: datetime.datetime | None = None) -> i
     if total < ESTIMATE_EXACT_BELOW:
         return Profile.objects.filter(condition).order_by().count()
     buckets = min(SAMPLE_BUCKETS, -(-SAMPLE_BUCKETS * ESTIMATE_SAMPLE_TARGET // total))
-    sample = Profile.objects.filter(sample_bucket__lt=buckets)
-    sample_size = sample.count()
-    if not sample_size:
+    sample = Profile.objects.filter(sample_bucket__lt=buckets).order_by()
+    # One pass over the sample's ids (index-only on (sample_bucket, id)), evaluating the rules
+    # per sampled profile (FILTER: each Exists probes that profile's events by index). As a
+    # WHERE the planner may instead hash every event in the rules' windows, which at 10M
+    # events costs more than the ~10,000 probes (bench/RESULTS.md, SPEC 9 summary).
+    counts = sample.aggregate(size=Count("pk"), matched=Count("pk", filter=condition))
+    if not counts["size"]:
         return Profile.objects.filter(condition).order_by().count()
-    matched = sample.filter(condition).order_by().count()
-    return round_estimate(matched * total / sample_size)
+    return round_estimate(counts["matched"] * total / counts["size"])
 
 
 def round_estimate(value: float) -> int:

@@ -1,0 +1,101 @@
+"""Shared pieces of the SPEC 9 benchmarks: the figure line, the run context, timing helpers."""
+
+import dataclasses
+import statistics
+import time
+
+# The twelve figures `make bench` prints, in this order (issue 8).
+FIGURE_NAMES = (
+    "distribute_wallet",
+    "distribute_codes",
+    "naive_ratio_wallet",
+    "naive_ratio_codes",
+    "audience_estimate",
+    "audience_exact",
+    "upload_events_per_s",
+    "event_to_reward_p50",
+    "event_to_reward_p95",
+    "campaign_list",
+    "campaign_list_queries",
+    "lifecycle_jobs",
+)
+
+
+@dataclasses.dataclass
+class Figure:
+    """One SPEC 9 figure: `name<TAB>value<TAB>unit<TAB>target<TAB>PASS|FAIL`; value None = not measured."""
+
+    name: str
+    value: float | None
+    unit: str
+    target: str  # "<=30", ">=5000", "=7"
+    passed: bool
+    note: str = ""
+
+    @classmethod
+    def at_most(cls, name, value, unit, limit, note=""):
+        return cls(name, value, unit, f"<={limit:g}", value is not None and value <= limit, note)
+
+    @classmethod
+    def at_least(cls, name, value, unit, floor, note=""):
+        return cls(name, value, unit, f">={floor:g}", value is not None and value >= floor, note)
+
+    @classmethod
+    def missing(cls, name, unit, target, note):
+        return cls(name, None, unit, target, False, note)
+
+    def line(self) -> str:
+        if self.value is None:
+            value = "n/a"
+        elif self.unit in ("queries",):
+            value = f"{self.value:.0f}"
+        else:
+            value = f"{self.value:.3f}" if abs(self.value) < 10 else f"{self.value:.1f}"
+        return "\t".join([self.name, value, self.unit, self.target, "PASS" if self.passed else "FAIL"])
+
+
+@dataclasses.dataclass
+class Context:
+    """What every benchmark gets: the scale (1 or 0.1), the data set's size, and notes to report."""
+
+    scale: float
+    profiles: int
+    events: int
+    notes: list = dataclasses.field(default_factory=list)
+    # Per-profile seconds of the set-based paths, for the naive ratios.
+    per_profile: dict = dataclasses.field(default_factory=dict)
+    # Lots left by distribute_wallet for lifecycle_jobs: (campaign id, count, activates_at, expires_at).
+    lots: tuple | None = None
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        log(text)
+
+    def seconds(self, full_scale_target: float) -> float:
+        """A time target for work that grows with the data set, scaled like the data."""
+        return full_scale_target * self.scale
+
+
+def log(text: str) -> None:
+    """Progress goes to stderr-like lines prefixed with '#', so stdout stays parseable."""
+    print(f"# {time.strftime('%H:%M:%S')} {text}", flush=True)
+
+
+def median_ms(fn, *, runs: int = 5, warmup: int = 1) -> tuple[object, float]:
+    """(last result, median wall time in ms) of `runs` calls after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    timings = []
+    result = None
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = fn()
+        timings.append((time.perf_counter() - started) * 1000)
+    return result, statistics.median(timings)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile (pct in 0–100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * pct // 100))
+    return ordered[int(rank) - 1]

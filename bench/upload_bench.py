@@ -1,0 +1,252 @@
+"""upload_events_per_s / event_to_reward_p50 / event_to_reward_p95.
+
+A real HTTP server: gunicorn serving the project's WSGI app (`config.wsgi`, 3 sync workers,
+DEBUG off) on the benchmark database, with 10 Running live action campaigns (published through
+`campaign_publish`, each triggered by its own event "Bench Trigger <i>"), and one Celery worker
+(solo pool) on Redis db 14. Four client processes (bench/upload_client.py, plain http.client,
+keep-alive) post 1000-record batches of existing profiles' events (1 % of them live triggers)
+for a sustained period; throughput = events accepted / wall time. SPEC 9: ≥ 5,000 events/s.
+
+Latency, after the load (once the worker's queue has drained, or after a minute): single
+trigger events posted one by one, each timed from just before its POST to the `created_at`
+of the Grant for occurrence "event:<event id>" with `granted` set (the live-matching contract:
+upload → segments.live.events_stored → a Grant). SPEC 9: p95 ≤ 2 s with one worker. If no
+Grant appears at all (live matching not present), the two lines say n/a and FAIL.
+"""
+
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import redis
+from django.db import connection
+
+from bench import upload_client
+from bench.common import Context, Figure, percentile
+from config.api import api_key_create
+from promotions.models import Campaign, Grant
+from promotions.services import CampaignError, campaign_publish
+from segments.models import Event, EventDefinition, EventPropertyDefinition
+from wallets import services as wallet_services
+
+ROOT = Path(__file__).resolve().parent.parent
+C = Campaign
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+WEB_WORKERS = 3
+CLIENTS = 4
+TRIGGER_SHARE = 0.01
+GRANT_WAIT_S = 20
+
+
+def live_campaigns(user) -> list[Campaign]:
+    wallet = wallet_services.wallet_create(actor=user, name="Bench live coins", points_name="Coins")
+    published = []
+    for i in range(10):
+        name = f"Bench Trigger {i}"
+        event, _ = EventDefinition.objects.get_or_create(name=name)
+        EventPropertyDefinition.objects.get_or_create(event=event, name="Amount", defaults={"type": "number"})
+        campaign = Campaign.objects.create(
+            name=f"Bench live {i}",
+            created_by=user,
+            qualification=C.Qualification.LIVE_ACTION,
+            triggers=[{"event": name, "filters": []}],
+            reward_type=C.RewardType.POINTS,
+            wallet=wallet,
+            points_type=C.PointsType.FLAT,
+            flat_points=Decimal(10),
+            live_start=C.LiveStart.NOW,
+            live_end=C.LiveEnd.NEVER,
+            start_complete=True,
+            who_complete=True,
+            what_complete=True,
+            when_complete=True,
+        )
+        published.append(campaign_publish(campaign=campaign, actor=user))
+    running = sum(1 for c in published if c.status == C.Status.RUNNING)
+    if running != 10:
+        raise CampaignError(f"only {running} of 10 live campaigns are Running")
+    return published
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def child_env() -> dict:
+    s = connection.settings_dict
+    url = f"postgres://{s['USER']}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "CELERY_BROKER_URL": REDIS_URL,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "0",
+    }
+
+
+def start(args: list[str], log_name: str) -> subprocess.Popen:
+    log_file = open(ROOT / "var" / log_name, "w")  # noqa: SIM115 (kept open for the child's lifetime)
+    # Our own fixed argv (celery / gunicorn from this virtualenv), never outside input.
+    return subprocess.Popen(args, cwd=ROOT, env=child_env(), stdout=log_file, stderr=subprocess.STDOUT)  # noqa: S603
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_listening(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("gunicorn exited; see var/bench-gunicorn.log")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.3)
+    raise RuntimeError("gunicorn did not start listening")
+
+
+def throughput(ctx: Context, port: int, key_id: str, secret: str, seconds: float) -> tuple[float, int]:
+    jobs = [(port, key_id, secret, ctx.profiles, seconds, seed, TRIGGER_SHARE) for seed in range(CLIENTS)]
+    # Warm-up: every gunicorn worker imports and connects before the clock starts.
+    warm = [(port, key_id, secret, ctx.profiles, 0.0, 100 + seed, TRIGGER_SHARE) for seed in range(CLIENTS)]
+    with multiprocessing.get_context("spawn").Pool(CLIENTS) as pool:
+        pool.map(upload_client.drive, warm)
+        started = time.perf_counter()
+        results = pool.map(upload_client.drive, jobs)
+        elapsed = time.perf_counter() - started
+    events = sum(r[0] for r in results)
+    batches = sum(r[1] for r in results)
+    return events / elapsed, batches
+
+
+def queue_drained(broker: redis.Redis, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if broker.llen("celery") == 0:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def latencies(port: int, key_id: str, secret: str, probes: int) -> tuple[list[float], int]:
+    """Seconds from POST to Grant for each probe that got one, and how many probes were sent."""
+    auth = upload_client.auth_header(key_id, secret)
+    conn = upload_client.http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    sent = {}
+    for k in range(probes):
+        token = uuid.uuid4().hex
+        body = upload_client.json.dumps(
+            {
+                "d": [
+                    {
+                        "type": "event",
+                        "identity": f"gen-{k:07d}",
+                        "ts": int(time.time()),
+                        "evtName": f"Bench Trigger {k % 10}",
+                        "evtData": {"Amount": 10, "probe": token},
+                    }
+                ]
+            }
+        ).encode()
+        sent[token] = time.time()
+        upload_client.post(conn, body, auth)
+        time.sleep(0.2)
+    conn.close()
+    event_of = {
+        e["properties"]["probe"]: e["id"]
+        for e in Event.objects.filter(properties__probe__in=list(sent)).values("id", "properties")
+    }
+    occurrences = {f"event:{event_id}": token for token, event_id in event_of.items()}
+    deadline = time.monotonic() + GRANT_WAIT_S
+    found = {}
+    while time.monotonic() < deadline and len(found) < len(occurrences):
+        for occurrence, created_at in Grant.objects.filter(occurrence__in=list(occurrences), granted=True).values_list(
+            "occurrence", "created_at"
+        ):
+            found[occurrence] = created_at.timestamp() - sent[occurrences[occurrence]]
+        time.sleep(0.5)
+    return list(found.values()), probes
+
+
+def run(ctx: Context):
+    from bench.distribute_bench import marketer
+
+    user = marketer()
+    live_campaigns(user)
+    key, secret = api_key_create(name="bench", created_by=user)
+    broker = redis.Redis.from_url(REDIS_URL)
+    broker.flushdb()
+    port = free_port()
+    python = sys.executable
+    worker = start(
+        [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=WARNING",
+            "--hostname=bench-worker@%h",
+        ],
+        "bench-worker.log",
+    )
+    web = start(
+        [
+            str(Path(python).parent / "gunicorn"),
+            "config.wsgi:application",
+            "--workers",
+            str(WEB_WORKERS),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "120",
+        ],
+        "bench-gunicorn.log",
+    )
+    try:
+        wait_listening(port, web)
+        seconds = 60 if ctx.scale >= 1 else 20
+        rate, batches = throughput(ctx, port, key.key_id, secret, seconds)
+        ctx.note(
+            f"upload: {rate:,.0f} events/s over {seconds} s ({batches} batches of 1000, {CLIENTS} clients, "
+            f"{WEB_WORKERS} gunicorn workers, 10 live campaigns, {TRIGGER_SHARE:.0%} trigger events)"
+        )
+        yield Figure.at_least("upload_events_per_s", rate, "events/s", 5000)
+        drained = queue_drained(broker, 60)
+        if not drained:
+            ctx.note(f"latency probes started with {broker.llen('celery')} tasks still queued after the load")
+        values, sent = latencies(port, key.key_id, secret, 50 if ctx.scale >= 1 else 20)
+    finally:
+        stop(web)
+        stop(worker)
+    if not values:
+        ctx.note(
+            f"event_to_reward: no Grant for any of {sent} trigger events within {GRANT_WAIT_S} s "
+            "(live matching not on this branch?)"
+        )
+        yield Figure.missing("event_to_reward_p50", "s", "<=2", "no grants")
+        yield Figure.missing("event_to_reward_p95", "s", "<=2", "no grants")
+        return
+    # A probe that got no Grant counts as the longest wait, so it can only make the figure worse.
+    values += [float(GRANT_WAIT_S)] * (sent - len(values))
+    ctx.note(f"event_to_reward: {len(values)} probes, max {max(values):.2f} s")
+    yield Figure.at_most("event_to_reward_p50", percentile(values, 50), "s", 2)
+    yield Figure.at_most("event_to_reward_p95", percentile(values, 95), "s", 2)
