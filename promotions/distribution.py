@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -247,7 +247,7 @@ def reward_profiles(
         )
         for pid in ids
     ]
-    Grant.objects.bulk_create(rows, ignore_conflicts=True)
+    _grants_insert(rows, campaign_id=campaign.pk, occurrence=occurrence, run_id=run.pk if run else None, now=now)
     segment_services.system_events_record(
         events=[
             system_events.system_event(campaign, profile_id=row.profile_id, points=row.points, code=row.code)
@@ -259,6 +259,40 @@ def reward_profiles(
     granted = sum(1 for row in rows if row.granted)
     exhausted = sum(1 for row in rows if row.reason in (R.BULK_CODES_EXHAUSTED, R.VOUCHER_CODES_EXHAUSTED))
     return len(rows), granted, exhausted
+
+
+def _grants_insert(rows: list[Grant], *, campaign_id: int, occurrence: str, run_id: int | None, now) -> None:
+    """Insert one chunk's grant rows in one statement (a row already there is left as it is).
+
+    On PostgreSQL the columns travel as five arrays through `unnest`: `bulk_create` compiles
+    every object into its own placeholders (45,000 parameters for a 5,000-profile chunk), which a
+    profile of the 1,000,000-profile distribution showed as ~45% of its time.
+    """
+    if connection.vendor != "postgresql":
+        Grant.objects.bulk_create(rows, ignore_conflicts=True)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO promotions_grant
+                (campaign_id, profile_id, occurrence, run_id, granted, reason, points, code, created_at)
+            SELECT %s, t.profile_id, %s, %s, t.granted, t.reason, t.points, t.code, %s
+            FROM unnest(%s::bigint[], %s::boolean[], %s::text[], %s::numeric[], %s::text[])
+                AS t(profile_id, granted, reason, points, code)
+            ON CONFLICT (campaign_id, profile_id, occurrence) DO NOTHING
+            """,
+            [
+                campaign_id,
+                occurrence,
+                run_id,
+                now,
+                [row.profile_id for row in rows],
+                [row.granted for row in rows],
+                [row.reason for row in rows],
+                [row.points for row in rows],
+                [row.code for row in rows],
+            ],
+        )
 
 
 # --- Runs -----------------------------------------------------------------------------------

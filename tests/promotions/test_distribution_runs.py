@@ -107,7 +107,7 @@ def test_chunk_task_delivered_twice_changes_nothing(no_broker):
 def test_crash_after_catalogue_call_rolls_back_and_rerun_rewards_each_once(monkeypatch):
     campaign = campaign_past(members=5)
     run = start(campaign)
-    real_insert = Grant.objects.bulk_create
+    real_insert = distribution._grants_insert
     calls = {"n": 0}
 
     def crash_on_second_chunk(*args, **kwargs):
@@ -116,7 +116,7 @@ def test_crash_after_catalogue_call_rolls_back_and_rerun_rewards_each_once(monke
             raise RuntimeError("worker killed")
         return real_insert(*args, **kwargs)
 
-    monkeypatch.setattr(Grant.objects, "bulk_create", crash_on_second_chunk)
+    monkeypatch.setattr(distribution, "_grants_insert", crash_on_second_chunk)
     assert distribution.run_distribute_chunk(run_id=run.pk, chunk_size=2) == "more"
     with pytest.raises(RuntimeError):
         distribution.run_distribute_chunk(run_id=run.pk, chunk_size=2)
