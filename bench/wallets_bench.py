@@ -1,35 +1,21 @@
 """Wallet bulk credit and lifecycle-job benchmark (SPEC 9: distribution of 1,000,000 ≤ 30 s end
 to end, bulk credit aims at ≤ 15 s of it; activation + expiry jobs over 1,000,000 lots ≤ 30 s).
 
-Full scale, 2026-11-23, 2-vCPU VM, 24 GiB RAM, PostgreSQL 15.20 on loopback with default
-settings (shared_buffers 128MB, work_mem 4MB, maintenance_work_mem 64MB, synchronous_commit on,
-max_wal_size 1GB), --profiles 1000000, machine shared with other engineers' test suites and
-a coupons benchmark (load average 4-5 on 2 cores: every figure is pessimistic):
-
-    before (first round's code, schema 0004)        after (this branch, schema 0005)
-    wallet_credit_bulk        134.28 s FAIL         wallet_credit_bulk        106.59 s FAIL (≤ 15)
-    wallet_credit_bulk_again   41.77 s FAIL         wallet_credit_bulk_again   37.54 s FAIL (≤ 15)
-    lots_activate_due     ~190 s (killed at 220k)   lots_activate_due         218.55 s
-    lots_expire_due          not reached            lots_expire_due           231.46 s
-                                                    lifecycle_jobs_total      450.01 s FAIL (≤ 30)
-
-EXPLAIN ANALYZE of one 50,000-lot chunk (after): claiming the due lots through the keyset index
-takes 0.4 s; the UPDATE that flips the flag takes ~6 s (a full new version of a wide lot row and
-an entry in each of its indexes, with shared_buffers far smaller than the table) and the ledger
-INSERT ~2.7 s. Bulk credit: per-row foreign-key triggers were ~60 % of its time; the fast path
-(`_bulk_without_row_triggers`) removes them. Still over target on this machine: see RESULTS.md.
+Figures, the machine and load at the time, and the EXPLAIN findings: bench/RESULTS.md (Wallets).
 
 Run against a scratch PostgreSQL database (the ledger is append-only, rows are never deleted):
     createdb -h 127.0.0.1 -U postgres promo_bench_wallets
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/promo_bench_wallets .venv/bin/python manage.py migrate
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/promo_bench_wallets \
-        .venv/bin/python bench/wallets_bench.py --profiles 1000000
+        .venv/bin/python bench/wallets_bench.py --profiles 1000000 --distribute
     dropdb -h 127.0.0.1 -U postgres promo_bench_wallets
 
 Prints `name value unit target PASS|FAIL` lines (targets scale linearly with --profiles).
-Steps timed: wallet_credit_bulk of N profiles with an activation delay (N lots + N SCHEDULED
-rows); the same call again (idempotent: 0 credited); lots_activate_due over the N lots;
-lots_expire_due over the N lots.
+Steps timed: wallet_credit_bulk of N profiles with an activation delay and an expiry (N lots,
+N SCHEDULED rows, 2N pending lifecycle steps); the same call again (idempotent: 0 credited);
+lots_activate_due over the N lots; lots_expire_due over the N lots. With --distribute, also a
+one-time Flat points campaign to the N profiles (a custom list) from publish to Completed
+through promotions.distribution (dispatch, then run_distribute_chunk until done).
 """
 
 import argparse
@@ -65,6 +51,7 @@ TARGETS_PER_MILLION = {
     "lots_activate_due": None,
     "lots_expire_due": None,
     "lifecycle_jobs_total": 30.0,
+    "distribute_wallet": 30.0,
 }
 
 
@@ -87,6 +74,7 @@ def timed(fn):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", "--scale", dest="profiles", type=int, default=20_000)
+    parser.add_argument("--distribute", action="store_true", help="also time a one-time Flat campaign end to end")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("Run against PostgreSQL: set DATABASE_URL to a scratch database.")
@@ -134,6 +122,53 @@ def main():
     exp_s, exp_n = timed(lambda: services.lots_expire_due(now=now + datetime.timedelta(seconds=3)))
     report("lots_expire_due", exp_s, exp_n, n)
     report("lifecycle_jobs_total", act_s + exp_s, act_n + exp_n, n)
+    if args.distribute:
+        report("distribute_wallet", *timed(lambda: distribute_flat(tag)), n)
+
+
+def distribute_flat(tag: str) -> int:
+    """A one-time Flat points campaign to every bench profile (a custom list), published and
+    driven to Completed through promotions.distribution: dispatch, then run_distribute_chunk
+    until done (in this process, instead of the worker the chunk task would run in)."""
+    from promotions import distribution
+    from promotions import services as promotion_services
+    from promotions.models import CampaignRun
+    from segments.models import CustomList
+
+    wallet = Wallet.objects.create(name=f"Bench flat {tag}", points_name="Bench", expiry_kind="never")
+    custom_list = CustomList.objects.create(name=f"Bench {tag}")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO segments_customlistmember (custom_list_id, profile_id) "
+            "SELECT %s, id FROM segments_profile WHERE identity LIKE %s",
+            [custom_list.pk, f"bench-{tag}-%"],
+        )
+        CustomList.objects.filter(pk=custom_list.pk).update(size=cursor.rowcount)
+        cursor.execute("ANALYZE segments_customlistmember")
+    campaign = Campaign.objects.create(
+        name=f"Bench flat {tag}",
+        qualification=Campaign.Qualification.CUSTOM_LIST,
+        audience_source=Campaign.AudienceSource.CUSTOM_LIST,
+        custom_list=custom_list,
+        reward_type=Campaign.RewardType.POINTS,
+        wallet=wallet,
+        points_type=Campaign.PointsType.FLAT,
+        flat_points=100,
+        delivery=Campaign.Delivery.NOW,
+        start_complete=True,
+        who_complete=True,
+        what_complete=True,
+        when_complete=True,
+    )
+    distribution._enqueue = lambda run_id: None  # this process drives the chunks itself
+    promotion_services.campaign_publish(campaign=campaign, actor=None)
+    distribution.runs_dispatch_due()
+    run = CampaignRun.objects.get(campaign=campaign)
+    while distribution.run_distribute_chunk(run_id=run.pk) == distribution.MORE:
+        pass
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED, campaign.status
+    return CampaignRun.objects.get(pk=run.pk).granted
 
 
 if __name__ == "__main__":

@@ -110,14 +110,15 @@ def points_for(campaign: Campaign, *, wallet, value=None, rng: random.Random | N
     return amount if amount > 0 else None
 
 
-def points_lifecycle(campaign: Campaign, *, now: datetime.datetime) -> tuple[datetime.datetime | None, ...]:
-    """(activates_at, expires_at) for the lots; (None, None) = the wallet's defaults."""
+def points_lifecycle(campaign: Campaign, *, now: datetime.datetime) -> tuple:
+    """(activates_at, expires_at) for the lots; (None, None) = the wallet's defaults. A custom
+    lifecycle whose expiry is "Never" gives `wallet_services.NEVER_EXPIRES` (not the default)."""
     if not campaign.custom_lifecycle:
         return None, None
     activates_at = now
     if campaign.activation == C.Activation.CUSTOM and campaign.activation_value and campaign.activation_unit:
         activates_at = now + _DELAY[campaign.activation_unit] * campaign.activation_value
-    expires_at = None
+    expires_at = wallet_services.NEVER_EXPIRES
     if campaign.expiry == C.Expiry.ON_DATE:
         expires_at = campaign.expiry_at
     elif campaign.expiry == C.Expiry.CUSTOM and campaign.expiry_days:

@@ -70,7 +70,7 @@ class LotAdmin(ReadOnlyAdmin):
         "expires_at",
         "source",
     ]
-    list_filter = ["wallet", "source", "activated", "expired"]
+    list_filter = ["wallet", "source"]
     search_fields = ["profile__identity", "=id", "occurrence"]
     list_select_related = ["wallet", "profile"]
     raw_id_fields = ["profile", "campaign"]

@@ -119,15 +119,16 @@ class Source(models.TextChoices):
 class Lot(models.Model):
     """One credit of points to one profile (SPEC 3.1); debits consume `remaining`.
 
-    Buckets are derived from times, not from the flags: a lot is promised while
-    `activates_at > now`, active while activated and not expired, expired once `expires_at <= now`.
-    The `activated` / `expired` flags only say whether the periodic jobs have written the
-    ACTIVATED / EXPIRED ledger rows yet.
+    Buckets are derived from times: a lot is promised while `activates_at > now`, active while
+    activated and not expired, expired once `expires_at <= now`. Whether the periodic jobs have
+    written its ACTIVATED / EXPIRED ledger rows yet is kept apart, in `LotDue` (one narrow row
+    per pending job step), so the jobs never rewrite this wide row.
     """
 
-    # No single-column indexes where a composite one leads with the column (fewer index writes
-    # per bulk-credited or swept lot): wallet_id → wallet_lot_wallet_profile, campaign_id →
-    # wallet_lot_once_per_campaign_occurrence.
+    # Few indexes, each written for every one of the million lots a campaign credits: the
+    # profile's lots (debits, balances; a profile has few lots, so no (wallet, profile) index)
+    # and the once-per-occurrence constraint (which also serves campaign lookups). Nothing reads
+    # lots by wallet alone except the detail page's totals, a scan of the wallet's lots anyway.
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="lots", db_index=False)
     profile = models.ForeignKey("segments.Profile", on_delete=models.PROTECT, related_name="wallet_lots")
     amount = points_field()
@@ -135,8 +136,6 @@ class Lot(models.Model):
     issued_at = models.DateTimeField(default=timezone.now)
     activates_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
-    activated = models.BooleanField(default=True)
-    expired = models.BooleanField(default=False)
     source = models.CharField(max_length=10, choices=Source.choices)
     campaign = models.ForeignKey(
         "promotions.Campaign",
@@ -169,19 +168,6 @@ class Lot(models.Model):
                 name="wallet_lot_once_per_campaign_occurrence",
             ),
         ]
-        indexes = [
-            models.Index(fields=["wallet", "profile"], name="wallet_lot_wallet_profile"),
-            # The jobs sweep only rows still due, in (time, id) order with a keyset cursor:
-            # partial indexes keep those scans tiny and never revisit swept rows.
-            models.Index(
-                fields=["activates_at", "id"], condition=Q(activated=False), name="wallet_lot_due_activation_key"
-            ),
-            models.Index(
-                fields=["expires_at", "id"],
-                condition=Q(expired=False, expires_at__isnull=False),
-                name="wallet_lot_due_expiry_key",
-            ),
-        ]
 
     def __str__(self) -> str:
         return f"Lot {self.pk}: {self.amount} to {self.profile_id} in {self.wallet_id}"
@@ -192,6 +178,31 @@ class Lot(models.Model):
     @property
     def consumed(self) -> Decimal:
         return self.amount - self.remaining
+
+
+class LotDue(models.Model):
+    """A lifecycle step the periodic jobs still owe a lot: write its ACTIVATED row (a lot
+    credited with a delay) or its EXPIRED row (a lot with an expiry).
+
+    The job deletes the row in the statement that writes the ledger row, so a step is done
+    exactly once however many jobs run at once (a deleted row cannot be deleted twice; a
+    concurrent DELETE waits, then finds nothing). The table holds only pending steps and its
+    one index is the primary key, in the order the jobs sweep: (step, due_at, lot).
+    """
+
+    class Step(models.TextChoices):
+        ACTIVATE = "activate", "Activate"
+        EXPIRE = "expire", "Expire"
+
+    pk = models.CompositePrimaryKey("step", "due_at", "lot")
+    step = models.CharField(max_length=8, choices=Step.choices)
+    due_at = models.DateTimeField()
+    # No database constraint: rows are written with their lot in one statement, lots are never
+    # deleted (PROTECT everywhere), and a FK check per row would double the bulk credit's cost.
+    lot = models.ForeignKey(Lot, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False)
+
+    def __str__(self) -> str:
+        return f"{self.step} lot {self.lot_id} at {self.due_at:%Y-%m-%d %H:%M:%S}"
 
 
 class Transaction(models.Model):
@@ -209,19 +220,49 @@ class Transaction(models.Model):
         ACTIVATED = "ACTIVATED", "Activated"
         EXPIRED = "EXPIRED", "Expired"
 
-    # wallet_id is covered by the composite indexes below; actor and idempotency_key are null on
-    # almost every row, so they get partial indexes (fewer index writes per ledger row).
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="transactions", db_index=False)
-    profile = models.ForeignKey("segments.Profile", on_delete=models.PROTECT, related_name="wallet_transactions")
+    # Every ledger row is written by a service that read its wallet, profile and campaign off a
+    # lot (or, for a DEBIT, locked the lots it consumes, each kept by a Consumption row); lots
+    # hold real foreign keys to them and the database refuses to delete lots. So these copies
+    # need no foreign-key check of their own: `db_constraint=False` saves a check (a row lock,
+    # WAL-logged) per column and ledger row, most of the cost of writing a million of them
+    # (bench/RESULTS.md).
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, related_name="transactions", db_index=False, db_constraint=False
+    )
+    profile = models.ForeignKey(
+        "segments.Profile",
+        on_delete=models.PROTECT,
+        related_name="wallet_transactions",
+        db_index=False,
+        db_constraint=False,
+    )
     # The lot a CREDIT / SCHEDULED / ACTIVATED / EXPIRED row is about (DEBITs list theirs in Consumption).
-    lot = models.ForeignKey(Lot, null=True, blank=True, on_delete=models.PROTECT, related_name="transactions")
+    # Written from the lot row itself, in the statement that inserts or reads it, and the
+    # database refuses to delete lots (migration 0006), so the reference cannot dangle; a
+    # checking foreign key would lock (and WAL-log) every lot row again for each ledger row.
+    lot = models.ForeignKey(
+        Lot,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="transactions",
+        db_constraint=False,
+        db_index=False,
+    )
     kind = models.CharField("type", max_length=10, choices=Kind.choices)
     source = models.CharField(max_length=10, choices=Source.choices)
     points = points_field()
     description = models.CharField(max_length=500, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # Campaign rows always have a lot of that campaign, which protects it from deletion.
     campaign = models.ForeignKey(
-        "promotions.Campaign", null=True, blank=True, on_delete=models.PROTECT, related_name="wallet_transactions"
+        "promotions.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="wallet_transactions",
+        db_index=False,
+        db_constraint=False,
     )
     occurrence = models.CharField(max_length=64, blank=True)
     order_id = models.CharField(max_length=64, blank=True)
@@ -244,8 +285,13 @@ class Transaction(models.Model):
         ]
         indexes = [
             models.Index(fields=["actor"], condition=Q(actor__isnull=False), name="wallet_txn_actor"),
-            models.Index(fields=["wallet", "profile", "-created_at"], name="wallet_txn_wallet_profile_time"),
+            # Led by profile: serves a profile's history in a wallet, its balances from the
+            # ledger, and the PROTECT check when a profile is deleted (no separate profile index).
+            models.Index(fields=["profile", "wallet", "-created_at"], name="wallet_txn_profile_wallet_time"),
             models.Index(fields=["wallet", "-created_at"], name="wallet_txn_wallet_time"),
+            # A lot's credit row is looked up by lot; the jobs' ACTIVATED / EXPIRED rows never are,
+            # so they stay out of this index (one index write fewer per row the jobs write).
+            models.Index(fields=["lot"], condition=Q(kind__in=["CREDIT", "SCHEDULED"]), name="wallet_txn_credit_lot"),
         ]
 
     def __str__(self) -> str:

@@ -6,11 +6,12 @@ import dataclasses
 import datetime
 from decimal import Decimal
 
+from django.core.paginator import Page, Paginator
 from django.db.models import DecimalField, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from wallets.models import Lot, Transaction, Wallet
+from wallets.models import Lot, Source, Transaction, Wallet, WalletChange
 
 ZERO = Decimal("0.000")
 
@@ -86,18 +87,40 @@ def wallet_list() -> QuerySet[Wallet]:
     return Wallet.objects.select_related("created_by").order_by("-created_at", "-pk")
 
 
-def wallet_history(*, wallet: Wallet, limit: int = 50):
-    """Wallet changes and manual adjustments, newest first, with who did them."""
-    changes = list(wallet.changes.select_related("actor")[:limit])
-    adjustments = list(
-        wallet.transactions.filter(source="MANUAL")
-        .select_related("actor", "profile")
-        .order_by("-created_at", "-pk")[:limit]
+HISTORY_PAGE_SIZE = 20
+
+
+def wallet_history(*, wallet: Wallet, page=None, per_page: int = HISTORY_PAGE_SIZE) -> Page:
+    """Wallet changes and manual adjustments, newest first, with who did them, one page at a time.
+
+    Four queries whatever the page or history length: the count and the page's (kind, id)
+    keys from one UNION ALL over both tables, then each page's rows with their joins.
+    Each entry is {"at", "actor", "change" | "adjustment"}.
+    """
+    keys = (
+        WalletChange.objects.filter(wallet=wallet)
+        .annotate(entry=Value("change"))
+        .values_list("id", "created_at", "entry")
+        .union(
+            Transaction.objects.filter(wallet=wallet, source=Source.MANUAL)
+            .annotate(entry=Value("adjustment"))
+            .values_list("id", "created_at", "entry"),
+            all=True,
+        )
+        .order_by("-created_at", "-id")
     )
-    entries = [{"at": c.created_at, "actor": c.actor, "change": c} for c in changes]
-    entries += [{"at": t.created_at, "actor": t.actor, "adjustment": t} for t in adjustments]
-    entries.sort(key=lambda e: e["at"], reverse=True)
-    return entries[:limit]
+    page_obj = Paginator(keys, per_page).get_page(page)
+    rows = list(page_obj.object_list)
+    changes = WalletChange.objects.select_related("actor").in_bulk([pk for pk, _, e in rows if e == "change"])
+    adjustments = Transaction.objects.select_related("actor", "profile").in_bulk(
+        [pk for pk, _, e in rows if e == "adjustment"]
+    )
+    entries = []
+    for pk, at, entry in rows:
+        obj = changes[pk] if entry == "change" else adjustments[pk]
+        entries.append({"at": at, "actor": obj.actor, entry: obj})
+    page_obj.object_list = entries
+    return page_obj
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from config.account import account_tzinfo
-from wallets.models import Consumption, Lot, Source, Transaction, Wallet, WalletChange
+from wallets.models import Consumption, Lot, LotDue, Source, Transaction, Wallet, WalletChange
 
 ERR_POINTS_NOT_POSITIVE = "Points must be a positive number."
 ERR_INSUFFICIENT_BALANCE = "Debit points exceed the active points in the user's wallet."
@@ -34,9 +34,20 @@ ERR_EXPIRY_RULE_FROZEN = "The expiry rule cannot change after the wallet is crea
 # (bench/wallets_bench.py: a 50,000-row chunk commits in well under a second).
 BULK_CHUNK = 50_000
 JOB_CHUNK = 50_000
-# After crediting this many lots, refresh the planner's statistics on lots (the jobs' plans
-# depend on how many lots are due).
+# After crediting this many lots, refresh the planner's statistics on the pending lifecycle
+# steps (the jobs' plans depend on how many are due).
 ANALYZE_AFTER = 100_000
+
+
+class _NeverExpires:
+    """`expires_at=NEVER_EXPIRES`: the credit never expires, whatever the wallet's default
+    (a campaign's custom lifecycle with expiry "Never"). `expires_at=None` means the default."""
+
+    def __repr__(self) -> str:
+        return "NEVER_EXPIRES"
+
+
+NEVER_EXPIRES = _NeverExpires()
 
 
 # --- Rules --------------------------------------------------------------------------------
@@ -87,6 +98,8 @@ def _positive_points(wallet: Wallet, points) -> Decimal:
 
 def _lifecycle(wallet, now, activates_at, expires_at):
     activates_at = activates_at or now
+    if expires_at is NEVER_EXPIRES:
+        return activates_at, None
     if expires_at is None:
         expires_at = lot_default_expiry(wallet=wallet, issued_at=max(now, activates_at))
     if expires_at is not None and expires_at <= activates_at:
@@ -152,12 +165,14 @@ def wallet_credit(
     occurrence: str = "",
     metadata: dict | None = None,
     activates_at: datetime.datetime | None = None,
-    expires_at: datetime.datetime | None = None,
+    expires_at: datetime.datetime | _NeverExpires | None = None,
     idempotency_key: str | None = None,
     actor=None,
     order_id: str = "",
 ) -> Lot:
     """Credit points as a new lot: active now, or promised until `activates_at`.
+
+    `expires_at`: None = the wallet's default expiry; NEVER_EXPIRES = never.
 
     Idempotent: a repeated `idempotency_key`, or a repeated (campaign, profile, occurrence),
     returns the lot of the first credit and moves nothing.
@@ -185,7 +200,6 @@ def wallet_credit(
                 issued_at=now,
                 activates_at=activates_at,
                 expires_at=expires_at,
-                activated=active_now,
                 source=source,
                 campaign=campaign,
                 occurrence=occurrence,
@@ -208,6 +222,7 @@ def wallet_credit(
                 actor=actor,
                 created_at=now,
             )
+            LotDue.objects.bulk_create(_due_steps(lot.pk, activates_at if not active_now else None, expires_at))
     except IntegrityError:
         # A concurrent request with the same key or occurrence committed first: it is the credit.
         existing = _existing_by_key(idempotency_key)
@@ -219,6 +234,24 @@ def wallet_credit(
                 return lot
         raise
     return lot
+
+
+def _not_yet_expired_by_the_job(lots: list[Lot]) -> list[Lot]:
+    """Drop locked lots whose EXPIRED row the expiry job has already written.
+
+    Our clock said the lot is still valid, but the job (whose clock says it expired) may have
+    held the lot's lock while we waited, and recorded its remainder as expired: spending it
+    now would move points twice. The job deletes the lot's pending expire step in that same
+    transaction, and this query, run after our locks are granted, sees that commit.
+    """
+    expiring = [lot for lot in lots if lot.expires_at is not None]
+    if not expiring:
+        return lots
+    pending = Q()
+    for lot in expiring:
+        pending |= Q(step=LotDue.Step.EXPIRE, due_at=lot.expires_at, lot_id=lot.pk)
+    still_due = set(LotDue.objects.filter(pending).values_list("lot_id", flat=True))
+    return [lot for lot in lots if lot.expires_at is None or lot.pk in still_due]
 
 
 def _consumption_key(wallet: Wallet):
@@ -252,14 +285,15 @@ def wallet_debit(
         with transaction.atomic():
             now = timezone.now()
             # Lock the spendable lots in pk order: concurrent debits of one profile queue here,
-            # and PostgreSQL re-checks the WHERE on each row after the wait, so a lot emptied
-            # or expired by the transaction we waited for drops out.
+            # and PostgreSQL re-checks the WHERE on each row after the wait, so a lot emptied by
+            # the transaction we waited for drops out.
             lots = list(
                 Lot.objects.select_for_update(no_key=True)
-                .filter(wallet=wallet, profile=profile, activates_at__lte=now, expired=False, remaining__gt=0)
+                .filter(wallet=wallet, profile=profile, activates_at__lte=now, remaining__gt=0)
                 .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
                 .order_by("pk")
             )
+            lots = _not_yet_expired_by_the_job(lots)
             if sum((lot.remaining for lot in lots), Decimal(0)) < amount:
                 raise ValidationError({"points": ERR_INSUFFICIENT_BALANCE})
             txn = Transaction.objects.create(
@@ -326,32 +360,23 @@ _BULK_INPUT_FLAT = """
     SELECT t.profile_id, %(points)s::numeric AS points
     FROM unnest(%(profile_ids)s::bigint[]) AS t(profile_id)
     JOIN segments_profile p ON p.id = t.profile_id AND p.id BETWEEN %(low)s AND %(high)s
-    {lock}
 """
 _BULK_INPUT_EACH = """
     SELECT t.profile_id, t.points
     FROM unnest(%(profile_ids)s::bigint[], %(points)s::numeric[]) AS t(profile_id, points)
     JOIN segments_profile p ON p.id = t.profile_id AND p.id BETWEEN %(low)s AND %(high)s
-    {lock}
-"""
-# Without per-row foreign-key triggers (see _bulk_without_row_triggers) the statement takes the
-# locks those triggers would: FOR KEY SHARE on the wallet, the campaign and every profile it
-# credits, so none can be deleted before the chunk commits, and it inserts nothing unless the
-# wallet and campaign exist.
-_BULK_LOCK = """
-    WHERE EXISTS (SELECT 1 FROM wallets_wallet WHERE id = %(wallet_id)s FOR KEY SHARE)
-      AND EXISTS (SELECT 1 FROM promotions_campaign WHERE id = %(campaign_id)s FOR KEY SHARE)
-    FOR KEY SHARE OF p
 """
 # The ids arrive sorted, so each chunk spans a narrow id range: the range lets the planner
 # read just that slice of the profile index instead of hashing the whole profile table.
+# Foreign keys are checked as usual (wallet, profile, campaign on each lot; the lot on each
+# ledger row); the ledger's copies of wallet, profile and campaign come from the lot row.
 _BULK_SQL = """
 WITH input AS ({input}),
 new_lots AS (
     INSERT INTO wallets_lot (wallet_id, profile_id, amount, remaining, issued_at, activates_at, expires_at,
-                             activated, expired, source, campaign_id, occurrence, description, metadata)
+                             source, campaign_id, occurrence, description, metadata)
     SELECT %(wallet_id)s, input.profile_id, input.points, input.points, %(now)s, %(activates_at)s, %(expires_at)s,
-           %(activated)s, false, 'CAMPAIGN', %(campaign_id)s, %(occurrence)s, %(description)s, '{}'::jsonb
+           'CAMPAIGN', %(campaign_id)s, %(occurrence)s, %(description)s, '{{}}'::jsonb
     FROM input
     ON CONFLICT (campaign_id, profile_id, occurrence) WHERE campaign_id IS NOT NULL DO NOTHING
     RETURNING id, profile_id, amount
@@ -360,12 +385,43 @@ ledger AS (
     INSERT INTO wallets_transaction (wallet_id, profile_id, lot_id, kind, source, points, description, metadata,
                                      campaign_id, occurrence, order_id, idempotency_key, actor_id, created_at)
     SELECT %(wallet_id)s, new_lots.profile_id, new_lots.id, %(kind)s, 'CAMPAIGN', new_lots.amount, %(description)s,
-           '{}'::jsonb, %(campaign_id)s, %(occurrence)s, '', NULL, NULL, %(now)s
+           '{{}}'::jsonb, %(campaign_id)s, %(occurrence)s, '', NULL, NULL, %(now)s
     FROM new_lots
     RETURNING 1
-)
+){steps}
 SELECT count(*) FROM ledger
-"""  # noqa: S608 (only a constant input clause is interpolated)
+"""
+_BULK_STEPS = """,
+steps AS (
+    INSERT INTO wallets_lotdue (step, due_at, lot_id)
+    SELECT step.name, step.due_at, new_lots.id
+    FROM new_lots CROSS JOIN (VALUES {values}) AS step(name, due_at)
+)"""
+
+
+def _due_steps(lot_id: int, activates_at, expires_at) -> list[LotDue]:
+    """The lifecycle steps the jobs will owe a new lot: activation if credited with a delay
+    (`activates_at` given), expiry if it has one."""
+    steps = []
+    if activates_at is not None:
+        steps.append(LotDue(step=LotDue.Step.ACTIVATE, due_at=activates_at, lot_id=lot_id))
+    if expires_at is not None:
+        steps.append(LotDue(step=LotDue.Step.EXPIRE, due_at=expires_at, lot_id=lot_id))
+    return steps
+
+
+def _bulk_sql(*, flat: bool, steps: list[LotDue]) -> tuple[str, dict]:
+    """The chunk statement for this credit (inputs flat or per profile; the steps it owes)."""
+    params = {}
+    values = []
+    for n, step in enumerate(steps):
+        values.append(f"(%(step{n})s, %(due{n})s::timestamptz)")
+        params[f"step{n}"], params[f"due{n}"] = step.step, step.due_at
+    sql = _BULK_SQL.format(
+        input=_BULK_INPUT_FLAT if flat else _BULK_INPUT_EACH,
+        steps=_BULK_STEPS.format(values=", ".join(values)) if steps else "",
+    )
+    return sql, params
 
 
 def wallet_credit_bulk(
@@ -377,13 +433,14 @@ def wallet_credit_bulk(
     occurrence: str,
     description: str = "",
     activates_at: datetime.datetime | None = None,
-    expires_at: datetime.datetime | None = None,
+    expires_at: datetime.datetime | _NeverExpires | None = None,
 ) -> int:
     """Credit many profiles for one campaign occurrence; returns how many were newly credited.
 
-    One INSERT … SELECT statement per chunk writes the lots and their ledger rows; the unique
-    (campaign, profile, occurrence) constraint absorbs repeats, so running it again credits
-    nobody twice. Unknown profile ids are skipped. Points are rounded by the wallet's rule.
+    One INSERT … SELECT statement per chunk writes the lots, their ledger rows and their
+    pending lifecycle steps; the unique (campaign, profile, occurrence) constraint absorbs
+    repeats, so running it again credits nobody twice. Unknown profile ids are skipped. Points
+    are rounded by the wallet's rule. `expires_at`: None = the wallet's default; NEVER_EXPIRES.
     """
     if campaign is None:
         raise ValueError("wallet_credit_bulk needs a campaign: (campaign, profile, occurrence) makes it idempotent.")
@@ -398,48 +455,41 @@ def wallet_credit_bulk(
     activates_at, expires_at = _lifecycle(wallet, now, activates_at, expires_at)
     activated = activates_at <= now
     kind = Transaction.Kind.CREDIT if activated else Transaction.Kind.SCHEDULED
+    steps = _due_steps(0, None if activated else activates_at, expires_at)
     profile_ids = sorted(set(profile_ids))
     credited = 0
-    fast = connection.vendor == "postgresql" and _bulk_without_row_triggers()
-    sql = _BULK_SQL.replace("{input}", _BULK_INPUT_FLAT if amounts is None else _BULK_INPUT_EACH)
-    sql = sql.replace("{lock}", _BULK_LOCK if fast else "")
+    sql, step_params = _bulk_sql(flat=amounts is None, steps=steps)
     for start in range(0, len(profile_ids), BULK_CHUNK):
         chunk = list(profile_ids[start : start + BULK_CHUNK])
         chunk_points = [amounts[pid] for pid in chunk] if amounts is not None else [flat] * len(chunk)
-        if connection.vendor == "postgresql":
-            with transaction.atomic(), connection.cursor() as cursor:
-                if fast:
-                    cursor.execute("SET LOCAL session_replication_role = replica")
-                cursor.execute(
-                    sql,
-                    {
-                        "profile_ids": chunk,
-                        "low": chunk[0],
-                        "high": chunk[-1],
-                        "points": chunk_points if amounts is not None else flat,
-                        "wallet_id": wallet.pk,
-                        "now": now,
-                        "activates_at": activates_at,
-                        "expires_at": expires_at,
-                        "activated": activated,
-                        "campaign_id": campaign.pk,
-                        "occurrence": occurrence,
-                        "description": description,
-                        "kind": kind,
-                    },
-                )
-                credited += cursor.fetchone()[0]
-                if fast:
-                    # SET LOCAL outlives a savepoint: restore it before a caller's enclosing
-                    # transaction runs anything else.
-                    cursor.execute("SET LOCAL session_replication_role = origin")
-        else:
+        if connection.vendor != "postgresql":
             credited += _credit_chunk_portable(
                 wallet, chunk, chunk_points, campaign, occurrence, description, now, activates_at, expires_at, kind
             )
-    if credited >= ANALYZE_AFTER and connection.vendor == "postgresql":
+            continue
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                sql,
+                {
+                    "profile_ids": chunk,
+                    "low": chunk[0],
+                    "high": chunk[-1],
+                    "points": chunk_points if amounts is not None else flat,
+                    "wallet_id": wallet.pk,
+                    "now": now,
+                    "activates_at": activates_at,
+                    "expires_at": expires_at,
+                    "campaign_id": campaign.pk,
+                    "occurrence": occurrence,
+                    "description": description,
+                    "kind": kind,
+                    **step_params,
+                },
+            )
+            credited += cursor.fetchone()[0]
+    if steps and credited >= ANALYZE_AFTER and connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE wallets_lot")
+            cursor.execute("ANALYZE wallets_lotdue")
     return credited
 
 
@@ -452,9 +502,9 @@ WITH input AS (
 ),
 new_lots AS (
     INSERT INTO wallets_lot (wallet_id, profile_id, amount, remaining, issued_at, activates_at, expires_at,
-                             activated, expired, source, campaign_id, occurrence, description, metadata)
+                             source, campaign_id, occurrence, description, metadata)
     SELECT %(wallet_id)s, input.profile_id, input.points, input.points, %(now)s, %(activates_at)s, %(expires_at)s,
-           %(activated)s, false, 'CAMPAIGN', %(campaign_id)s, input.occurrence, %(description)s, '{}'::jsonb
+           'CAMPAIGN', %(campaign_id)s, input.occurrence, %(description)s, '{{}}'::jsonb
     FROM input
     ON CONFLICT (campaign_id, profile_id, occurrence) WHERE campaign_id IS NOT NULL DO NOTHING
     RETURNING id, profile_id, amount, occurrence
@@ -463,10 +513,10 @@ ledger AS (
     INSERT INTO wallets_transaction (wallet_id, profile_id, lot_id, kind, source, points, description, metadata,
                                      campaign_id, occurrence, order_id, idempotency_key, actor_id, created_at)
     SELECT %(wallet_id)s, new_lots.profile_id, new_lots.id, %(kind)s, 'CAMPAIGN', new_lots.amount, %(description)s,
-           '{}'::jsonb, %(campaign_id)s, new_lots.occurrence, '', NULL, NULL, %(now)s
+           '{{}}'::jsonb, %(campaign_id)s, new_lots.occurrence, '', NULL, NULL, %(now)s
     FROM new_lots
     RETURNING 1
-)
+){steps}
 SELECT count(*) FROM ledger
 """
 
@@ -478,13 +528,14 @@ def wallet_credit_each(
     campaign,
     description: str = "",
     activates_at: datetime.datetime | None = None,
-    expires_at: datetime.datetime | None = None,
+    expires_at: datetime.datetime | _NeverExpires | None = None,
 ) -> int:
     """Credit (profile id, occurrence, points) rows of one campaign in one statement; returns how many were new.
 
     The live-campaign variant of `wallet_credit_bulk`: each row has its own occurrence (the
     triggering event or inaction check), so one profile may appear more than once. Idempotent
-    per (campaign, profile, occurrence) like every campaign credit.
+    per (campaign, profile, occurrence) like every campaign credit; writes the lots' pending
+    lifecycle steps in the same statement.
     """
     if campaign is None:
         raise ValueError("wallet_credit_each needs a campaign: (campaign, profile, occurrence) makes it idempotent.")
@@ -498,15 +549,21 @@ def wallet_credit_each(
     kind = Transaction.Kind.CREDIT if activated else Transaction.Kind.SCHEDULED
     rows = [(pid, occurrence, _positive_points(wallet, points)) for pid, occurrence, points in credits]
     if connection.vendor != "postgresql":
-        credited = 0
-        for pid, occurrence, amount in rows:
-            credited += _credit_chunk_portable(
+        return sum(
+            _credit_chunk_portable(
                 wallet, [pid], [amount], campaign, occurrence, description, now, activates_at, expires_at, kind
             )
-        return credited
+            for pid, occurrence, amount in rows
+        )
+    steps = _due_steps(0, None if activated else activates_at, expires_at)
+    params, values = {}, []
+    for n, step in enumerate(steps):
+        values.append(f"(%(step{n})s, %(due{n})s::timestamptz)")
+        params[f"step{n}"], params[f"due{n}"] = step.step, step.due_at
+    sql = _EACH_SQL.format(steps=_BULK_STEPS.format(values=", ".join(values)) if steps else "")
     with connection.cursor() as cursor:
         cursor.execute(
-            _EACH_SQL,
+            sql,
             {
                 "profile_ids": [r[0] for r in rows],
                 "occurrences": [r[1] for r in rows],
@@ -515,32 +572,13 @@ def wallet_credit_each(
                 "now": now,
                 "activates_at": activates_at,
                 "expires_at": expires_at,
-                "activated": activated,
                 "campaign_id": campaign.pk,
                 "description": description,
                 "kind": kind,
+                **params,
             },
         )
         return cursor.fetchone()[0]
-
-
-def _bulk_without_row_triggers() -> bool:
-    """Whether bulk credit may skip the per-row foreign-key triggers (PostgreSQL ≥ 15 and the
-    role may `SET session_replication_role`: superuser, or `GRANT SET ON PARAMETER
-    session_replication_role TO <role>`).
-
-    Those triggers check 8 keys per credited profile, one SPI query each: ~60 % of the bulk
-    credit's time at 1,000,000 profiles. The chunk's statement takes the same FOR KEY SHARE locks
-    itself, set-based (_BULK_LOCK), and every key it writes comes from a row it locked or
-    inserted, so the guarantee holds. `SET LOCAL` confines the setting to the chunk's
-    transaction (and is set back right after the statement, for callers that wrap the credit in
-    a transaction of their own); without the privilege the triggers run as usual.
-    """
-    if connection.pg_version < 150000:
-        return False
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT has_parameter_privilege('session_replication_role', 'SET')")
-        return bool(cursor.fetchone()[0])
 
 
 def _credit_chunk_portable(wallet, chunk, chunk_points, campaign, occurrence, description, now, act, exp, kind):
@@ -567,7 +605,6 @@ def _credit_chunk_portable(wallet, chunk, chunk_points, campaign, occurrence, de
                 issued_at=now,
                 activates_at=act,
                 expires_at=exp,
-                activated=kind == Transaction.Kind.CREDIT,
                 source=Source.CAMPAIGN,
                 campaign=campaign,
                 occurrence=occurrence,
@@ -590,88 +627,92 @@ def _credit_chunk_portable(wallet, chunk, chunk_points, campaign, occurrence, de
             )
             for lot in lots
         )
+        scheduled = kind == Transaction.Kind.SCHEDULED
+        LotDue.objects.bulk_create(step for lot in lots for step in _due_steps(lot.pk, act if scheduled else None, exp))
     return len(lots)
 
 
 # --- Lifecycle jobs -------------------------------------------------------------------------
 
-# Each sweep claims a chunk of due lots with SKIP LOCKED, flips its flag and writes the ledger
-# rows in one statement. The flag is flipped under the row lock, so a lot is handled once even
-# when two sweeps run at the same time (each takes different rows) or one runs twice. The two
-# sweeps take disjoint rows: a lot already past its expiry is left to the expiry sweep, which
-# writes its ACTIVATED row (if missing) and its EXPIRED row together, so neither sweep can
-# skip a row because the other one holds it.
+# A sweep chunk claims pending steps (SKIP LOCKED), deletes them and writes their ledger rows
+# in one statement. Deleting the step is what makes it happen once: two sweeps at the same
+# time take different rows, a sweep run twice finds them gone, and the wide lot rows are
+# never rewritten (no new row versions, no index entries: bench/RESULTS.md).
+#
+# The expiry sweep locks its lots (in pk order, like debits) so the remainder it records is
+# the committed one, and it also deletes the lot's activation step if still pending, writing
+# the ACTIVATED row first: a lot whose activation was missed too. If the activation sweep
+# holds that step, the DELETE waits for it and then finds it gone, so ACTIVATED is written
+# once. The activation sweep locks nothing but its steps, so no cycle of waits can form.
 _LEDGER_COLUMNS = (
     "wallet_id, profile_id, lot_id, kind, source, points, description, metadata, "
     "campaign_id, occurrence, order_id, idempotency_key, actor_id, created_at"
 )
 
-_ACTIVATE_SQL = f"""
-WITH due AS MATERIALIZED (
-    SELECT id, activates_at AS at FROM wallets_lot
-    WHERE NOT activated AND activates_at <= %(now)s AND (activates_at, id) > (%(after_at)s, %(after_id)s)
-      AND (expires_at IS NULL OR expires_at > %(now)s)
-    ORDER BY activates_at, id
-    LIMIT %(limit)s
-    FOR NO KEY UPDATE SKIP LOCKED
-),
-flipped AS (
-    UPDATE wallets_lot AS lot SET activated = true
-    FROM due WHERE lot.id = due.id AND NOT lot.activated
-    RETURNING lot.id, lot.wallet_id, lot.profile_id, lot.amount, lot.campaign_id, lot.occurrence
-),
-ledger AS (
+
+def _system_rows_sql(kind: str, points: str, description: str, rows: str) -> str:
+    """INSERT of the job's ledger rows (`kind`, `points` column) for the lots in `rows`."""
+    return f"""
     INSERT INTO wallets_transaction ({_LEDGER_COLUMNS})
-    SELECT wallet_id, profile_id, id, 'ACTIVATED', 'SYSTEM', amount, 'Points activated', '{{}}'::jsonb,
-           campaign_id, occurrence, '', NULL, NULL, %(now)s
-    FROM flipped
-    RETURNING 1
-)
-SELECT last.at, last.id, (SELECT count(*) FROM due), (SELECT count(*) FROM ledger)
-FROM (SELECT at, id FROM due ORDER BY at DESC, id DESC LIMIT 1) AS last
-"""  # noqa: S608 (only the constant column list is interpolated)
+    SELECT lot.wallet_id, lot.profile_id, lot.id, '{kind}', 'SYSTEM', lot.{points}, '{description}', '{{}}'::jsonb,
+           lot.campaign_id, lot.occurrence, '', NULL, NULL, %(now)s
+    FROM {rows}
+    RETURNING 1"""  # noqa: S608 (constants only)
+
+
+_DUE_SQL = """
+    SELECT due_at, lot_id FROM wallets_lotdue
+    WHERE step = '{step}' AND due_at <= %(now)s AND (due_at, lot_id) > (%(after_at)s, %(after_id)s)
+    ORDER BY due_at, lot_id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED"""
+_DONE_SQL = """
+    DELETE FROM wallets_lotdue AS d USING due
+    WHERE d.step = '{step}' AND d.due_at = due.due_at AND d.lot_id = due.lot_id
+    RETURNING d.lot_id"""
+_LAST_SQL = "FROM (SELECT due_at, lot_id FROM due ORDER BY due_at DESC, lot_id DESC LIMIT 1) AS last"
+
+_ACTIVATE_SQL = f"""
+WITH due AS MATERIALIZED ({_DUE_SQL.format(step="activate")}),
+done AS ({_DONE_SQL.format(step="activate")}),
+ledger AS ({
+    _system_rows_sql("ACTIVATED", "amount", "Points activated", "done JOIN wallets_lot AS lot ON lot.id = done.lot_id")
+})
+SELECT last.due_at, last.lot_id, (SELECT count(*) FROM due), (SELECT count(*) FROM ledger)
+{_LAST_SQL}
+"""  # noqa: S608 (constants only)
 
 _EXPIRE_SQL = f"""
-WITH due AS MATERIALIZED (
-    SELECT id, expires_at AS at, activated AS was_activated FROM wallets_lot
-    WHERE NOT expired AND expires_at IS NOT NULL AND expires_at <= %(now)s
-      AND (expires_at, id) > (%(after_at)s, %(after_id)s)
-    ORDER BY expires_at, id
-    LIMIT %(limit)s
-    FOR NO KEY UPDATE SKIP LOCKED
+WITH due AS MATERIALIZED ({_DUE_SQL.format(step="expire")}),
+done AS ({_DONE_SQL.format(step="expire")}),
+lot AS MATERIALIZED (
+    SELECT id, wallet_id, profile_id, amount, remaining, activates_at, campaign_id, occurrence
+    FROM wallets_lot WHERE id IN (SELECT lot_id FROM due)
+    ORDER BY id
+    FOR NO KEY UPDATE
 ),
-flipped AS (
-    UPDATE wallets_lot AS lot SET expired = true, activated = true
-    FROM due WHERE lot.id = due.id AND NOT lot.expired
-    RETURNING lot.id, lot.wallet_id, lot.profile_id, lot.amount, lot.remaining, lot.campaign_id, lot.occurrence,
-              due.was_activated
+missed AS (
+    DELETE FROM wallets_lotdue AS d USING lot
+    WHERE d.step = 'activate' AND d.due_at = lot.activates_at AND d.lot_id = lot.id
+    RETURNING d.lot_id
 ),
-activations AS (
-    INSERT INTO wallets_transaction ({_LEDGER_COLUMNS})
-    SELECT wallet_id, profile_id, id, 'ACTIVATED', 'SYSTEM', amount, 'Points activated', '{{}}'::jsonb,
-           campaign_id, occurrence, '', NULL, NULL, %(now)s
-    FROM flipped WHERE NOT was_activated
-    RETURNING 1
-),
-ledger AS (
-    INSERT INTO wallets_transaction ({_LEDGER_COLUMNS})
-    SELECT wallet_id, profile_id, id, 'EXPIRED', 'SYSTEM', remaining, 'Expired points', '{{}}'::jsonb,
-           campaign_id, occurrence, '', NULL, NULL, %(now)s
-    FROM flipped WHERE remaining > 0
-    RETURNING 1
-)
-SELECT last.at, last.id, (SELECT count(*) FROM due), (SELECT count(*) FROM activations), (SELECT count(*) FROM ledger)
-FROM (SELECT at, id FROM due ORDER BY at DESC, id DESC LIMIT 1) AS last
-"""  # noqa: S608 (only the constant column list is interpolated)
+activations AS ({
+    _system_rows_sql("ACTIVATED", "amount", "Points activated", "lot JOIN missed ON missed.lot_id = lot.id")
+}),
+ledger AS ({_system_rows_sql("EXPIRED", "remaining", "Expired points", "lot WHERE lot.remaining > 0")})
+SELECT last.due_at, last.lot_id, (SELECT count(*) FROM due), (SELECT count(*) FROM activations),
+       (SELECT count(*) FROM ledger)
+{_LAST_SQL}
+"""  # noqa: S608 (constants only)
 
 
 _SWEEP_START = datetime.datetime.min.replace(tzinfo=datetime.UTC)
 
 
 def _sweep(sql: str, now: datetime.datetime, chunk: int) -> int:
-    """Run `sql` chunk after chunk, each in its own short transaction, walking the due index
-    with a keyset cursor (time, id) so no sweep rescans the entries earlier ones handled.
-    Rows another sweep holds are skipped (SKIP LOCKED): that sweep handles them."""
+    """Run `sql` chunk after chunk, each in its own short transaction, walking the pending
+    steps in (due_at, lot) order with a keyset cursor, so no chunk rescans the index entries
+    earlier chunks deleted. Steps another sweep holds are skipped (SKIP LOCKED): it does them."""
     handled = 0
     after_at, after_id = _SWEEP_START, 0
     while True:
@@ -680,10 +721,37 @@ def _sweep(sql: str, now: datetime.datetime, chunk: int) -> int:
             row = cursor.fetchone()
         if row is None:  # nothing left that is due
             return handled
-        claimed, written = row[2], row[-1]
+        after_at, after_id, claimed, written = row[0], row[1], row[2], row[-1]
         handled += written
         if claimed < chunk:
             return handled
+
+
+_SYSTEM_DESCRIPTIONS = {Transaction.Kind.ACTIVATED: "Points activated", Transaction.Kind.EXPIRED: "Expired points"}
+
+
+def _system_row(lot: Lot, kind: str, points: Decimal, now: datetime.datetime) -> Transaction:
+    """A job's ledger row about `lot` (the portable path's one way to build it)."""
+    return Transaction(
+        wallet_id=lot.wallet_id,
+        profile_id=lot.profile_id,
+        lot=lot,
+        kind=kind,
+        source=Source.SYSTEM,
+        points=points,
+        description=_SYSTEM_DESCRIPTIONS[kind],
+        campaign_id=lot.campaign_id,
+        occurrence=lot.occurrence,
+        created_at=now,
+    )
+
+
+def _take_due_portable(step: str, now: datetime.datetime) -> list[Lot]:
+    """SQLite: delete the due steps (SQLite runs one writer at a time) and return their lots."""
+    due = LotDue.objects.filter(step=step, due_at__lte=now)
+    lot_ids = list(due.values_list("lot_id", flat=True))
+    LotDue.objects.filter(step=step, lot_id__in=lot_ids).delete()
+    return list(Lot.objects.filter(pk__in=lot_ids).order_by("pk"))
 
 
 def lots_activate_due(*, now: datetime.datetime | None = None, chunk: int = JOB_CHUNK) -> int:
@@ -691,25 +759,10 @@ def lots_activate_due(*, now: datetime.datetime | None = None, chunk: int = JOB_
     now = now or timezone.now()
     if connection.vendor == "postgresql":
         return _sweep(_ACTIVATE_SQL, now, chunk)
-    handled = 0
     with transaction.atomic():
-        due = Lot.objects.select_for_update().filter(activated=False, activates_at__lte=now)
-        for lot in due.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)):
-            Lot.objects.filter(pk=lot.pk).update(activated=True)
-            Transaction.objects.create(
-                wallet_id=lot.wallet_id,
-                profile_id=lot.profile_id,
-                lot=lot,
-                kind=Transaction.Kind.ACTIVATED,
-                source=Source.SYSTEM,
-                points=lot.amount,
-                description="Points activated",
-                campaign_id=lot.campaign_id,
-                occurrence=lot.occurrence,
-                created_at=now,
-            )
-            handled += 1
-    return handled
+        lots = _take_due_portable(LotDue.Step.ACTIVATE, now)
+        Transaction.objects.bulk_create(_system_row(lot, Transaction.Kind.ACTIVATED, lot.amount, now) for lot in lots)
+    return len(lots)
 
 
 def lots_expire_due(*, now: datetime.datetime | None = None, chunk: int = JOB_CHUNK) -> int:
@@ -717,36 +770,12 @@ def lots_expire_due(*, now: datetime.datetime | None = None, chunk: int = JOB_CH
     now = now or timezone.now()
     if connection.vendor == "postgresql":
         return _sweep(_EXPIRE_SQL, now, chunk)
-    handled = 0
     with transaction.atomic():
-        due = Lot.objects.select_for_update().filter(expired=False, expires_at__isnull=False, expires_at__lte=now)
-        for lot in due:
-            Lot.objects.filter(pk=lot.pk).update(expired=True, activated=True)
-            if not lot.activated:
-                Transaction.objects.create(
-                    wallet_id=lot.wallet_id,
-                    profile_id=lot.profile_id,
-                    lot=lot,
-                    kind=Transaction.Kind.ACTIVATED,
-                    source=Source.SYSTEM,
-                    points=lot.amount,
-                    description="Points activated",
-                    campaign_id=lot.campaign_id,
-                    occurrence=lot.occurrence,
-                    created_at=now,
-                )
-            if lot.remaining > 0:
-                Transaction.objects.create(
-                    wallet_id=lot.wallet_id,
-                    profile_id=lot.profile_id,
-                    lot=lot,
-                    kind=Transaction.Kind.EXPIRED,
-                    source=Source.SYSTEM,
-                    points=lot.remaining,
-                    description="Expired points",
-                    campaign_id=lot.campaign_id,
-                    occurrence=lot.occurrence,
-                    created_at=now,
-                )
-                handled += 1
-    return handled
+        lots = _take_due_portable(LotDue.Step.EXPIRE, now)
+        missed = LotDue.objects.filter(step=LotDue.Step.ACTIVATE, lot_id__in=[lot.pk for lot in lots])
+        missed_ids = set(missed.values_list("lot_id", flat=True))
+        missed.delete()
+        rows = [_system_row(lot, Transaction.Kind.ACTIVATED, lot.amount, now) for lot in lots if lot.pk in missed_ids]
+        expired = [_system_row(lot, Transaction.Kind.EXPIRED, lot.remaining, now) for lot in lots if lot.remaining]
+        Transaction.objects.bulk_create(rows + expired)
+    return len(expired)

@@ -60,11 +60,13 @@ def _chart_context(request, wallet):
 @access.marketer_required
 def wallet_detail(request, pk: int):
     wallet = get_object_or_404(Wallet.objects.select_related("created_by"), pk=pk)
-    context = {"wallet": wallet, **_chart_context(request, wallet)}
+    history = selectors.wallet_history(wallet=wallet, page=request.GET.get("history_page"))
+    if request.htmx and request.htmx.target == "wallet-history":
+        return render(request, "wallets/wallet_detail.html#wallet-history", {"wallet": wallet, "history": history})
+    context = {"wallet": wallet, "history": history, **_chart_context(request, wallet)}
     if request.htmx:
         return render(request, "wallets/wallet_detail.html#wallet-chart", context)
     context["totals"] = selectors.wallet_totals(wallet=wallet)
-    context["history"] = selectors.wallet_history(wallet=wallet)
     return render(request, "wallets/wallet_detail.html", context)
 
 

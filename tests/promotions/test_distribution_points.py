@@ -115,3 +115,11 @@ def test_custom_lifecycle_delay_and_expiry():
     on_date = now + datetime.timedelta(days=90)
     c = campaign(custom_lifecycle=True, expiry=C.Expiry.ON_DATE, expiry_at=on_date)
     assert points_lifecycle(c, now=now) == (now, on_date)
+
+
+def test_custom_lifecycle_that_never_expires_overrides_the_wallet_default():
+    from wallets.services import NEVER_EXPIRES
+
+    now = timezone.now()
+    c = campaign(custom_lifecycle=True, expiry=C.Expiry.NEVER)
+    assert points_lifecycle(c, now=now) == (now, NEVER_EXPIRES)

@@ -131,10 +131,13 @@ def test_activation_and_expiry_jobs_run_concurrently_give_the_same_result_as_onc
             profile=profile,
             points=D(n + 1),
             source="API",
-            activates_at=now + datetime.timedelta(seconds=1),
-            expires_at=now + datetime.timedelta(seconds=2) if n % 2 else None,
+            # Hours, not seconds, ahead: on a loaded machine the setup itself can take seconds,
+            # and a lot whose activation time has passed when credited is simply active.
+            activates_at=now + datetime.timedelta(hours=1),
+            expires_at=now + datetime.timedelta(hours=2) if n % 2 else None,
         )
-    later = now + datetime.timedelta(seconds=3)
+    assert Transaction.objects.filter(kind="SCHEDULED").count() == 30
+    later = now + datetime.timedelta(hours=3)
 
     def sweep(i):
         if i % 2:

@@ -4,16 +4,21 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django_celery_beat.models import PeriodicTask
 
 from tests.segments.factories import ProfileFactory
 from tests.wallets.factories import WalletFactory
 from wallets import selectors, services, tasks
-from wallets.models import Lot, Transaction
+from wallets.models import LotDue, Transaction
 
 pytestmark = pytest.mark.django_db
 
 D = Decimal
+
+
+def pending_steps():
+    return set(LotDue.objects.values_list("step", "lot_id"))
 
 
 def credit(wallet, profile, points, **kwargs):
@@ -27,7 +32,7 @@ def test_lots_activate_due_activates_exactly_the_due_lots(clock):
     clock.advance(hours=1)  # `due` activates exactly now
     assert services.lots_activate_due() == 1
     assert services.lots_activate_due() == 0  # running twice changes nothing
-    assert Lot.objects.get(pk=due.pk).activated and not Lot.objects.get(pk=later.pk).activated
+    assert pending_steps() == {("activate", later.pk)}
     activated = Transaction.objects.get(kind="ACTIVATED")
     assert (activated.lot_id, activated.points, activated.source) == (due.pk, D(10), "SYSTEM")
     assert selectors.ledger_balances(profile=profile, wallet=wallet) == selectors.wallet_balances(
@@ -49,7 +54,7 @@ def test_activation_records_the_full_amount_even_if_points_were_spent_before_the
 
 def test_lots_expire_due_expires_the_unspent_remainder_once(clock):
     wallet, profile = WalletFactory(), ProfileFactory()
-    spent = credit(wallet, profile, 10, expires_at=clock.now + datetime.timedelta(days=1))
+    credit(wallet, profile, 10, expires_at=clock.now + datetime.timedelta(days=1))
     unspent = credit(wallet, profile, 3, expires_at=clock.now + datetime.timedelta(days=1))
     kept = credit(wallet, profile, 7, expires_at=clock.now + datetime.timedelta(days=1, seconds=1))
     services.wallet_debit(wallet=wallet, profile=profile, points=D(10), source="API")  # consumes `spent`
@@ -58,8 +63,7 @@ def test_lots_expire_due_expires_the_unspent_remainder_once(clock):
     assert services.lots_expire_due() == 0
     expired = Transaction.objects.get(kind="EXPIRED")
     assert (expired.lot_id, expired.points, expired.description) == (unspent.pk, D(3), "Expired points")
-    assert set(Lot.objects.filter(expired=True).values_list("pk", flat=True)) == {spent.pk, unspent.pk}
-    assert not Lot.objects.get(pk=kept.pk).expired
+    assert pending_steps() == {("expire", kept.pk)}
     assert selectors.ledger_balances(profile=profile, wallet=wallet) == selectors.wallet_balances(
         profile=profile, wallet=wallet, at=clock.now
     )
@@ -121,3 +125,16 @@ def test_beat_entries_are_stored_in_the_database():
         ("wallets.lots_activate_due", 60, "seconds", True),
         ("wallets.lots_expire_due", 60, "seconds", True),
     }
+
+
+def test_a_debit_cannot_spend_what_the_expiry_job_has_already_expired(clock):
+    # The debit's clock (a second before expiry) lags the job's, or it waited on the job's
+    # lock: either way the lot's remainder is already recorded as expired and must stay so.
+    wallet, profile = WalletFactory(), ProfileFactory()
+    credit(wallet, profile, 10, expires_at=clock.now + datetime.timedelta(days=1))
+    services.lots_expire_due(now=clock.now + datetime.timedelta(days=1))
+    clock.advance(days=1, seconds=-1)
+    with pytest.raises(ValidationError):
+        services.wallet_debit(wallet=wallet, profile=profile, points=D(1), source="API")
+    assert selectors.ledger_balances(profile=profile, wallet=wallet).expired == D(10)
+    assert not Transaction.objects.filter(kind="DEBIT").exists()

@@ -11,7 +11,7 @@ from tests.factories import UserFactory
 from tests.segments.factories import ProfileFactory
 from tests.wallets.factories import CampaignFactory, WalletFactory
 from wallets import selectors, services
-from wallets.models import Consumption, Lot, Transaction, Wallet
+from wallets.models import Consumption, Lot, LotDue, Transaction, Wallet
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +29,8 @@ def debit(wallet, profile, points, **kwargs):
 def test_wallet_credit_immediate_writes_an_active_lot_and_a_credit_row():
     wallet, profile = WalletFactory(), ProfileFactory()
     lot = credit(wallet, profile, "10.5", description="Welcome", metadata={"k": "v"})
-    assert (lot.amount, lot.remaining, lot.activated) == (D("10.5"), D("10.5"), True)
+    assert (lot.amount, lot.remaining) == (D("10.5"), D("10.5"))
+    assert not LotDue.objects.exists()  # nothing left for the jobs: active now, the wallet never expires
     txn = Transaction.objects.get()
     assert (txn.kind, txn.source, txn.points, txn.lot, txn.metadata) == ("CREDIT", "API", D("10.5"), lot, {"k": "v"})
     assert selectors.wallet_balances(profile=profile, wallet=wallet).active == D("10.5")
@@ -304,9 +305,8 @@ def test_wallet_credit_bulk_query_count_does_not_grow_with_profiles(django_asser
 
     Profile.objects.bulk_create(Profile(identity=f"bulk-{n}") for n in range(2500))
     ids = list(Profile.objects.values_list("pk", flat=True))
-    # 3 chunks of ≤ 1000 → 3 statements (each between two SET LOCALs), plus the account
-    # timezone read, the privilege check and savepoints.
-    with django_assert_max_num_queries(18):
+    # 3 chunks of ≤ 1000 → 3 statements, plus the account timezone read and savepoints.
+    with django_assert_max_num_queries(10):
         assert (
             services.wallet_credit_bulk(wallet=wallet, profile_ids=ids, points=D(1), campaign=campaign, occurrence="r")
             == 2500
@@ -316,23 +316,49 @@ def test_wallet_credit_bulk_query_count_does_not_grow_with_profiles(django_asser
         services.wallet_credit_bulk(wallet=wallet, profile_ids=small, points=D(1), campaign=campaign, occurrence="s")
 
 
-@pytest.mark.parametrize("row_triggers_skipped", [True, False])
-def test_wallet_credit_bulk_same_result_with_or_without_row_triggers(monkeypatch, row_triggers_skipped):
-    monkeypatch.setattr(services, "_bulk_without_row_triggers", lambda: row_triggers_skipped)
+def test_wallet_credit_bulk_rounds_skips_unknown_profiles_and_owes_the_jobs_their_steps(clock):
     wallet, campaign = WalletFactory(rounding_places=1), CampaignFactory()
     profiles = ProfileFactory.create_batch(3)
     ids = [p.pk for p in profiles] + [10**12]
+    activates, expires = clock.now + datetime.timedelta(hours=1), clock.now + datetime.timedelta(days=1)
     credited = services.wallet_credit_bulk(
-        wallet=wallet, profile_ids=ids, points=D("2.25"), campaign=campaign, occurrence="x"
+        wallet=wallet,
+        profile_ids=ids,
+        points=D("2.25"),
+        campaign=campaign,
+        occurrence="x",
+        activates_at=activates,
+        expires_at=expires,
     )
     assert credited == 3
     assert sorted(Lot.objects.values_list("profile_id", "amount", "campaign_id", "wallet_id")) == [
         (p.pk, D("2.2"), campaign.pk, wallet.pk) for p in profiles
     ]
-    assert Transaction.objects.filter(kind="CREDIT", points=D("2.2"), lot__isnull=False).count() == 3
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW session_replication_role")
-        assert cursor.fetchone()[0] == "origin"
+    assert Transaction.objects.filter(kind="SCHEDULED", points=D("2.2"), lot__isnull=False).count() == 3
+    lot_ids = set(Lot.objects.values_list("pk", flat=True))
+    assert set(LotDue.objects.values_list("step", "due_at", "lot_id")) == {
+        (step, at, lot_id) for lot_id in lot_ids for step, at in (("activate", activates), ("expire", expires))
+    }
+
+
+def test_wallet_credit_bulk_never_expires_overrides_the_wallet_default(clock):
+    wallet = WalletFactory(expiry_kind=Wallet.ExpiryKind.AFTER, expiry_value=30, expiry_unit=Wallet.ExpiryUnit.DAYS)
+    campaign, profile = CampaignFactory(), ProfileFactory()
+    services.wallet_credit_bulk(wallet=wallet, profile_ids=[profile.pk], points=D(5), campaign=campaign, occurrence="a")
+    services.wallet_credit_bulk(
+        wallet=wallet,
+        profile_ids=[profile.pk],
+        points=D(7),
+        campaign=campaign,
+        occurrence="b",
+        expires_at=services.NEVER_EXPIRES,
+    )
+    expiries = dict(Lot.objects.values_list("occurrence", "expires_at"))
+    assert expiries == {"a": clock.now + datetime.timedelta(days=30), "b": None}
+    clock.advance(days=31)
+    assert services.lots_expire_due() == 1  # only the wallet-default lot expires
+    assert selectors.wallet_balances(profile=profile, wallet=wallet).active == D(7)
+    assert selectors.ledger_balances(profile=profile, wallet=wallet).active == D(7)
 
 
 def test_wallet_credit_bulk_needs_an_active_wallet_and_positive_points():

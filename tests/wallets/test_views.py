@@ -198,3 +198,46 @@ def test_adjust_points_credit_debit_and_errors(marketer_client):
         url, {"kind": "DEBIT", "identity": "u1", "points": "4", "description": "Fix"}, HTTP_HX_REQUEST="true"
     )
     assert ok.status_code == 204 and ok["HX-Redirect"] == f"/wallets/{wallet.pk}/transactions/"
+
+
+def _history_texts(html: str) -> list[str]:
+    section = html.split('id="wallet-history"', 1)[1].split("</ul>", 1)[0]
+    return [
+        re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", li)).strip() for li in re.findall(r"<li>(.*?)</li>", section, re.S)
+    ]
+
+
+def test_wallet_detail_history_is_paginated_newest_first_in_constant_queries(marketer_client, marketer):
+    wallet = services.wallet_create(actor=marketer, name="Paged", points_name="Coins", rounding_places=0)
+    profile = ProfileFactory(identity="paged-user")
+
+    def adjust(n):
+        services.wallet_adjust(
+            wallet=wallet, profile=profile, kind="CREDIT", points=Decimal(n), description=f"gift {n}", actor=marketer
+        )
+
+    adjust(1)
+    marketer_client.get(f"/wallets/{wallet.pk}/")  # warm per-process caches (account timezone)
+    with CaptureQueriesContext(connection) as few:
+        assert marketer_client.get(f"/wallets/{wallet.pk}/").status_code == 200
+    for n in range(2, 46):
+        adjust(n)
+    with CaptureQueriesContext(connection) as many:
+        first = marketer_client.get(f"/wallets/{wallet.pk}/").content.decode()
+    assert len(many) <= len(few)  # no more queries however long the history
+
+    entries = _history_texts(first)
+    assert len(entries) == 20
+    assert "gift 45" in entries[0] and "gift 26" in entries[-1]
+    assert "Page 1 of 3" in first and "history_page=2" in first
+
+    last = marketer_client.get(f"/wallets/{wallet.pk}/?history_page=3").content.decode()
+    entries = _history_texts(last)
+    assert len(entries) == 6  # 45 adjustments + the creation = 46 entries
+    assert "gift 5" in entries[0] and "created the wallet" in entries[-1]
+
+    partial = marketer_client.get(
+        f"/wallets/{wallet.pk}/?history_page=2", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="wallet-history"
+    ).content.decode()
+    assert 'id="wallet-history"' in partial and "<html" not in partial and "wallet-chart" not in partial
+    assert "gift 25" in _history_texts(partial)[0] and "Page 2 of 3" in partial
