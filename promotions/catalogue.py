@@ -86,6 +86,16 @@ def event_numeric_properties(event_name: str) -> list[str]:
     return segment_selectors.event_numeric_properties(event_name=event_name)
 
 
+def event_properties(event_name: str) -> list[tuple[str, str]]:
+    """(property, type) pairs of one catalogued event."""
+    return segment_selectors.event_properties(event_name=event_name)
+
+
+def validate_filters(filters: list) -> list:
+    """The audience app's event property filter validator (the shape promotions/live.py reads)."""
+    return segment_rules.validate_filters(filters)
+
+
 def validate_rules(rules: dict) -> dict:
     """The audience app's validator: a clear error per bad rule, the normalised tree back."""
     return segment_rules.validate_rules(rules)

@@ -10,29 +10,23 @@ setting that no longer applies.
 
 import datetime
 import json
+import re
 from decimal import Decimal
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.datastructures import MultiValueDict
 
 from config.account import timezone_label
 from promotions import catalogue, points
 from promotions.models import Campaign
+from segments import builder as rule_builder
 
 C = Campaign
 MAX_TRIGGERS = 10
 MAX_METADATA_ROWS = 20
-FILTER_OPERATORS = (
-    "equals",
-    "not equals",
-    "contains",
-    "greater than",
-    "less than",
-    "between",
-    "exists",
-    "does not exist",
-)
+MAX_TRIGGER_FILTERS = 20
 WEEKDAY_CHOICES = [(str(i), name) for i, name in enumerate(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))]
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 TRUE_VALUES = ("on", "true", "True", "1")
@@ -46,7 +40,8 @@ MSG_RANDOM_ORDER = "Max must be greater than or equal to Min."
 MSG_DUPLICATE_KEY = "Duplicate metadata key: {key}."
 MSG_VALUE_WITHOUT_KEY = "Row {row}: a value needs a key."
 MSG_RULES_JSON = "Enter the rules as a JSON object."
-MSG_FILTERS = "Property filters must be a JSON list of {property, operator, value} objects."
+MSG_FILTER_ROW = "Trigger event {trigger}, filter {row}: {message}"
+MSG_FILTER_NOT_OF_EVENT = "{property} is not a property of {event} in the event catalogue."
 MSG_WEEKDAYS = "Choose at least one day of the week."
 MSG_RANDOM_SPAN = f"The range from Min to Max may span at most {points.MAX_RANDOM_SPAN:,} points."
 MSG_SAME_EVENTS = "Event B must differ from event A."
@@ -58,6 +53,16 @@ def _fmt_decimal(value) -> str:
 
 def _fmt_int(value) -> str:
     return "" if value is None else str(value)
+
+
+def _filter_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _fmt_datetime(value) -> str:
@@ -185,28 +190,41 @@ def _json_object(raw: str, *, required: bool) -> dict:
         raise forms.ValidationError(MSG_RULES_JSON) from exc
     if not isinstance(value, dict) or (required and not value):
         raise forms.ValidationError(MSG_RULES_JSON)
+    if not required and "type" not in value and not value.get("rules"):
+        return {}  # the optional filter left with no rule (the visual builder posts {"op": "and", "rules": []})
     return catalogue.validate_rules(value)
 
 
-def _filters(raw: str) -> list:
-    raw = (raw or "").strip()
-    if not raw:
-        return []
+def _filter_control(i: int, j: int, part: str) -> str:
+    """The POST name of one control of trigger i's property filter j (e.g. "tf_0_1_operator")."""
+    return f"tf_{i}_{j}_{part}"
+
+
+FILTER_PARTS = ("property", "operator", "value", "value2")
+
+
+def refresh_trigger_filters(initial: dict, refresh: str) -> None:
+    """Apply an "add_filter_<i>" / "remove_filter_<i>_<j>" row action to the posted values, in place."""
+    match = re.fullmatch(r"(add|remove)_filter_(\d+)(?:_(\d+))?", refresh or "")
+    if not match:
+        return
+    i = int(match.group(2))
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise forms.ValidationError(MSG_FILTERS) from exc
-    if not isinstance(value, list):
-        raise forms.ValidationError(MSG_FILTERS)
-    for item in value:
-        if (
-            not isinstance(item, dict)
-            or not isinstance(item.get("property"), str)
-            or not item["property"].strip()
-            or item.get("operator") not in FILTER_OPERATORS
-        ):
-            raise forms.ValidationError(MSG_FILTERS)
-    return value
+        count = int(initial.get(f"trigger_filter_count_{i}") or 0)
+    except ValueError:
+        count = 0
+    count = max(0, min(MAX_TRIGGER_FILTERS, count))
+    if match.group(1) == "add":
+        initial[f"trigger_filter_count_{i}"] = str(min(MAX_TRIGGER_FILTERS, count + 1))
+        return
+    if match.group(3) is None or int(match.group(3)) >= count:
+        return
+    for j in range(int(match.group(3)), count - 1):
+        for part in FILTER_PARTS:
+            initial[_filter_control(i, j, part)] = initial.get(_filter_control(i, j + 1, part), "")
+    for part in FILTER_PARTS:
+        initial.pop(_filter_control(i, count - 1, part), None)
+    initial[f"trigger_filter_count_{i}"] = str(count - 1)
 
 
 class WhoForm(SectionForm):
@@ -229,11 +247,22 @@ class WhoForm(SectionForm):
         required=False,
         help_text="The same value in A and B, e.g. Product ID.",
     )
+    # Drawn by the visual rule builder (templates/segments/components/rule_builder.html), whose hidden
+    # input is named "rules": live campaigns have no audience `rules` field, so the name is free there.
     past_filter = forms.CharField(
-        label="Filter on past behavior and user properties (optional, JSON rules)",
-        widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
-        required=False,
+        label="Filter on past behavior and user properties (optional)", widget=forms.HiddenInput, required=False
     )
+
+    def __init__(self, data=None, *, campaign: Campaign, initial=None, **kwargs):
+        live = campaign.qualification in (C.Qualification.LIVE_ACTION, C.Qualification.LIVE_INACTION)
+        if live and initial and "rules" in initial:
+            initial = {**initial, "past_filter": initial["rules"]}
+        super().__init__(data, campaign=campaign, initial=initial, **kwargs)
+
+    def add_prefix(self, field_name):
+        if field_name == "past_filter":
+            return "rules"
+        return super().add_prefix(field_name)
 
     def trigger_rows(self) -> int:
         try:
@@ -263,11 +292,8 @@ class WhoForm(SectionForm):
             self.keep()
             for i in range(self.trigger_rows()):
                 self.fields[f"trigger_event_{i}"] = forms.ChoiceField(label=f"Trigger event {i + 1}", choices=events)
-                self.fields[f"trigger_filters_{i}"] = forms.CharField(
-                    label="Property filters (optional, JSON)",
-                    required=False,
-                    widget=forms.Textarea(attrs={"rows": 2, "class": "mono"}),
-                )
+                # Carries the errors of the trigger's property filter rows (drawn by trigger_rows_vm).
+                self.fields[f"trigger_filters_{i}"] = forms.CharField(required=False, widget=forms.HiddenInput)
         else:
             self.always = (
                 "inaction_event_a",
@@ -300,8 +326,52 @@ class WhoForm(SectionForm):
             return None
         return catalogue.audience_estimate(probe)
 
-    def trigger_fields(self):
-        return [(self[f"trigger_event_{i}"], self[f"trigger_filters_{i}"]) for i in range(self.trigger_rows())]
+    def filter_rows(self, i: int) -> int:
+        try:
+            count = int(self.value(f"trigger_filter_count_{i}") or 0)
+        except ValueError:
+            count = 0
+        return max(0, min(MAX_TRIGGER_FILTERS, count))
+
+    def _event_props(self, event: str) -> list[tuple[str, str]]:
+        cache = self.__dict__.setdefault("_props_cache", {})
+        if event not in cache:
+            cache[event] = catalogue.event_properties(event) if event else []
+        return cache[event]
+
+    def posted_filters(self, i: int) -> list[dict]:
+        """Trigger i's property filter rows as posted, typed from the event's catalogue."""
+        types = dict(self._event_props(self.value(f"trigger_event_{i}")))
+        rows = []
+        for j in range(self.filter_rows(i)):
+            node = {part: self.value(_filter_control(i, j, part)) for part in FILTER_PARTS}
+            if types.get(node["property"]):
+                node["value_type"] = types[node["property"]]
+            rows.append(node)
+        return rows
+
+    def trigger_rows_vm(self) -> list[dict]:
+        """What templates/promotions/_trigger_row.html draws for each trigger event row."""
+        out = []
+        for i in range(self.trigger_rows()):
+            props = self._event_props(self.value(f"trigger_event_{i}"))
+            filters = []
+            for j, node in enumerate(self.posted_filters(i)):
+                vm = rule_builder.filter_vm(node, f"tf_{i}_{j}", props)
+                vm["names"] = {part: _filter_control(i, j, part) for part in FILTER_PARTS}
+                vm["index"] = j
+                filters.append(vm)
+            out.append(
+                {
+                    "index": i,
+                    "event_field": self[f"trigger_event_{i}"],
+                    "filters": filters,
+                    "filter_count": len(filters),
+                    "errors": self[f"trigger_filters_{i}"].errors,
+                    "can_add_filter": len(filters) < MAX_TRIGGER_FILTERS,
+                }
+            )
+        return out
 
     @classmethod
     def data_from(cls, campaign):
@@ -316,11 +386,17 @@ class WhoForm(SectionForm):
             "inaction_window_value": _fmt_int(campaign.inaction_window_value),
             "inaction_window_unit": campaign.inaction_window_unit,
             "constant_property": campaign.constant_property,
-            "past_filter": json.dumps(campaign.past_filter, indent=2) if campaign.past_filter else "",
+            "past_filter": json.dumps(campaign.past_filter) if campaign.past_filter else "",
         }
+        if campaign.qualification in (C.Qualification.LIVE_ACTION, C.Qualification.LIVE_INACTION):
+            data["rules"] = data["past_filter"]  # the rule builder's input carries the past-behaviour filter
         for i, trigger in enumerate(campaign.triggers or []):
             data[f"trigger_event_{i}"] = trigger.get("event", "")
-            data[f"trigger_filters_{i}"] = json.dumps(trigger["filters"]) if trigger.get("filters") else ""
+            filters = [f for f in trigger.get("filters") or [] if isinstance(f, dict)]
+            data[f"trigger_filter_count_{i}"] = str(len(filters))
+            for j, f in enumerate(filters):
+                for part in FILTER_PARTS:
+                    data[_filter_control(i, j, part)] = _filter_text(f.get(part))
         return data
 
     def clean_rules(self):
@@ -333,15 +409,35 @@ class WhoForm(SectionForm):
         data = super().clean()
         for i in range(self.trigger_rows()):
             name = f"trigger_filters_{i}"
-            if name in self.fields and name in data:
-                try:
-                    data[name] = _filters(data[name])
-                except forms.ValidationError as exc:
-                    self.add_error(name, exc)
+            if name in self.fields:
+                data[name] = self._clean_filters(i)
         a, b = data.get("inaction_event_a"), data.get("inaction_event_b")
         if "inaction_event_b" in self.fields and a and b and a == b:
             self.add_error("inaction_event_b", MSG_SAME_EVENTS)
         return data
+
+    def _clean_filters(self, i: int) -> list:
+        """Trigger i's filters in the shape promotions/live.py reads; one error per bad row."""
+        event = self.value(f"trigger_event_{i}")
+        known = dict(self._event_props(event))
+        clean = []
+        for j, node in enumerate(self.posted_filters(i)):
+            try:
+                row = catalogue.validate_filters([node])
+            except ValidationError as exc:
+                for message in exc.messages:
+                    message = re.sub(r"^Rule trigger filter 1: ", "", message)
+                    message = message[:1].upper() + message[1:]
+                    self.add_error(
+                        f"trigger_filters_{i}", MSG_FILTER_ROW.format(trigger=i + 1, row=j + 1, message=message)
+                    )
+                continue
+            if event and row[0]["property"] not in known:
+                message = MSG_FILTER_NOT_OF_EVENT.format(property=row[0]["property"], event=event)
+                self.add_error(f"trigger_filters_{i}", MSG_FILTER_ROW.format(trigger=i + 1, row=j + 1, message=message))
+                continue
+            clean.extend(row)
+        return clean
 
     def values(self) -> dict:
         q = self.campaign.qualification

@@ -117,6 +117,7 @@ def _refresh_initial(request, section: str) -> dict:
             initial[counter] = str(count + 1)
         elif refresh == f"remove_{prefix}":
             initial[counter] = str(max(1, count - 1))
+    section_forms.refresh_trigger_filters(initial, refresh)
     return initial
 
 

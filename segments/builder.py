@@ -343,6 +343,11 @@ def _filter_vm(node: dict, prefix: str, props: list[tuple[str, str]]) -> dict:
     }
 
 
+def filter_vm(node: dict, prefix: str, props: list[tuple[str, str]]) -> dict:
+    """One property filter's controls (property, operator, value) for other builders to draw."""
+    return _filter_vm(node, prefix, props)
+
+
 def _side_vm(side, prefix: str, catalogue: Catalogue) -> dict:
     side = side if isinstance(side, dict) else {}
     event = _s(side.get("event"))
@@ -436,8 +441,13 @@ def _depth(node, depth=0) -> int:
     return depth
 
 
-def builder_vm(*, tree, raw_json: str = "", errors=None, new_row: str | None = None, json_error: str = "") -> dict:
-    """Everything the rule_builder template needs to draw `tree` (None: the JSON did not parse)."""
+def builder_vm(
+    *, tree, raw_json: str = "", errors=None, new_row: str | None = None, json_error: str = "", optional: bool = False
+) -> dict:
+    """Everything the rule_builder template needs to draw `tree` (None: the JSON did not parse).
+
+    `optional`: the tree may stay empty (a live campaign's past-behaviour filter): it starts without a
+    row and the live estimate says nothing while it has no rule."""
     from config.account import account_tzinfo, timezone_label
     from segments.models import CustomList, Segment
 
@@ -470,6 +480,7 @@ def builder_vm(*, tree, raw_json: str = "", errors=None, new_row: str | None = N
         raw_json = json.dumps(tree)
     return {
         "visual": visual,
+        "optional": optional,
         "op": (tree or {}).get("op") if isinstance(tree, dict) and tree.get("op") in R.OPS else "and",
         "rows": rows,
         "errors": general,

@@ -116,7 +116,14 @@ def rules_builder(request):
             if action:
                 new_row = builder.apply_action(tree, action)
     errors = builder.validation_errors(tree) if tree is not None and tree.get("rules") else []
-    vm = builder.builder_vm(tree=tree, raw_json=raw_json, errors=errors, new_row=new_row, json_error=json_error)
+    vm = builder.builder_vm(
+        tree=tree,
+        raw_json=raw_json,
+        errors=errors,
+        new_row=new_row,
+        json_error=json_error,
+        optional=bool(data.get("rb_optional")),
+    )
     return render(request, "segments/components/rule_builder.html#rule-builder", {"rb": vm})
 
 
@@ -127,6 +134,13 @@ MSG_ROWS_NEED_ATTENTION = "Some rules need attention: see the message by each of
 def rules_estimate(request):
     tree, errors = _rules_from_post(request)
     context = {"estimate_errors": errors, "estimate": None, "exact": None}
+    if request.POST.get("rb_optional"):
+        from segments import builder
+
+        posted = builder.tree_from_json(request.POST.get("rules", ""))
+        if isinstance(posted, dict) and not posted.get("rules") and "type" not in posted:
+            # An optional filter (a live campaign's past-behaviour filter) left without rules: nothing to say.
+            return render(request, "segments/components/rule_builder.html#rule-estimate", {"estimate": None})
     if request.POST.get("rb_live"):
         # Asked by the visual builder: each row's messages go next to that row (out-of-band swaps).
         from segments import builder

@@ -213,11 +213,13 @@ def test_live_action_percentage_points_with_budget(page, screenshot, catalogue):
 
     who = section(page, "Who")
     expect(who.get_by_label("Saved segment", exact=True)).to_have_count(0)
-    who.get_by_label("Trigger event 1", exact=True).select_option("Charged")
+    with swap(page):
+        who.get_by_label("Trigger event 1", exact=True).select_option("Charged")
     # A second trigger event: Percentage is then not offered (it needs a single trigger).
     with swap(page):
         who.get_by_role("button", name="+ Add trigger event").click()
-    who.get_by_label("Trigger event 2", exact=True).select_option("App Launched")
+    with swap(page):
+        who.get_by_label("Trigger event 2", exact=True).select_option("App Launched")
     save(page, "Who")
     what = section(page, "What")
     with swap(page):
@@ -232,6 +234,31 @@ def test_live_action_percentage_points_with_budget(page, screenshot, catalogue):
     with swap(page):
         who.get_by_role("button", name="Remove last trigger event").click()
     expect(who.get_by_label("Trigger event 2", exact=True)).to_have_count(0)
+    # A property filter on the trigger, built from the event's catalogue without typing JSON.
+    with swap(page):
+        who.get_by_role("button", name="+ Property filter").click()
+    prop = who.get_by_label("Trigger event 1 filter 1 property", exact=True)
+    expect(prop.locator("option")).to_have_text(["Choose a property", "Amount", "Payment Mode"])
+    with swap(page):
+        prop.select_option("Amount")
+    operator = who.get_by_label("Trigger event 1 filter 1 operator", exact=True)
+    expect(operator.locator("option", has_text="contains")).to_have_count(0)  # not for a number
+    with swap(page):
+        operator.select_option(label="greater than")
+    who.get_by_label("Trigger event 1 filter 1 value", exact=True).fill("499")
+    # A second filter row, then removed again.
+    with swap(page):
+        who.get_by_role("button", name="+ Property filter").click()
+    with swap(page):
+        who.get_by_role("button", name="Remove filter 2 of trigger event 1").click()
+    expect(who.get_by_label("Trigger event 1 filter 2 property", exact=True)).to_have_count(0)
+    expect(who.get_by_label("Trigger event 1 filter 1 value", exact=True)).to_have_value("499")
+    # The past-behaviour filter is the visual rule builder: users who ever launched the app.
+    past = who.locator("#who-past-filter")
+    with settled(page):
+        past.get_by_role("button", name="+ Add rule").click()
+    with settled(page):
+        past.get_by_label("Event", exact=True).select_option("App Launched")
     save(page, "Who")
 
     what = section(page, "What")
@@ -268,7 +295,19 @@ def test_live_action_percentage_points_with_budget(page, screenshot, catalogue):
 
     campaign = publish(page, name="Cashback 5%", status="Running")
     assert campaign.qualification == Campaign.Qualification.LIVE_ACTION
-    assert campaign.triggers == [{"event": "Charged", "filters": []}]
+    assert campaign.triggers == [
+        {
+            "event": "Charged",
+            "filters": [{"property": "Amount", "operator": "greater_than", "value_type": "number", "value": 499}],
+        }
+    ]
+    [rule] = campaign.past_filter["rules"]
+    assert (rule["type"], rule["event"], rule["window"], rule["filters"]) == (
+        "did",
+        "App Launched",
+        {"type": "ever"},
+        [],
+    )
     assert campaign.points_type == Campaign.PointsType.PERCENTAGE
     assert (campaign.points_property, campaign.percentage, campaign.max_points_per_reward) == ("Amount", 5, 200)
     assert (campaign.budget_campaign, campaign.budget_per_user, campaign.max_per_user_day) == (50000, 1000, 1)

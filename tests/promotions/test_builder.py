@@ -8,7 +8,8 @@ from coupons.models import Coupon
 from promotions import catalogue
 from promotions.forms import (
     MSG_DUPLICATE_KEY,
-    MSG_FILTERS,
+    MSG_FILTER_NOT_OF_EVENT,
+    MSG_FILTER_ROW,
     MSG_FUTURE,
     MSG_RANDOM_ORDER,
     MSG_RULES_JSON,
@@ -188,35 +189,146 @@ def test_who_unknown_segment_is_refused(marketer_client):
     assert INVALID_CHOICE in html
 
 
+def _filter_row(i, j, prop, operator, value="", value2=""):
+    return {
+        f"tf_{i}_{j}_property": prop,
+        f"tf_{i}_{j}_operator": operator,
+        f"tf_{i}_{j}_value": value,
+        f"tf_{i}_{j}_value2": value2,
+    }
+
+
 def test_who_live_triggers_come_from_the_event_catalogue(marketer_client):
-    event_definition("Charged", Amount="number")
+    event_definition("Charged", Amount="number", City="string")
     campaign = _draft(qualification=Campaign.Qualification.LIVE_ACTION)
     html = _html(post_section(marketer_client, campaign, "who", {"trigger_count": 1, "trigger_event_0": "Hacked"}))
     assert "Select a valid choice. Hacked is not one of the available choices." in html
-    filters = [{"property": "Amount", "operator": "greater than", "value": 500}]
-    post_section(
-        marketer_client,
-        campaign,
-        "who",
-        {"trigger_count": 1, "trigger_event_0": "Charged", "trigger_filters_0": json.dumps(filters)},
-    )
+    data = {"trigger_count": 1, "trigger_event_0": "Charged", "trigger_filter_count_0": 2}
+    data |= _filter_row(0, 0, "Amount", "greater_than", "500") | _filter_row(0, 1, "City", "contains", "Pune")
+    post_section(marketer_client, campaign, "who", data)
     campaign.refresh_from_db()
-    assert campaign.triggers == [{"event": "Charged", "filters": filters}]
+    # Stored in the shape promotions/live.py reads (segments.rules.validate_filters, typed from the catalogue).
+    assert campaign.triggers == [
+        {
+            "event": "Charged",
+            "filters": [
+                {"property": "Amount", "operator": "greater_than", "value_type": "number", "value": 500},
+                {"property": "City", "operator": "contains", "value_type": "string", "value": "Pune"},
+            ],
+        }
+    ]
+    assert campaign.who_complete
 
 
-def test_who_live_trigger_filters_are_validated(marketer_client):
+def test_who_live_saved_filters_are_drawn_as_rows_not_json(marketer_client):
+    event_definition("Charged", Amount="number")
+    filters = [{"property": "Amount", "operator": "between", "value_type": "number", "value": 10, "value2": 20}]
+    campaign = _draft(
+        qualification=Campaign.Qualification.LIVE_ACTION, triggers=[{"event": "Charged", "filters": filters}]
+    )
+    html = _html(marketer_client.get(f"/campaigns/{campaign.pk}/edit/?section=who"))
+    assert 'name="tf_0_0_property"' in html and '<option value="Amount" selected>' in html
+    assert '<option value="between" selected>between</option>' in html
+    assert 'id="id_tf_0_0_value" value="10"' in html and 'id="id_tf_0_0_value2" value="20"' in html
+    assert "trigger_filters_0" not in html or 'type="hidden" name="trigger_filters_0"' in html
+    assert "<textarea" not in html.split('id="who-past-filter"')[0].split('id="section-who"')[1]
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        (("", "equals", "x"), "Trigger event 1, filter 2: Choose a property."),
+        (("Amount", "greater_than", "lots"), "Trigger event 1, filter 2: Amount: 'lots' is not a number."),
+        (("Amount", "contains", "5"), 'Trigger event 1, filter 2: Amount: "contains" does not apply to a number.'),
+        (("Amount", "between", "9", "3"), "Trigger event 1, filter 2: Amount: the first value of between must not be"),
+        (("Amount", "roughly", "5"), 'Trigger event 1, filter 2: "roughly" is not an operator'),
+        (("City", "equals", ""), "Trigger event 1, filter 2: City: enter a value."),
+    ],
+)
+def test_who_live_each_bad_filter_row_gets_its_own_message(marketer_client, row, message):
+    event_definition("Charged", Amount="number", City="string")
+    campaign = _draft(qualification=Campaign.Qualification.LIVE_ACTION, who_complete=False)
+    data = {"trigger_count": 1, "trigger_event_0": "Charged", "trigger_filter_count_0": 2}
+    data |= _filter_row(0, 0, "Amount", "equals", "5") | _filter_row(0, 1, *row)
+    html = _html(post_section(marketer_client, campaign, "who", data))
+    assert message.replace('"', "&quot;").replace("'", "&#x27;") in html
+    assert "filter 1:" not in html  # the good row has no message
+    campaign.refresh_from_db()
+    assert campaign.triggers == [] and not campaign.who_complete  # nothing half-applied
+
+
+def test_who_live_filter_property_must_belong_to_the_trigger_event(marketer_client):
+    event_definition("Charged", Amount="number")
+    event_definition("App Launched", Version="string")
+    campaign = _draft(qualification=Campaign.Qualification.LIVE_ACTION)
+    data = {"trigger_count": 1, "trigger_event_0": "App Launched", "trigger_filter_count_0": 1}
+    data |= _filter_row(0, 0, "Amount", "equals", "5")
+    html = _html(post_section(marketer_client, campaign, "who", data))
+    expected = MSG_FILTER_ROW.format(
+        trigger=1, row=1, message=MSG_FILTER_NOT_OF_EVENT.format(property="Amount", event="App Launched")
+    )
+    assert expected in html
+
+
+def test_who_live_filter_rows_are_added_and_removed_through_htmx_without_saving(marketer_client):
+    event_definition("Charged", Amount="number", City="string")
+    campaign = _draft(qualification=Campaign.Qualification.LIVE_ACTION, who_complete=False)
+    url = f"/campaigns/{campaign.pk}/edit/who/"
+    base = {"trigger_count": 1, "trigger_event_0": "Charged", "trigger_filter_count_0": 0}
+    html = _html(marketer_client.post(url + "?refresh=add_filter_0", base, **HTMX))
+    assert 'id="section-who"' in html and "<html" not in html
+    assert 'name="tf_0_0_property"' in html and 'name="tf_0_1_property"' not in html
+    # the property list is that event's catalogue
+    assert '<option value="Amount">Amount</option>' in html and '<option value="City">City</option>' in html
+    two = base | {"trigger_filter_count_0": 2}
+    two |= _filter_row(0, 0, "Amount", "equals", "5") | _filter_row(0, 1, "City", "equals", "Pune")
+    html = _html(marketer_client.post(url + "?refresh=remove_filter_0_0", two, **HTMX))
+    assert 'name="tf_0_1_property"' not in html
+    assert '<option value="City" selected>' in html and 'value="Pune"' in html  # the second row moved up
+    assert 'name="trigger_filter_count_0" value="1"' in html
+    campaign.refresh_from_db()
+    assert campaign.triggers == [] and not campaign.who_complete
+
+
+def test_who_live_operator_list_follows_the_property_type(marketer_client):
+    event_definition("Charged", Amount="number", City="string")
+    campaign = _draft(qualification=Campaign.Qualification.LIVE_ACTION)
+    url = f"/campaigns/{campaign.pk}/edit/who/?refresh=1"
+    data = {"trigger_count": 1, "trigger_event_0": "Charged", "trigger_filter_count_0": 1}
+    html = _html(marketer_client.post(url, data | _filter_row(0, 0, "City", "equals", "x"), **HTMX))
+    assert '<option value="contains">contains</option>' in html and "greater than" not in html
+    html = _html(marketer_client.post(url, data | _filter_row(0, 0, "Amount", "contains", "x"), **HTMX))
+    assert '<option value="greater_than">greater than</option>' in html and ">contains<" not in html
+
+
+def test_who_live_past_filter_uses_the_visual_rule_builder_and_is_validated(marketer_client):
     event_definition("Charged", Amount="number")
     campaign = _draft(qualification=Campaign.Qualification.LIVE_ACTION)
-    bad = json.dumps([{"property": "Amount", "operator": "roughly"}])
-    html = _html(
-        post_section(
-            marketer_client,
-            campaign,
-            "who",
-            {"trigger_count": 1, "trigger_event_0": "Charged", "trigger_filters_0": bad},
-        )
-    )
-    assert MSG_FILTERS in html
+    html = _html(marketer_client.get(f"/campaigns/{campaign.pk}/edit/?section=who"))
+    assert 'id="rule-builder"' in html and "+ Add rule" in html
+    assert 'name="rb.rules.0.type"' not in html  # optional: it starts without a blank rule
+    assert 'name="rb_optional" value="1"' in html
+    empty = {"rules": json.dumps({"op": "and", "rules": []}), "rb_live": "1"}
+    estimate = _html(marketer_client.post("/audience/rules/estimate/", empty | {"rb_optional": "1"}, **HTMX))
+    assert "Add at least one rule." not in estimate and "Estimated audience" not in estimate
+    assert "Add at least one rule." in _html(marketer_client.post("/audience/rules/estimate/", empty, **HTMX))
+    rebuilt = {"rules": empty["rules"], "rb.op": "and", "rb_optional": "1", "rb_action": "add"}
+    html = _html(marketer_client.post("/audience/rules/builder/", rebuilt, **HTMX))
+    assert 'name="rb.rules.0.type"' in html and 'name="rb_optional" value="1"' in html  # stays optional
+    data = {"trigger_count": 1, "trigger_event_0": "Charged"}
+    empty = json.dumps({"op": "and", "rules": []})
+    post_section(marketer_client, campaign, "who", data | {"rules": empty})
+    campaign.refresh_from_db()
+    assert campaign.past_filter == {} and campaign.who_complete  # no rule: no filter
+    bad = {"op": "and", "rules": [{"type": "did", "event": "Charged", "window": {"type": "last", "amount": "x"}}]}
+    html = _html(post_section(marketer_client, campaign, "who", data | {"rules": json.dumps(bad)}))
+    assert "Rule 1:" in html
+    good = {"op": "and", "rules": [{"type": "did", "event": "Charged", "window": {"type": "ever"}}]}
+    post_section(marketer_client, campaign, "who", data | {"rules": json.dumps(good)})
+    campaign.refresh_from_db()
+    assert campaign.past_filter == validate_rules(good)
+    html = _html(marketer_client.get(f"/campaigns/{campaign.pk}/edit/?section=who"))
+    assert '<option value="Charged" selected>Charged</option>' in html.split('id="who-past-filter"')[1]
 
 
 def test_who_live_adds_trigger_rows_up_to_ten(marketer_client):
