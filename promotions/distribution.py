@@ -17,6 +17,7 @@ import datetime
 import math
 import random
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -234,20 +235,9 @@ def reward_profiles(
         outcome = _reward_voucher(campaign, ids, occurrence)
     else:
         outcome = dict.fromkeys(ids, (R.INVALID_WALLET, None, ""))
-    rows = [
-        Grant(
-            campaign=campaign,
-            profile_id=pid,
-            occurrence=occurrence,
-            run=run,
-            granted=not outcome[pid][0],
-            reason=outcome[pid][0],
-            points=outcome[pid][1],
-            code=outcome[pid][2],
-            created_at=now,
-        )
-        for pid in ids
-    ]
+    # Plain tuples, not Grant instances: building 5,000 model objects per chunk was ~20% of a
+    # distribution's time (Model.__init__ and its FK descriptors) for rows that go in as arrays.
+    rows = [_GrantRow(pid, not outcome[pid][0], outcome[pid][0], outcome[pid][1], outcome[pid][2]) for pid in ids]
     _grants_insert(rows, campaign_id=campaign.pk, occurrence=occurrence, run_id=run.pk if run else None, now=now)
     segment_services.system_events_record(
         events=[
@@ -262,7 +252,15 @@ def reward_profiles(
     return len(rows), granted, exhausted
 
 
-def _grants_insert(rows: list[Grant], *, campaign_id: int, occurrence: str, run_id: int | None, now) -> None:
+class _GrantRow(NamedTuple):
+    profile_id: int
+    granted: bool
+    reason: str
+    points: Decimal | None
+    code: str
+
+
+def _grants_insert(rows: list[_GrantRow], *, campaign_id: int, occurrence: str, run_id: int | None, now) -> None:
     """Insert one chunk's grant rows in one statement (a row already there is left as it is).
 
     On PostgreSQL the columns travel as five arrays through `unnest`: `bulk_create` compiles
@@ -270,7 +268,13 @@ def _grants_insert(rows: list[Grant], *, campaign_id: int, occurrence: str, run_
     profile of the 1,000,000-profile distribution showed as ~45% of its time.
     """
     if connection.vendor != "postgresql":
-        Grant.objects.bulk_create(rows, ignore_conflicts=True)
+        Grant.objects.bulk_create(
+            [
+                Grant(campaign_id=campaign_id, occurrence=occurrence, run_id=run_id, created_at=now, **row._asdict())
+                for row in rows
+            ],
+            ignore_conflicts=True,
+        )
         return
     with connection.cursor() as cursor:
         cursor.execute(
