@@ -357,14 +357,21 @@ def wallet_adjust(*, wallet: Wallet, profile, kind: str, points: Decimal, descri
 # --- Bulk credit ----------------------------------------------------------------------------
 
 _BULK_INPUT_FLAT = """
-    SELECT t.profile_id, %(points)s::numeric AS points
+    SELECT t.profile_id, %(points)s::numeric AS points, %(occurrence)s::text AS occurrence
     FROM unnest(%(profile_ids)s::bigint[]) AS t(profile_id)
     JOIN segments_profile p ON p.id = t.profile_id AND p.id BETWEEN %(low)s AND %(high)s
 """
 _BULK_INPUT_EACH = """
-    SELECT t.profile_id, t.points
+    SELECT t.profile_id, t.points, %(occurrence)s::text AS occurrence
     FROM unnest(%(profile_ids)s::bigint[], %(points)s::numeric[]) AS t(profile_id, points)
     JOIN segments_profile p ON p.id = t.profile_id AND p.id BETWEEN %(low)s AND %(high)s
+"""
+# Live credits: every row its own occurrence (the triggering event or inaction check).
+_BULK_INPUT_OCCURRENCES = """
+    SELECT t.profile_id, t.points, t.occurrence
+    FROM unnest(%(profile_ids)s::bigint[], %(occurrences)s::text[], %(points)s::numeric[])
+         AS t(profile_id, occurrence, points)
+    JOIN segments_profile p ON p.id = t.profile_id
 """
 # The ids arrive sorted, so each chunk spans a narrow id range: the range lets the planner
 # read just that slice of the profile index instead of hashing the whole profile table.
@@ -376,16 +383,16 @@ new_lots AS (
     INSERT INTO wallets_lot (wallet_id, profile_id, amount, remaining, issued_at, activates_at, expires_at,
                              source, campaign_id, occurrence, description, metadata)
     SELECT %(wallet_id)s, input.profile_id, input.points, input.points, %(now)s, %(activates_at)s, %(expires_at)s,
-           'CAMPAIGN', %(campaign_id)s, %(occurrence)s, %(description)s, '{{}}'::jsonb
+           'CAMPAIGN', %(campaign_id)s, input.occurrence, %(description)s, '{{}}'::jsonb
     FROM input
     ON CONFLICT (campaign_id, profile_id, occurrence) WHERE campaign_id IS NOT NULL DO NOTHING
-    RETURNING id, profile_id, amount
+    RETURNING id, profile_id, amount, occurrence
 ),
 ledger AS (
     INSERT INTO wallets_transaction (wallet_id, profile_id, lot_id, kind, source, points, description, metadata,
                                      campaign_id, occurrence, order_id, idempotency_key, actor_id, created_at)
     SELECT %(wallet_id)s, new_lots.profile_id, new_lots.id, %(kind)s, 'CAMPAIGN', new_lots.amount, %(description)s,
-           '{{}}'::jsonb, %(campaign_id)s, %(occurrence)s, '', NULL, NULL, %(now)s
+           '{{}}'::jsonb, %(campaign_id)s, new_lots.occurrence, '', NULL, NULL, %(now)s
     FROM new_lots
     RETURNING 1
 ){steps}
@@ -410,15 +417,15 @@ def _due_steps(lot_id: int, activates_at, expires_at) -> list[LotDue]:
     return steps
 
 
-def _bulk_sql(*, flat: bool, steps: list[LotDue]) -> tuple[str, dict]:
-    """The chunk statement for this credit (inputs flat or per profile; the steps it owes)."""
+def _bulk_sql(*, input_sql: str, steps: list[LotDue]) -> tuple[str, dict]:
+    """The credit statement for these inputs (one of the `_BULK_INPUT_*` selects) and the steps it owes."""
     params = {}
     values = []
     for n, step in enumerate(steps):
         values.append(f"(%(step{n})s, %(due{n})s::timestamptz)")
         params[f"step{n}"], params[f"due{n}"] = step.step, step.due_at
     sql = _BULK_SQL.format(
-        input=_BULK_INPUT_FLAT if flat else _BULK_INPUT_EACH,
+        input=input_sql,
         steps=_BULK_STEPS.format(values=", ".join(values)) if steps else "",
     )
     return sql, params
@@ -458,7 +465,7 @@ def wallet_credit_bulk(
     steps = _due_steps(0, None if activated else activates_at, expires_at)
     profile_ids = sorted(set(profile_ids))
     credited = 0
-    sql, step_params = _bulk_sql(flat=amounts is None, steps=steps)
+    sql, step_params = _bulk_sql(input_sql=_BULK_INPUT_FLAT if amounts is None else _BULK_INPUT_EACH, steps=steps)
     for start in range(0, len(profile_ids), BULK_CHUNK):
         chunk = list(profile_ids[start : start + BULK_CHUNK])
         chunk_points = [amounts[pid] for pid in chunk] if amounts is not None else [flat] * len(chunk)
@@ -491,34 +498,6 @@ def wallet_credit_bulk(
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE wallets_lotdue")
     return credited
-
-
-_EACH_SQL = """
-WITH input AS (
-    SELECT t.profile_id, t.occurrence, t.points
-    FROM unnest(%(profile_ids)s::bigint[], %(occurrences)s::text[], %(points)s::numeric[])
-         AS t(profile_id, occurrence, points)
-    JOIN segments_profile p ON p.id = t.profile_id
-),
-new_lots AS (
-    INSERT INTO wallets_lot (wallet_id, profile_id, amount, remaining, issued_at, activates_at, expires_at,
-                             source, campaign_id, occurrence, description, metadata)
-    SELECT %(wallet_id)s, input.profile_id, input.points, input.points, %(now)s, %(activates_at)s, %(expires_at)s,
-           'CAMPAIGN', %(campaign_id)s, input.occurrence, %(description)s, '{{}}'::jsonb
-    FROM input
-    ON CONFLICT (campaign_id, profile_id, occurrence) WHERE campaign_id IS NOT NULL DO NOTHING
-    RETURNING id, profile_id, amount, occurrence
-),
-ledger AS (
-    INSERT INTO wallets_transaction (wallet_id, profile_id, lot_id, kind, source, points, description, metadata,
-                                     campaign_id, occurrence, order_id, idempotency_key, actor_id, created_at)
-    SELECT %(wallet_id)s, new_lots.profile_id, new_lots.id, %(kind)s, 'CAMPAIGN', new_lots.amount, %(description)s,
-           '{{}}'::jsonb, %(campaign_id)s, new_lots.occurrence, '', NULL, NULL, %(now)s
-    FROM new_lots
-    RETURNING 1
-){steps}
-SELECT count(*) FROM ledger
-"""
 
 
 def wallet_credit_each(
@@ -555,12 +534,9 @@ def wallet_credit_each(
             )
             for pid, occurrence, amount in rows
         )
-    steps = _due_steps(0, None if activated else activates_at, expires_at)
-    params, values = {}, []
-    for n, step in enumerate(steps):
-        values.append(f"(%(step{n})s, %(due{n})s::timestamptz)")
-        params[f"step{n}"], params[f"due{n}"] = step.step, step.due_at
-    sql = _EACH_SQL.format(steps=_BULK_STEPS.format(values=", ".join(values)) if steps else "")
+    sql, params = _bulk_sql(
+        input_sql=_BULK_INPUT_OCCURRENCES, steps=_due_steps(0, None if activated else activates_at, expires_at)
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             sql,
