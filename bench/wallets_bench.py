@@ -104,14 +104,16 @@ def main():
     print("# name value unit target verdict")
 
     def bulk():
-        return services.wallet_credit_bulk(
-            wallet=wallet,
-            profile_ids=ids,
-            points=Decimal("10.5"),
-            campaign=campaign,
-            occurrence="bench",
-            activates_at=activates,
-            expires_at=expires,
+        return len(
+            services.wallet_credit_bulk(
+                wallet=wallet,
+                profile_ids=ids,
+                points=Decimal("10.5"),
+                campaign=campaign,
+                occurrence="bench",
+                activates_at=activates,
+                expires_at=expires,
+            )
         )
 
     report("wallet_credit_bulk", *timed(bulk), n)

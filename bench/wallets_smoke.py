@@ -52,9 +52,13 @@ def main():
         "activates_at": activates,
         "expires_at": expires,
     }
-    check("bulk credit", services.wallet_credit_bulk(profile_ids=[*ids, 10**12], points=Decimal(5), **credit), len(ids))
+    check(
+        "bulk credit",
+        len(services.wallet_credit_bulk(profile_ids=[*ids, 10**12], points=Decimal(5), **credit)),
+        len(ids),
+    )
     per_profile = {pid: Decimal(5) for pid in ids}
-    check("bulk credit again", services.wallet_credit_bulk(profile_ids=ids, points=per_profile, **credit), 0)
+    check("bulk credit again", len(services.wallet_credit_bulk(profile_ids=ids, points=per_profile, **credit)), 0)
     at = now + datetime.timedelta(seconds=1, milliseconds=500)
     check("activate", services.lots_activate_due(now=at) >= len(ids), True)
     check("activate again", services.lots_activate_due(now=at), 0)

@@ -23,15 +23,17 @@ chunk skips the per-row foreign-key triggers of the assignment insert (four SPI 
 code, most of the statement's time at a million codes) and takes the same locks itself,
 set-based: the owner and campaign rows and the chunk's profiles FOR KEY SHARE, the codes FOR
 UPDATE. Every key the insert writes comes from a row the statement locked, so the
-foreign keys hold all the same. Without the privilege the triggers run as usual.
+foreign keys hold all the same (config/row_triggers.py). Without the privilege the triggers run as usual.
 """
 
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.db import OperationalError, connection, transaction
+
+from config import pg_arrays
+from config.row_triggers import row_triggers_skipped
 
 # How many times a chunk is retried when it came back short while free codes remain (codes
 # other workers hold in open transactions are skipped, not waited for).
@@ -150,32 +152,6 @@ def claim_sql(pool: Pool, *, lock_keys: bool) -> str:
     )
 
 
-def row_triggers_skippable() -> bool:
-    """Whether this connection may skip per-row triggers (`SET session_replication_role`)."""
-    if connection.vendor != "postgresql" or connection.pg_version < 150000:
-        return False
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT has_parameter_privilege('session_replication_role', 'SET')")
-        return bool(cursor.fetchone()[0])
-
-
-@contextmanager
-def row_triggers_skipped(cursor, *, skip: bool = True):
-    """Run the block's statements without per-row triggers (foreign-key checks) when `skip`.
-
-    Use inside a transaction, and only for statements that take the locks the checks would
-    have taken (FOR KEY SHARE on every referenced row) and write keys of rows they locked.
-    """
-    if not skip:
-        yield
-        return
-    cursor.execute("SET LOCAL session_replication_role = replica")
-    yield
-    # SET LOCAL outlives a savepoint's release: set it back before the caller's transaction
-    # runs anything else. (On an error the savepoint's rollback restores it.)
-    cursor.execute("SET LOCAL session_replication_role = origin")
-
-
 def claim_chunk(
     *,
     pool: Pool,
@@ -197,7 +173,7 @@ def claim_chunk(
     values = {
         **(params or {}),
         "owner": owner_id,
-        "profiles": list(profile_ids),
+        "profiles": pg_arrays.int_array(profile_ids),
         "campaign": campaign_id,
         "campaign_key": campaign_id or 0,
         "occurrence": occurrence,

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
-from config import code_pool, live_progress
+from config import code_pool, live_progress, row_triggers
 from coupons import codegen
 from coupons.models import CodeAssignment, CodeBatch, Coupon, CouponCode, CouponEvent, Redemption
 from segments.models import Profile
@@ -361,13 +361,13 @@ def _insert_codes(
                 copy.write_row((code,))
         # The codes' one foreign key (the coupon) is checked once, by locking the coupon row as
         # the per-row trigger would, instead of once per code (a third of the insert's time).
-        skip_row_triggers = code_pool.row_triggers_skippable()
+        skip_row_triggers = row_triggers.row_triggers_skippable()
         if skip_row_triggers:
             cursor.execute("SELECT 1 FROM coupons_coupon WHERE id = %s FOR KEY SHARE", [coupon.pk])
         if skip_existing_check:
             # No anti-join against the pool: its cost grew with the series (and with stale
             # statistics the planner chose a nested loop over it: minutes per chunk).
-            with code_pool.row_triggers_skipped(cursor, skip=skip_row_triggers):
+            with row_triggers.row_triggers_skipped(cursor, skip=skip_row_triggers):
                 cursor.execute(
                     """
                     INSERT INTO coupons_couponcode (coupon_id, code)
@@ -379,7 +379,7 @@ def _insert_codes(
                 return cursor.rowcount
         # Temp tables get no autovacuum statistics; without them the plan below is a guess.
         cursor.execute("ANALYZE coupon_code_stage")
-        with code_pool.row_triggers_skipped(cursor, skip=skip_row_triggers):
+        with row_triggers.row_triggers_skipped(cursor, skip=skip_row_triggers):
             cursor.execute(
                 """
                 INSERT INTO coupons_couponcode (coupon_id, code)
@@ -609,7 +609,7 @@ def code_assign_bulk(
         return given
     context = {"campaign_id": campaign_id, "occurrence": occurrence, "now": now}
     if _on_postgresql():
-        skip_row_triggers = code_pool.row_triggers_skippable()
+        skip_row_triggers = row_triggers.row_triggers_skippable()
 
         def claim(ids, after):
             return code_pool.claim_chunk(

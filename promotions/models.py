@@ -376,10 +376,15 @@ class Grant(models.Model):
         VOUCHER_CODES_EXHAUSTED = "Voucher codes exhausted", "Voucher codes exhausted"
         CAMPAIGN_PAUSED = "Campaign paused or stopped", "Campaign paused or stopped"
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="grants")
-    profile = models.ForeignKey("segments.Profile", on_delete=models.CASCADE, related_name="grants")
+    # No single-column FK indexes: grant_once_per_occurrence and grant_campaign_outcome lead
+    # with the campaign, grant_profile_recent with the profile, grant_run is the run's. Every
+    # index is written once per grant, a million times per large run (bench/RESULTS.md).
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="grants", db_index=False)
+    profile = models.ForeignKey("segments.Profile", on_delete=models.CASCADE, related_name="grants", db_index=False)
     occurrence = models.CharField(max_length=64)
-    run = models.ForeignKey(CampaignRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="grants")
+    run = models.ForeignKey(
+        CampaignRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="grants", db_index=False
+    )
     granted = models.BooleanField()
     reason = models.CharField(max_length=40, choices=Reason.choices, blank=True)
     # The amount given (or drawn: a Random draw is stored so a retry gives the same value).

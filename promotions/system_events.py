@@ -19,14 +19,22 @@ def _json_number(amount: Decimal):
     return int(amount) if amount == amount.to_integral_value() else float(amount)
 
 
+def system_event_shape(campaign: Campaign) -> tuple[str, dict, str]:
+    """(event name, the properties every reward of `campaign` shares, the one that varies: "Points" or "Code").
+
+    Trigger Depth 1: a reward of a run, or caused by a user's own event.
+    """
+    props = {PROP_CAMPAIGN: campaign.pk, PROP_DEPTH: 1}
+    if campaign.reward_type == Campaign.RewardType.POINTS:
+        return POINTS_CREDITED, {**props, "Wallet ID": campaign.wallet_id}, "Points"
+    if campaign.reward_type == Campaign.RewardType.COUPON:
+        return COUPON_REWARDED, {**props, "Coupon ID": campaign.coupon_id}, "Code"
+    return VOUCHER_REWARDED, {**props, "Voucher List ID": campaign.voucher_list_id}, "Code"
+
+
 def system_event(campaign: Campaign, *, profile_id: int, points=None, code: str = "", depth: int = 1):
     """(profile id, event name, properties) of the system event for one reward given."""
-    props = {PROP_CAMPAIGN: campaign.pk, PROP_DEPTH: depth}
-    if campaign.reward_type == Campaign.RewardType.POINTS:
-        props.update({"Wallet ID": campaign.wallet_id, "Points": _json_number(Decimal(points))})
-        return profile_id, POINTS_CREDITED, props
-    if campaign.reward_type == Campaign.RewardType.COUPON:
-        props.update({"Coupon ID": campaign.coupon_id, "Code": code})
-        return profile_id, COUPON_REWARDED, props
-    props.update({"Voucher List ID": campaign.voucher_list_id, "Code": code})
-    return profile_id, VOUCHER_REWARDED, props
+    name, props, varying = system_event_shape(campaign)
+    props[PROP_DEPTH] = depth
+    props[varying] = _json_number(Decimal(points)) if varying == "Points" else code
+    return profile_id, name, props

@@ -16,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config import code_pool, live_progress
+from config import code_pool, live_progress, row_triggers
 from segments.models import Profile
 from vouchers import selectors, upload_files
 from vouchers.models import (
@@ -563,7 +563,7 @@ def _process_locked(upload: VoucherUpload, progress) -> None:
         last_line = cursor.fetchone()[0]
         # The codes' three foreign keys (list, partner, upload) are checked once, by locking
         # those rows as the per-row triggers would, instead of three times per code.
-        skip_row_triggers = _postgres() and code_pool.row_triggers_skippable()
+        skip_row_triggers = _postgres() and row_triggers.row_triggers_skippable()
         if skip_row_triggers:
             cursor.execute(
                 "SELECT 1 FROM vouchers_voucherlist AS l JOIN vouchers_partner AS p ON p.id = l.partner_id"
@@ -574,7 +574,7 @@ def _process_locked(upload: VoucherUpload, progress) -> None:
         while start < last_line:
             end = start + PROCESS_CHUNK
             # ON CONFLICT absorbs a code a concurrent upload stored after our duplicate check.
-            with code_pool.row_triggers_skipped(cursor, skip=skip_row_triggers):
+            with row_triggers.row_triggers_skipped(cursor, skip=skip_row_triggers):
                 cursor.execute(
                     """
                     INSERT INTO vouchers_vouchercode (voucher_list_id, partner_id, code, upload_id, list_archived)
@@ -762,7 +762,7 @@ def voucher_assign_bulk(
         "now": timezone.now(),
         "today": selectors.account_today(),
     }
-    if _postgres() and code_pool.row_triggers_skippable():
+    if _postgres() and row_triggers.row_triggers_skippable():
         context["skip_row_triggers"] = True
 
     def claim(ids, after):

@@ -18,7 +18,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from config import pg_arrays
 from config.account import account_tzinfo
+from config.row_triggers import row_triggers_skippable, row_triggers_skipped
 from wallets.models import Consumption, Lot, LotDue, Source, Transaction, Wallet, WalletChange
 
 ERR_POINTS_NOT_POSITIVE = "Points must be a positive number."
@@ -360,11 +362,13 @@ _BULK_INPUT_FLAT = """
     SELECT t.profile_id, %(points)s::numeric AS points, %(occurrence)s::text AS occurrence
     FROM unnest(%(profile_ids)s::bigint[]) AS t(profile_id)
     JOIN segments_profile p ON p.id = t.profile_id AND p.id BETWEEN %(low)s AND %(high)s
+    {profile_lock}
 """
 _BULK_INPUT_EACH = """
     SELECT t.profile_id, t.points, %(occurrence)s::text AS occurrence
     FROM unnest(%(profile_ids)s::bigint[], %(points)s::numeric[]) AS t(profile_id, points)
     JOIN segments_profile p ON p.id = t.profile_id AND p.id BETWEEN %(low)s AND %(high)s
+    {profile_lock}
 """
 # Live credits: every row its own occurrence (the triggering event or inaction check).
 _BULK_INPUT_OCCURRENCES = """
@@ -372,11 +376,14 @@ _BULK_INPUT_OCCURRENCES = """
     FROM unnest(%(profile_ids)s::bigint[], %(occurrences)s::text[], %(points)s::numeric[])
          AS t(profile_id, occurrence, points)
     JOIN segments_profile p ON p.id = t.profile_id
+    {profile_lock}
 """
 # The ids arrive sorted, so each chunk spans a narrow id range: the range lets the planner
 # read just that slice of the profile index instead of hashing the whole profile table.
-# Foreign keys are checked as usual (wallet, profile, campaign on each lot; the lot on each
-# ledger row); the ledger's copies of wallet, profile and campaign come from the lot row.
+# Foreign keys (wallet, profile, campaign on each lot) are checked by the per-row triggers, or,
+# where the role may skip them (config/row_triggers.py), by the locks the statement takes
+# itself: the input's profiles FOR KEY SHARE here, the wallet and campaign rows just before.
+# The ledger's copies of wallet, profile and campaign come from the lot row.
 _BULK_SQL = """
 WITH input AS ({input}),
 new_lots AS (
@@ -394,9 +401,9 @@ ledger AS (
     SELECT %(wallet_id)s, new_lots.profile_id, new_lots.id, %(kind)s, 'CAMPAIGN', new_lots.amount, %(description)s,
            '{{}}'::jsonb, %(campaign_id)s, new_lots.occurrence, '', NULL, NULL, %(now)s
     FROM new_lots
-    RETURNING 1
+    RETURNING profile_id
 ){steps}
-SELECT count(*) FROM ledger
+SELECT profile_id FROM ledger
 """
 _BULK_STEPS = """,
 steps AS (
@@ -417,15 +424,16 @@ def _due_steps(lot_id: int, activates_at, expires_at) -> list[LotDue]:
     return steps
 
 
-def _bulk_sql(*, input_sql: str, steps: list[LotDue]) -> tuple[str, dict]:
-    """The credit statement for these inputs (one of the `_BULK_INPUT_*` selects) and the steps it owes."""
+def _bulk_sql(*, input_sql: str, steps: list[LotDue], lock_keys: bool) -> tuple[str, dict]:
+    """The credit statement for these inputs (one of the `_BULK_INPUT_*` selects) and the steps it owes;
+    `lock_keys`: the statement locks the profiles it credits (its per-row FK triggers are skipped)."""
     params = {}
     values = []
     for n, step in enumerate(steps):
         values.append(f"(%(step{n})s, %(due{n})s::timestamptz)")
         params[f"step{n}"], params[f"due{n}"] = step.step, step.due_at
     sql = _BULK_SQL.format(
-        input=input_sql,
+        input=input_sql.format(profile_lock="FOR KEY SHARE OF p" if lock_keys else ""),
         steps=_BULK_STEPS.format(values=", ".join(values)) if steps else "",
     )
     return sql, params
@@ -441,8 +449,8 @@ def wallet_credit_bulk(
     description: str = "",
     activates_at: datetime.datetime | None = None,
     expires_at: datetime.datetime | _NeverExpires | None = None,
-) -> int:
-    """Credit many profiles for one campaign occurrence; returns how many were newly credited.
+) -> list[int]:
+    """Credit many profiles for one campaign occurrence; returns the ids of the profiles newly credited.
 
     One INSERT … SELECT statement per chunk writes the lots, their ledger rows and their
     pending lifecycle steps; the unique (campaign, profile, occurrence) constraint absorbs
@@ -464,8 +472,11 @@ def wallet_credit_bulk(
     kind = Transaction.Kind.CREDIT if activated else Transaction.Kind.SCHEDULED
     steps = _due_steps(0, None if activated else activates_at, expires_at)
     profile_ids = sorted(set(profile_ids))
-    credited = 0
-    sql, step_params = _bulk_sql(input_sql=_BULK_INPUT_FLAT if amounts is None else _BULK_INPUT_EACH, steps=steps)
+    credited: list[int] = []
+    skip = row_triggers_skippable()
+    sql, step_params = _bulk_sql(
+        input_sql=_BULK_INPUT_FLAT if amounts is None else _BULK_INPUT_EACH, steps=steps, lock_keys=skip
+    )
     for start in range(0, len(profile_ids), BULK_CHUNK):
         chunk = list(profile_ids[start : start + BULK_CHUNK])
         chunk_points = [amounts[pid] for pid in chunk] if amounts is not None else [flat] * len(chunk)
@@ -474,14 +485,16 @@ def wallet_credit_bulk(
                 wallet, chunk, chunk_points, campaign, occurrence, description, now, activates_at, expires_at, kind
             )
             continue
-        with transaction.atomic(), connection.cursor() as cursor:
+        with transaction.atomic(), connection.cursor() as cursor, row_triggers_skipped(cursor, skip=skip):
+            if skip:
+                _lock_wallet_and_campaign(cursor, wallet.pk, campaign.pk)
             cursor.execute(
                 sql,
                 {
-                    "profile_ids": chunk,
+                    "profile_ids": pg_arrays.int_array(chunk),
                     "low": chunk[0],
                     "high": chunk[-1],
-                    "points": chunk_points if amounts is not None else flat,
+                    "points": pg_arrays.numeric_array(chunk_points) if amounts is not None else flat,
                     "wallet_id": wallet.pk,
                     "now": now,
                     "activates_at": activates_at,
@@ -493,11 +506,20 @@ def wallet_credit_bulk(
                     **step_params,
                 },
             )
-            credited += cursor.fetchone()[0]
-    if steps and credited >= ANALYZE_AFTER and connection.vendor == "postgresql":
+            credited += [row[0] for row in cursor.fetchall()]
+    if steps and len(credited) >= ANALYZE_AFTER and connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE wallets_lotdue")
-    return credited
+    return sorted(credited)
+
+
+def _lock_wallet_and_campaign(cursor, wallet_id: int, campaign_id: int) -> None:
+    """The locks the lots' wallet and campaign foreign-key triggers would take (config/row_triggers.py)."""
+    cursor.execute(
+        "SELECT 1 FROM wallets_wallet WHERE id = %s FOR KEY SHARE;"
+        " SELECT 1 FROM promotions_campaign WHERE id = %s FOR KEY SHARE",
+        [wallet_id, campaign_id],
+    )
 
 
 def wallet_credit_each(
@@ -529,21 +551,28 @@ def wallet_credit_each(
     rows = [(pid, occurrence, _positive_points(wallet, points)) for pid, occurrence, points in credits]
     if connection.vendor != "postgresql":
         return sum(
-            _credit_chunk_portable(
-                wallet, [pid], [amount], campaign, occurrence, description, now, activates_at, expires_at, kind
+            len(
+                _credit_chunk_portable(
+                    wallet, [pid], [amount], campaign, occurrence, description, now, activates_at, expires_at, kind
+                )
             )
             for pid, occurrence, amount in rows
         )
+    skip = row_triggers_skippable()
     sql, params = _bulk_sql(
-        input_sql=_BULK_INPUT_OCCURRENCES, steps=_due_steps(0, None if activated else activates_at, expires_at)
+        input_sql=_BULK_INPUT_OCCURRENCES,
+        steps=_due_steps(0, None if activated else activates_at, expires_at),
+        lock_keys=skip,
     )
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, row_triggers_skipped(cursor, skip=skip):
+        if skip:
+            _lock_wallet_and_campaign(cursor, wallet.pk, campaign.pk)
         cursor.execute(
             sql,
             {
-                "profile_ids": [r[0] for r in rows],
-                "occurrences": [r[1] for r in rows],
-                "points": [r[2] for r in rows],
+                "profile_ids": pg_arrays.int_array(r[0] for r in rows),
+                "occurrences": pg_arrays.text_array(r[1] for r in rows),
+                "points": pg_arrays.numeric_array(r[2] for r in rows),
                 "wallet_id": wallet.pk,
                 "now": now,
                 "activates_at": activates_at,
@@ -554,7 +583,7 @@ def wallet_credit_each(
                 **params,
             },
         )
-        return cursor.fetchone()[0]
+        return len(cursor.fetchall())
 
 
 def _credit_chunk_portable(wallet, chunk, chunk_points, campaign, occurrence, description, now, act, exp, kind):
@@ -605,7 +634,7 @@ def _credit_chunk_portable(wallet, chunk, chunk_points, campaign, occurrence, de
         )
         scheduled = kind == Transaction.Kind.SCHEDULED
         LotDue.objects.bulk_create(step for lot in lots for step in _due_steps(lot.pk, act if scheduled else None, exp))
-    return len(lots)
+    return [lot.profile_id for lot in lots]
 
 
 # --- Lifecycle jobs -------------------------------------------------------------------------

@@ -247,40 +247,34 @@ def test_wallet_update_never_changes_the_expiry_rule_and_records_history():
 def test_wallet_credit_bulk_twice_for_the_same_occurrence_credits_once():
     wallet, campaign = WalletFactory(), CampaignFactory()
     ids = [ProfileFactory().pk for _ in range(5)]
+    assert services.wallet_credit_bulk(
+        wallet=wallet, profile_ids=ids, points=D("7.5"), campaign=campaign, occurrence="run:1"
+    ) == sorted(ids)
     assert (
         services.wallet_credit_bulk(
             wallet=wallet, profile_ids=ids, points=D("7.5"), campaign=campaign, occurrence="run:1"
         )
-        == 5
-    )
-    assert (
-        services.wallet_credit_bulk(
-            wallet=wallet, profile_ids=ids, points=D("7.5"), campaign=campaign, occurrence="run:1"
-        )
-        == 0
+        == []
     )
     assert Lot.objects.count() == 5
     assert Transaction.objects.filter(kind="CREDIT", source="CAMPAIGN", campaign=campaign).count() == 5
-    assert (
-        services.wallet_credit_bulk(
-            wallet=wallet, profile_ids=ids[:2], points=D(1), campaign=campaign, occurrence="run:2"
-        )
-        == 2
-    )
+    assert services.wallet_credit_bulk(
+        wallet=wallet, profile_ids=ids[:2], points=D(1), campaign=campaign, occurrence="run:2"
+    ) == sorted(ids[:2])
 
 
 def test_wallet_credit_bulk_per_profile_points_rounded_unknown_ids_skipped_duplicates_once():
     wallet = WalletFactory(rounding_places=0, rounding_mode="up")
     campaign = CampaignFactory()
     a, b = ProfileFactory(), ProfileFactory()
-    count = services.wallet_credit_bulk(
+    credited = services.wallet_credit_bulk(
         wallet=wallet,
         profile_ids=[a.pk, b.pk, a.pk, 987654321],
         points={a.pk: D("1.2"), b.pk: D("3"), 987654321: D(1)},
         campaign=campaign,
         occurrence="event:9",
     )
-    assert count == 2
+    assert credited == sorted([a.pk, b.pk])
     assert dict(Lot.objects.values_list("profile_id", "amount")) == {a.pk: D(2), b.pk: D(3)}
 
 
@@ -308,7 +302,11 @@ def test_wallet_credit_bulk_query_count_does_not_grow_with_profiles(django_asser
     # 3 chunks of ≤ 1000 → 3 statements, plus the account timezone read and savepoints.
     with django_assert_max_num_queries(10):
         assert (
-            services.wallet_credit_bulk(wallet=wallet, profile_ids=ids, points=D(1), campaign=campaign, occurrence="r")
+            len(
+                services.wallet_credit_bulk(
+                    wallet=wallet, profile_ids=ids, points=D(1), campaign=campaign, occurrence="r"
+                )
+            )
             == 2500
         )
     small = ids[:10]
@@ -330,7 +328,7 @@ def test_wallet_credit_bulk_rounds_skips_unknown_profiles_and_owes_the_jobs_thei
         activates_at=activates,
         expires_at=expires,
     )
-    assert credited == 3
+    assert credited == [p.pk for p in profiles]
     assert sorted(Lot.objects.values_list("profile_id", "amount", "campaign_id", "wallet_id")) == [
         (p.pk, D("2.2"), campaign.pk, wallet.pk) for p in profiles
     ]

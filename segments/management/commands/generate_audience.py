@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.row_triggers import row_triggers_skippable, row_triggers_skipped
 from segments.models import Event, EventDefinition, EventPropertyDefinition, Profile, sample_bucket_for
 
 CITIES = ["Pune", "Mumbai", "Delhi", "Bengaluru", "Chennai", "Kolkata", "Hyderabad", "Jaipur"]
@@ -57,20 +58,6 @@ FROM (
     OFFSET 0
 ) AS g
 """
-
-
-def _may_skip_row_triggers(cursor) -> bool:
-    """Whether the event inserts may skip the per-row foreign-key check on profile_id.
-
-    Every profile id they write was inserted by this same transaction (invisible to anyone
-    else until it commits, so nobody can delete it), so the check cannot fail; at 10,000,000
-    events the deferred checks alone take minutes at COMMIT. Needs the privilege to set
-    session_replication_role (superuser or GRANT SET ON PARAMETER); otherwise they run as usual.
-    """
-    if connection.pg_version < 150000:
-        return False
-    cursor.execute("SELECT has_parameter_privilege('session_replication_role', 'SET')")
-    return bool(cursor.fetchone()[0])
 
 
 def _event(rng, now, days):
@@ -141,14 +128,13 @@ class Command(BaseCommand):
                     "start": now - datetime.timedelta(days=days),
                     "step": days * 86400 / n_events,
                 }
-                skip_triggers = _may_skip_row_triggers(cursor)
-                if skip_triggers:
-                    cursor.execute("SET LOCAL session_replication_role = replica")
-                for done in range(0, n_events, EVENT_CHUNK):
-                    last = min(done + EVENT_CHUNK, n_events) - 1
-                    cursor.execute(_EVENTS_SQL, {**params, "first": done, "last": last})
-                if skip_triggers:
-                    cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+                # Every profile id the events write was inserted by this same transaction
+                # (invisible to anyone else until it commits, so nobody can delete it): the
+                # per-row checks cannot fail, and at 10,000,000 events they took minutes at COMMIT.
+                with row_triggers_skipped(cursor, skip=row_triggers_skippable()):
+                    for done in range(0, n_events, EVENT_CHUNK):
+                        last = min(done + EVENT_CHUNK, n_events) - 1
+                        cursor.execute(_EVENTS_SQL, {**params, "first": done, "last": last})
             cursor.execute("ANALYZE segments_profile")
             cursor.execute("ANALYZE segments_event")
 
