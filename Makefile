@@ -47,8 +47,9 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 # SPEC 9 figures (not part of `make test` / CI): own database promo_benchmark (SMALL=1:
-# promo_benchmark_small, 1/10 scale), data set generated once and reused; REGENERATE=1 forces it.
-BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/promo_benchmark
+# promo_benchmark_small, 1/10 scale) on the bench's own PostgreSQL server (bench/cluster.py,
+# port 5433, bench/postgresql.conf), data set generated once and reused; REGENERATE=1 forces it.
+# BENCH_DATABASE_URL=postgres://…/promo_benchmark measures on another server instead.
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
 bench: install services
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_REDIS_URL=$(BENCH_REDIS_URL) CELERY_BROKER_URL=memory:// \

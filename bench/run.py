@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/run.py [--small] [--regenerate] [--only distribute,audience,…]
 
-Uses its own PostgreSQL database (promo_benchmark, or promo_benchmark_small with --small, on
-the server of BENCH_DATABASE_URL / DATABASE_URL), generates the data set once with the
+Uses its own PostgreSQL database (promo_benchmark, or promo_benchmark_small with --small) on
+its own PostgreSQL server (bench/cluster.py: var/bench-pg, port 5433, bench/postgresql.conf),
+or on the server of BENCH_DATABASE_URL when set; generates the data set once with the
 product's generator and reuses it while its parameters match. Lines starting with '#' are
 progress; every other line is `name<TAB>value<TAB>unit<TAB>target<TAB>PASS|FAIL`.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import dataset  # noqa: E402
+from bench import cluster, dataset  # noqa: E402
 from bench.common import FIGURE_NAMES, Context, Figure, log  # noqa: E402
 
 FAMILIES = ("distribute", "audience", "upload", "campaign_list", "lifecycle")
@@ -45,9 +46,8 @@ def main() -> int:
     scale = 0.1 if args.small else 1.0
     profiles, events = int(dataset.FULL["profiles"] * scale), int(dataset.FULL["events"] * scale)
     name = "promo_benchmark_small" if args.small else "promo_benchmark"
-    server = (
-        os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/x"
-    )
+    # BENCH_DATABASE_URL: measure on that server; otherwise on the bench's own (bench/cluster.py).
+    server = os.environ.get("BENCH_DATABASE_URL") or cluster.ensure_running(log)
     url = server.rsplit("/", 1)[0] + "/" + name
     wanted = {"profiles": profiles, "events": events, "days": dataset.DAYS, "seed": dataset.SEED}
 

@@ -558,15 +558,13 @@ def wallet_credit_each(
             )
             for pid, occurrence, amount in rows
         )
-    skip = row_triggers_skippable()
+    # A live batch is small: its per-row FK triggers cost less than switching them off.
     sql, params = _bulk_sql(
         input_sql=_BULK_INPUT_OCCURRENCES,
         steps=_due_steps(0, None if activated else activates_at, expires_at),
-        lock_keys=skip,
+        lock_keys=False,
     )
-    with connection.cursor() as cursor, row_triggers_skipped(cursor, skip=skip):
-        if skip:
-            _lock_wallet_and_campaign(cursor, wallet.pk, campaign.pk)
+    with connection.cursor() as cursor:
         cursor.execute(
             sql,
             {

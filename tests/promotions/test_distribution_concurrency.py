@@ -4,13 +4,15 @@ import datetime
 import threading
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from config import row_triggers
 from coupons import services as coupon_services
 from coupons.models import CodeAssignment
 from promotions import distribution
 from promotions.models import Campaign, CampaignRun, Grant
+from segments.models import Event
 from tests.coupons.factories import BulkCouponFactory
 from tests.promotions.helpers import campaign_past
 from wallets.models import Lot
@@ -103,3 +105,66 @@ def test_concurrent_dispatchers_start_each_run_once():
     in_threads(dispatch, count=3)
     assert sorted(started) == sorted(run.pk for run in runs)
     assert set(CampaignRun.objects.values_list("status", flat=True)) == {CampaignRun.Status.RUNNING}
+
+
+FK_MODES = pytest.mark.parametrize("skip_row_triggers", [False, True], ids=["fk-triggers", "fk-locks-set-based"])
+
+
+@FK_MODES
+def test_both_foreign_key_modes_reward_the_run_and_leave_triggers_on(monkeypatch, skip_row_triggers):
+    """With or without the privilege to skip per-row FK triggers, a run writes the same rows."""
+    monkeypatch.setattr(row_triggers, "row_triggers_skippable", lambda: skip_row_triggers)
+    campaign = campaign_past(members=7)
+    run = running_run(campaign)
+    drain(run.pk)
+    run.refresh_from_db()
+    assert (run.status, run.granted) == (CampaignRun.Status.COMPLETED, 7)
+    members = set(campaign.custom_list.members.values_list("profile_id", flat=True))
+    assert set(Lot.objects.filter(campaign=campaign).values_list("profile_id", flat=True)) == members
+    assert set(Grant.objects.filter(campaign=campaign, granted=True).values_list("profile_id", flat=True)) == members
+    events = Event.objects.filter(name="Points Credited", profile_id__in=members)
+    assert events.count() == 7
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW session_replication_role")
+        assert cursor.fetchone()[0] == "origin"
+
+
+def test_skipping_fk_triggers_a_chunk_still_locks_its_profiles_until_commit(monkeypatch):
+    """Without the per-row FK triggers the chunk holds its profiles FOR KEY SHARE itself until it
+    commits, so a concurrent delete of one waits (here: times out) instead of leaving grants,
+    lots and events pointing at nothing. (With the triggers, the deferred checks would fail the
+    chunk at COMMIT instead.)"""
+    monkeypatch.setattr(row_triggers, "row_triggers_skippable", lambda: True)
+    campaign = campaign_past(members=3)
+    run = running_run(campaign)
+    victim = campaign.custom_list.members.order_by("profile_id").first().profile_id
+    inserted, release = threading.Event(), threading.Event()
+    real_insert = distribution._grants_insert
+
+    def insert_then_wait(*args, **kwargs):
+        new = real_insert(*args, **kwargs)
+        inserted.set()
+        release.wait(10)
+        return new
+
+    monkeypatch.setattr(distribution, "_grants_insert", insert_then_wait)
+    outcome = []
+
+    def chunk():
+        try:
+            outcome.append(distribution.run_distribute_chunk(run_id=run.pk, chunk_size=10))
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=chunk)
+    worker.start()
+    try:
+        assert inserted.wait(10)
+        with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '300ms'")
+            cursor.execute("DELETE FROM segments_profile WHERE id = %s", [victim])
+    finally:
+        release.set()
+        worker.join()
+    assert outcome == [distribution.DONE]
+    assert Grant.objects.filter(campaign=campaign, profile_id=victim, granted=True).exists()
