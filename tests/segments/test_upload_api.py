@@ -184,7 +184,9 @@ def test_a_batch_is_stored_with_a_bounded_number_of_queries(api_client, django_a
     ProfileFactory(identity="u3", properties={"City": "Pune"})
     records = [event(f"u{i % 50}", "Charged", Amount=i, Mode="UPI") for i in range(size - 1)]
     records.append({"type": "profile", "identity": "u3", "profileData": {"Tier": "Gold"}})
-    with django_assert_max_num_queries(10):
+    # The same bound for 10 and 1,000 records (3 of them switch the events' per-row FK triggers
+    # off and on again: config/row_triggers.py).
+    with django_assert_max_num_queries(13):
         response = post(api_client, {"d": records})
     assert response.json()["processed"] == size
     assert Event.objects.count() == size - 1
