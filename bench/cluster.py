@@ -29,11 +29,12 @@ def _bin(name: str) -> str:
     raise SystemExit(f"bench: PostgreSQL's {name} is not installed (Debian: apt-get install postgresql)")
 
 
-def _as_owner(args: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: run as the `postgres` user then."""
-    if os.geteuid() != 0:
-        return args
-    return ["runuser", "-u", "postgres", "--", *args]
+def _pg(tool: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    """Run a PostgreSQL server tool on DATA; as the `postgres` user when we are root (it refuses root)."""
+    argv = [_bin(tool), "-D", str(DATA), *args]
+    if os.geteuid() == 0:
+        argv = ["runuser", "-u", "postgres", "--", *argv]
+    return subprocess.run(argv, **kwargs)  # noqa: S603 (our own fixed argv)
 
 
 def ensure_running(log) -> str:
@@ -44,11 +45,7 @@ def ensure_running(log) -> str:
         if os.geteuid() == 0:
             owner = pwd.getpwnam("postgres")
             os.chown(DATA, owner.pw_uid, owner.pw_gid)
-        subprocess.run(
-            _as_owner([_bin("initdb"), "-D", str(DATA), "-U", "postgres", "--auth=trust", "-E", "UTF8"]),
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        _pg("initdb", "-U", "postgres", "--auth=trust", "-E", "UTF8", check=True, stdout=subprocess.DEVNULL)
     target = DATA / "postgresql.auto.conf"
     if not target.exists() or target.read_text() != CONF.read_text():
         shutil.copyfile(CONF, target)  # read after postgresql.conf: these settings win
@@ -56,20 +53,18 @@ def ensure_running(log) -> str:
             owner = pwd.getpwnam("postgres")
             os.chown(target, owner.pw_uid, owner.pw_gid)
         if (DATA / "postmaster.pid").exists():
-            subprocess.run(_as_owner([_bin("pg_ctl"), "-D", str(DATA), "-w", "stop", "-m", "fast"]), check=False)
-    status = subprocess.run(_as_owner([_bin("pg_ctl"), "-D", str(DATA), "status"]), capture_output=True)
-    if status.returncode != 0:
+            _pg("pg_ctl", "-w", "stop", "-m", "fast", check=False)
+    if _pg("pg_ctl", "status", capture_output=True).returncode != 0:
         log(f"starting the bench PostgreSQL server on port {PORT}")
-        subprocess.run(
-            _as_owner(
-                [_bin("pg_ctl"), "-D", str(DATA), "-w", "-l", str(DATA / "server.log"), "-o", f"-k {DATA}", "start"]
-            ),
+        _pg(
+            "pg_ctl",
+            "-w",
+            "-l",
+            str(DATA / "server.log"),
+            "-o",
+            f"-k {DATA}",
+            "start",
             check=True,
             stdout=subprocess.DEVNULL,
         )
     return URL
-
-
-def stop() -> None:
-    if (DATA / "postmaster.pid").exists():
-        subprocess.run(_as_owner([_bin("pg_ctl"), "-D", str(DATA), "-w", "stop", "-m", "fast"]), check=False)

@@ -40,8 +40,10 @@ def post(conn: http.client.HTTPConnection, body: bytes, auth: str) -> dict:
 
 
 def drive(args) -> tuple[int, int, float]:
-    """Post batches until `seconds` have passed; (events accepted, batches, busy seconds)."""
-    port, key_id, secret, profiles, seconds, seed, trigger_share = args
+    """Post batches until `seconds` have passed, as fast as possible or `per_second` batches a
+    second (paced: each batch has its start time); (events accepted, batches, busy seconds)."""
+    port, key_id, secret, profiles, seconds, seed, trigger_share, *rest = args
+    per_second = rest[0] if rest else 0
     rng = random.Random(seed)
     bodies = [batch_body(rng, profiles=profiles, trigger_share=trigger_share) for _ in range(8)]
     auth = auth_header(key_id, secret)
@@ -49,6 +51,9 @@ def drive(args) -> tuple[int, int, float]:
     accepted = batches = 0
     started = time.perf_counter()
     while time.perf_counter() - started < seconds:
+        if per_second:
+            due = started + batches / per_second
+            time.sleep(max(0.0, due - time.perf_counter()))
         result = post(conn, bodies[batches % len(bodies)], auth)
         accepted += result["processed"]
         batches += 1
