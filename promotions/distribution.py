@@ -354,8 +354,11 @@ def _audience(campaign: Campaign, run: CampaignRun):
     rules = catalogue.audience_rules(campaign)
     if rules is None:
         return None
-    ids = segment_selectors.segment_profile_ids(rules=rules).filter(id__gt=run.cursor)
-    if not campaign.reward_again:
+    ids = segment_selectors.segment_profile_ids(rules=rules, after=run.cursor)
+    # Without "reward again", leave out profiles an earlier run rewarded; asked only when an
+    # earlier run gave anything (the run counters), so a one-time campaign's chunks never
+    # scan the campaign's grants.
+    if not campaign.reward_again and campaign.runs.filter(granted__gt=0).exclude(pk=run.pk).exists():
         earlier = Grant.objects.filter(campaign=campaign, granted=True).exclude(occurrence=occurrence_for_run(run.pk))
         ids = ids.exclude(id__in=earlier.values("profile_id"))
     return ids.order_by("id").values_list("id", flat=True)

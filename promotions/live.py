@@ -38,6 +38,7 @@ the batch transaction); points are credited for the whole batch in one statement
 """
 
 import datetime
+import json
 import logging
 import random
 from dataclasses import dataclass
@@ -306,7 +307,11 @@ def _batch_events(event_ids: list[int], ids_literal: str | None, names: set[str]
             " WHERE id = ANY(%s::bigint[])) SELECT * FROM batch WHERE name = ANY(%s::text[]) ORDER BY id",
             [ids_literal, pg_arrays.text_array(sorted(names))],
         )
-        return [dict(zip(_EVENT_FIELDS, row, strict=True)) for row in cursor.fetchall()]
+        events = [dict(zip(_EVENT_FIELDS, row, strict=True)) for row in cursor.fetchall()]
+    for event in events:  # Django's connection leaves jsonb as text for JSONField to decode
+        if isinstance(event["properties"], str):
+            event["properties"] = json.loads(event["properties"])
+    return events
 
 
 # --- Granting: budgets, caps and recurrence in the grant's transaction ---------------------------

@@ -668,9 +668,12 @@ def _agg_compare(expr, agg: dict) -> Q:
 class RuleCompiler:
     """Turns a normalised rule tree into a Q on Profile: one SQL query with EXISTS subqueries."""
 
-    def __init__(self, *, now: datetime.datetime, tz):
+    def __init__(self, *, now: datetime.datetime, tz, after: int | None = None):
         self.now = now
         self.tz = tz
+        # Keyset paging (profile id > after): pushed into list-membership subqueries as well,
+        # which the planner scans in profile order and would otherwise read from the start.
+        self.after = after
         self._segment_stack: list[int] = []
 
     def window_q(self, window: dict, field: str = "occurred_at") -> Q:
@@ -779,7 +782,12 @@ class RuleCompiler:
     def _list_exists(self, list_id: int) -> Exists:
         from segments.models import CustomListMember
 
-        return Exists(CustomListMember.objects.filter(custom_list_id=list_id, profile_id=OuterRef("pk")))
+        members = CustomListMember.objects.filter(custom_list_id=list_id, profile_id=OuterRef("pk"))
+        if self.after is not None:
+            # Implied by the outer profile id > after; said here so the member index is read
+            # from the page's start (a run's chunk k read k pages of members otherwise).
+            members = members.filter(profile_id__gt=self.after)
+        return Exists(members)
 
     def rule_in_custom_list(self, rule: dict) -> Q:
         return Q(self._list_exists(rule["custom_list_id"]))
@@ -799,9 +807,10 @@ class RuleCompiler:
         return Q(Exists(first.filter(pair)))
 
 
-def compile_rules(rules: dict, *, now: datetime.datetime, tz) -> Q:
-    """A validated tree as a Q on Profile."""
-    return RuleCompiler(now=now, tz=tz).group(rules)
+def compile_rules(rules: dict, *, now: datetime.datetime, tz, after: int | None = None) -> Q:
+    """A validated tree as a Q on Profile (with `after`: for the profiles of id > after only)."""
+    q = RuleCompiler(now=now, tz=tz, after=after).group(rules)
+    return q & Q(pk__gt=after) if after is not None else q
 
 
 def describe_window(window: dict) -> str:

@@ -80,14 +80,15 @@ def profile_properties() -> list[tuple[str, str]]:
 # --- Segments and audience ----------------------------------------------------------------
 
 
-def rules_q(*, rules: dict, now: datetime.datetime | None = None) -> Q:
+def rules_q(*, rules: dict, now: datetime.datetime | None = None, after: int | None = None) -> Q:
     tree = rules_mod.validate_rules(rules)
-    return rules_mod.compile_rules(tree, now=now or timezone.now(), tz=account_tzinfo())
+    return rules_mod.compile_rules(tree, now=now or timezone.now(), tz=account_tzinfo(), after=after)
 
 
-def segment_profile_ids(*, rules: dict, now: datetime.datetime | None = None) -> QuerySet:
-    """Ids of the profiles matching a rule tree, as one query (`.values("id")`)."""
-    return Profile.objects.filter(rules_q(rules=rules, now=now)).order_by().values("id")
+def segment_profile_ids(*, rules: dict, now: datetime.datetime | None = None, after: int | None = None) -> QuerySet:
+    """Ids of the profiles matching a rule tree, as one query (`.values("id")`); with `after`,
+    only ids above it (a keyset page: see RuleCompiler.after)."""
+    return Profile.objects.filter(rules_q(rules=rules, now=now, after=after)).order_by().values("id")
 
 
 def audience_count(*, rules: dict, now: datetime.datetime | None = None) -> int:

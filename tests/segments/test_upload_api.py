@@ -266,3 +266,30 @@ def test_concurrent_batches_for_the_same_identities_both_store(api_key):
     assert Event.objects.count() == 400
     assert Profile.objects.count() == 20
     assert all(len(p.properties) == 4 for p in Profile.objects.all())
+
+
+def test_system_events_built_in_the_database_carry_the_same_properties_as_one_by_one():
+    """A run's chunk records its system events from arrays (segments.services.system_events_record_columns):
+    the properties are those `system_events.system_event` gives, numbers without trailing zeros."""
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from promotions.models import Campaign
+    from promotions.system_events import system_event, system_event_shape
+    from segments.services import system_events_record_columns
+    from tests.wallets.factories import WalletFactory
+
+    campaign = Campaign.objects.create(name="Run", reward_type=Campaign.RewardType.POINTS, wallet=WalletFactory())
+    a, b = ProfileFactory(), ProfileFactory()
+    name, common, varying = system_event_shape(campaign)
+    points = [Decimal("100.000"), Decimal("2.500")]
+    ids = system_events_record_columns(
+        name=name, profile_ids=[a.pk, b.pk], common=common, varying={varying: points}, now=timezone.now()
+    )
+    stored = {e.profile_id: (e.name, e.properties) for e in Event.objects.filter(pk__in=ids)}
+    for profile, amount in zip((a, b), points, strict=True):
+        _, expected_name, expected = system_event(campaign, profile_id=profile.pk, points=amount)
+        assert stored[profile.pk] == (expected_name, expected)
+    assert stored[a.pk][1]["Points"] == 100 and stored[b.pk][1]["Points"] == 2.5
+    assert EventDefinition.objects.filter(name="Points Credited").exists()
