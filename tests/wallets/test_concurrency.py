@@ -11,6 +11,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from segments.models import Profile
 from tests.factories import ApiKeyFactory
 from tests.segments.factories import ProfileFactory
 from tests.wallets.factories import CampaignFactory, WalletFactory
@@ -153,3 +154,43 @@ def test_activation_and_expiry_jobs_run_concurrently_give_the_same_result_as_onc
         assert selectors.ledger_balances(profile=profile, wallet=wallet) == selectors.wallet_balances(
             profile=profile, wallet=wallet, at=later
         )
+
+
+def test_parallel_sweeps_do_each_lifecycle_step_once():
+    """LIFECYCLE_SWEEPS concurrent sweeps (one connection each) share the work by SKIP LOCKED:
+    together they write exactly one ACTIVATED row per lot and one EXPIRED row per expiring lot."""
+    wallet, campaign = WalletFactory(), CampaignFactory()
+    ids = [ProfileFactory().pk for _ in range(60)]
+    now = timezone.now()
+    services.wallet_credit_bulk(
+        wallet=wallet,
+        profile_ids=ids,
+        points=D(4),
+        campaign=campaign,
+        occurrence="r",
+        activates_at=now + datetime.timedelta(hours=1),
+        expires_at=now + datetime.timedelta(hours=2),
+    )
+    later = now + datetime.timedelta(hours=3)
+    # Small chunks, so the three sweeps interleave and skip each other's locked steps.
+    assert services.lots_activate_due(now=later, chunk=7, sweeps=3) == 60
+    assert services.lots_expire_due(now=later, chunk=7, sweeps=3) == 60
+    assert services.lots_activate_due(now=later, sweeps=3) == 0 == services.lots_expire_due(now=later, sweeps=3)
+    for kind in ("ACTIVATED", "EXPIRED"):
+        rows = Transaction.objects.filter(kind=kind)
+        assert rows.count() == 60 == rows.values("lot").distinct().count()
+    for pid in ids[:5]:
+        profile = Profile.objects.get(pk=pid)
+        assert selectors.ledger_balances(profile=profile, wallet=wallet).active == D(0)
+
+
+def test_the_beat_tasks_run_the_configured_number_of_sweeps(settings, monkeypatch):
+    from wallets import tasks
+
+    settings.LIFECYCLE_SWEEPS = 3
+    calls = []
+    monkeypatch.setattr(services, "lots_activate_due", lambda **kw: calls.append(("activate", kw)) or 0)
+    monkeypatch.setattr(services, "lots_expire_due", lambda **kw: calls.append(("expire", kw)) or 0)
+    tasks.lots_activate_due()
+    tasks.lots_expire_due()
+    assert calls == [("activate", {"sweeps": 3}), ("expire", {"sweeps": 3})]
