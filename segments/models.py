@@ -153,7 +153,10 @@ class CustomListUpload(models.Model):
 
 
 class CustomListMember(models.Model):
-    custom_list = models.ForeignKey(CustomList, on_delete=models.CASCADE, related_name="members")
+    # No single-column index on the list: custom_list_member_once leads with it. With both, a
+    # list without planner statistics yet (just uploaded) had each chunk of a run read the
+    # whole list through the narrower one instead of from the chunk's first profile.
+    custom_list = models.ForeignKey(CustomList, on_delete=models.CASCADE, related_name="members", db_index=False)
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
 
     class Meta:
