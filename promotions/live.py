@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
@@ -54,7 +54,15 @@ from config import pg_arrays
 from config.account import account_tzinfo
 from coupons.models import Coupon
 from promotions import distribution, system_events
-from promotions.models import Campaign, CampaignCounter, Grant, InactionCheck, LiveTrigger, ProfileCounter
+from promotions.models import (
+    Campaign,
+    CampaignCounter,
+    Grant,
+    InactionCheck,
+    LiveInbox,
+    LiveTrigger,
+    ProfileCounter,
+)
 from segments import rules as segment_rules
 from segments import selectors as segment_selectors
 from segments import services as segment_services
@@ -758,8 +766,75 @@ def live_campaigns_start_and_end(*, now: datetime.datetime | None = None) -> tup
 
 
 def live_sweep(*, now: datetime.datetime | None = None) -> dict:
-    """The beat job: due inaction checks first (they were earned before any end), then start / end."""
+    """The beat job: due inaction checks first (they were earned before any end), then start /
+    end, then any batch still waiting in the inbox (its task was lost)."""
     now = now or timezone.now()
     checks = inaction_checks_process(now=now)
     started, ended = live_campaigns_start_and_end(now=now)
-    return {"checks": checks, "started": started, "ended": ended}
+    drained = inbox_drain()
+    return {"checks": checks, "started": started, "ended": ended, "batches": drained["batches"]}
+
+
+# --- The inbox: batches waiting for matching -------------------------------------------------
+
+_TRANSIENT = (OperationalError,)  # and LimitRace: both mean "try the same batches again"
+
+
+def _inbox_match(batches: list[tuple[int, list]]) -> dict:
+    """Match the batches' events together; a batch that fails for a reason other than a lost
+    race is matched alone, and one that fails alone is logged and dropped (as a task that
+    failed was before the inbox), so it cannot hold up the batches behind it."""
+    try:
+        with transaction.atomic():
+            return events_process(event_ids=sorted({int(i) for _, ids in batches for i in ids}))
+    except (LimitRace, *_TRANSIENT):
+        raise
+    except Exception:
+        if len(batches) == 1:
+            log.exception("Live matching failed for inbox batch %s; its events are not matched", batches[0][0])
+            return {}
+    counts: dict = {}
+    for batch in batches:
+        for key, value in _inbox_match([batch]).items():
+            counts[key] = counts.get(key, 0) + value
+    return counts
+
+# Batches matched together in one transaction (at most ~INBOX_TAKE × 1,000 events).
+INBOX_TAKE = 20
+
+
+def inbox_record(*, event_ids: list[int]) -> None:
+    """Record a committed batch of stored events for matching, and enqueue a matching task."""
+    if not event_ids:
+        return
+    from promotions.tasks import live_events
+
+    LiveInbox.objects.create(event_ids=list(event_ids))
+    transaction.on_commit(lambda: live_events.delay(list(event_ids)))
+
+
+def inbox_drain() -> dict:
+    """Match every batch waiting in the inbox, up to INBOX_TAKE batches per transaction; returns counts.
+
+    Each transaction claims the oldest waiting batches (SKIP LOCKED: two tasks take different
+    ones), matches all their events in one `events_process`, and deletes the batches it
+    matched. A failure rolls the batches back into the inbox with nothing given; grants are
+    unique per event, so matching a batch twice gives nothing twice.
+    """
+    summary = {"batches": 0, "events": 0, "campaigns": 0, "granted": 0, "not_granted": 0, "checks": 0}
+    while True:
+        with transaction.atomic():
+            batches = list(
+                LiveInbox.objects.select_for_update(skip_locked=True)
+                .order_by("pk")
+                .values_list("pk", "event_ids")[:INBOX_TAKE]
+            )
+            if not batches:
+                return summary
+            counts = _inbox_match(batches)
+            LiveInbox.objects.filter(pk__in=[pk for pk, _ in batches]).delete()
+        summary["batches"] += len(batches)
+        for key, value in counts.items():
+            summary[key] += value
+        if len(batches) < INBOX_TAKE:
+            return summary

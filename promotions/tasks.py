@@ -29,9 +29,10 @@ _LIVE_RETRY = {"autoretry_for": (live.LimitRace, OperationalError), "retry_backo
 
 
 @shared_task(name="promotions.live_events", acks_late=True, reject_on_worker_lost=True, **_LIVE_RETRY)
-def live_events(event_ids: list[int]) -> dict:
-    """Match one stored batch of events against live campaigns (grants are unique per event: safe twice)."""
-    return live.events_process(event_ids=event_ids)
+def live_events(event_ids: list[int] | None = None) -> dict:
+    """Match the batches waiting in the live inbox, this one's (`event_ids`) among them: a task
+    sent while an earlier one was still matching usually finds its batch already done."""
+    return live.inbox_drain()
 
 
 @shared_task(name="promotions.live_sweep", acks_late=True, reject_on_worker_lost=True, **_LIVE_RETRY)

@@ -227,13 +227,13 @@ def test_live_hook_is_not_called_for_a_batch_without_events(api_client, django_c
     hook.assert_not_called()
 
 
-def test_live_hook_enqueues_one_matching_task_per_batch_with_the_ids():
+def test_live_hook_records_the_batch_for_matching():
     from segments import live
 
-    with mock.patch("promotions.tasks.live_events.delay") as delay:
+    with mock.patch("promotions.live.inbox_record") as inbox_record:
         live.events_stored(event_ids=[1, 2])
         live.events_stored(event_ids=[])
-    delay.assert_called_once_with([1, 2])
+    inbox_record.assert_called_once_with(event_ids=[1, 2])
 
 
 @pytest.mark.django_db(transaction=True)
