@@ -56,4 +56,5 @@ bench: install services
 		$(PY) bench/run.py $(if $(SMALL),--small) $(if $(REGENERATE),--regenerate) $(if $(ONLY),--only $(ONLY))
 
 clean:
+	-python3 bench/cluster.py stop
 	rm -rf var/ .pytest_cache

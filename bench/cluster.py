@@ -68,3 +68,18 @@ def ensure_running(log) -> str:
             stdout=subprocess.DEVNULL,
         )
     return URL
+
+
+def stop() -> None:
+    """Stop the bench server if it runs (`make clean` before it deletes var/)."""
+    if (DATA / "postmaster.pid").exists():
+        _pg("pg_ctl", "-w", "stop", "-m", "fast", check=False, stdout=subprocess.DEVNULL)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["stop"]:
+        stop()
+    else:
+        ensure_running(print)
