@@ -799,6 +799,7 @@ def _inbox_match(batches: list[tuple[int, list]]) -> dict:
             counts[key] = counts.get(key, 0) + value
     return counts
 
+
 # Batches matched together in one transaction (at most ~INBOX_TAKE × 1,000 events).
 INBOX_TAKE = 20
 

@@ -9,14 +9,11 @@ Voucher List ID + Code. `promotions.live` reads Campaign ID and Trigger Depth to
 from decimal import Decimal
 
 from promotions.models import Campaign
+from segments.services import json_number
 
 POINTS_CREDITED, COUPON_REWARDED, VOUCHER_REWARDED = "Points Credited", "Coupon Rewarded", "Voucher Rewarded"
 NAMES = (POINTS_CREDITED, COUPON_REWARDED, VOUCHER_REWARDED)
 PROP_CAMPAIGN, PROP_DEPTH = "Campaign ID", "Trigger Depth"
-
-
-def _json_number(amount: Decimal):
-    return int(amount) if amount == amount.to_integral_value() else float(amount)
 
 
 def system_event_shape(campaign: Campaign) -> tuple[str, dict, str]:
@@ -36,5 +33,5 @@ def system_event(campaign: Campaign, *, profile_id: int, points=None, code: str 
     """(profile id, event name, properties) of the system event for one reward given."""
     name, props, varying = system_event_shape(campaign)
     props[PROP_DEPTH] = depth
-    props[varying] = _json_number(Decimal(points)) if varying == "Points" else code
+    props[varying] = json_number(Decimal(points)) if varying == "Points" else code
     return profile_id, name, props

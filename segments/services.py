@@ -230,7 +230,7 @@ def system_events_record_columns(
         return []
     if connection.vendor != "postgresql":
         rows = [
-            (pid, name, {**common, **{key: values[i] for key, values in varying.items()}})
+            (pid, name, {**common, **{key: json_number(values[i]) for key, values in varying.items()}})
             for i, pid in enumerate(profile_ids)
         ]
         return system_events_record(events=rows, now=now)
@@ -271,6 +271,13 @@ def system_events_record_columns(
     sample = {**common, **{key: values[0] for key, values in varying.items()}}
     _system_events_recorded(samples={(name, tuple(sorted(sample))): sample}, ids=ids, now=now)
     return ids
+
+
+def json_number(value):
+    """A Decimal as the JSON number it stands for (no trailing zeros), like trim_scale in SQL."""
+    if not isinstance(value, Decimal):
+        return value
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def _system_events_recorded(*, samples: dict, ids: list[int], now: datetime.datetime) -> None:

@@ -5,15 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('segments', '0005_drop_redundant_fk_indexes'),
+        ("segments", "0005_drop_redundant_fk_indexes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='customlistmember',
-            name='custom_list',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='members', to='segments.customlist'),
+            model_name="customlistmember",
+            name="custom_list",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="members",
+                to="segments.customlist",
+            ),
         ),
     ]
