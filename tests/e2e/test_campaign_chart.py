@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from config.account import account_tzinfo
 from promotions.models import Campaign, Grant
 from tests.e2e.conftest import sign_in
 from tests.factories import UserFactory
@@ -43,7 +44,7 @@ def test_marketer_switches_the_campaign_chart_between_days_and_weeks(page, scree
     expect(chart.get_by_role("img", name="Rewards given and profiles rewarded per week")).to_be_visible()
     chart.get_by_text("As a table").click()
     expect(chart.locator("#campaign-chart-table tbody tr")).to_have_count(
-        len({(timezone.localdate(now - datetime.timedelta(days=d))).isocalendar()[:2] for d in range(21)})
+        len({_local_day(now - datetime.timedelta(days=d)).isocalendar()[:2] for d in range(21)})
     )
     expect(chart.locator("#campaign-chart-table tbody tr").first.locator("td").nth(1)).to_have_text(
         str(sum(r for d, r in ((0, 3), (1, 5), (8, 2), (15, 4)) if _same_week(now, d)))
@@ -51,7 +52,12 @@ def test_marketer_switches_the_campaign_chart_between_days_and_weeks(page, scree
     screenshot()
 
 
+def _local_day(at) -> datetime.date:
+    """The day `at` falls on in the account timezone, which the chart buckets by (not UTC)."""
+    return timezone.localdate(at, timezone=account_tzinfo())
+
+
 def _same_week(now, days_ago) -> bool:
-    today = timezone.localdate(now)
-    day = timezone.localdate(now - datetime.timedelta(days=days_ago))
+    today = _local_day(now)
+    day = _local_day(now - datetime.timedelta(days=days_ago))
     return today.isocalendar()[:2] == day.isocalendar()[:2]

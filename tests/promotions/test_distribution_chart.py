@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from config.account import account_tzinfo
 from promotions import selectors
 from promotions.models import Campaign, Grant
 from tests.promotions.helpers import HTMX, campaign_live, campaign_past
@@ -112,7 +113,7 @@ def test_live_campaign_page_shows_the_daily_chart_with_todays_rewards(marketer_c
     assert 'id="campaign-chart"' in content
     assert '<svg class="bar-chart" role="img" aria-label="Rewards given and profiles rewarded per day"' in content
     assert 'aria-label="Points given per day"' in content
-    today = timezone.localdate()
+    today = timezone.localdate(timezone=account_tzinfo())  # the chart's days are the account's
     row = (
         f'<td class="nowrap">{today:%-d %b %Y}</td>\n'
         '            <td class="num">2</td><td class="num">1</td><td class="num">25</td>'
@@ -129,7 +130,7 @@ def test_period_switch_renders_only_the_chart_partial(marketer_client):
     assert response.status_code == 200
     assert partial.lstrip().startswith('<div id="campaign-chart"') and "<html" not in partial
     assert 'aria-label="Rewards given and profiles rewarded per month"' in partial
-    assert f'<td class="nowrap">{timezone.localdate():%B %Y}</td>' in partial
+    assert f'<td class="nowrap">{timezone.localdate(timezone=account_tzinfo()):%B %Y}</td>' in partial
     assert 'href="?period=month"\n         aria-current="true"' in partial
 
 
