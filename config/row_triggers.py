@@ -41,6 +41,17 @@ def row_triggers_skippable() -> bool:
     return cached[1]
 
 
+def keys_locked(cursor, *rows: tuple[str, int | None]) -> None:
+    """Lock the referenced rows (table, id) FOR KEY SHARE, as the skipped FK triggers would; None ids are skipped.
+
+    Table names are trusted constants of the caller. One round trip for all of them.
+    """
+    rows = [(table, pk) for table, pk in rows if pk is not None]
+    if rows:
+        sql = "; ".join(f"SELECT 1 FROM {table} WHERE id = %s FOR KEY SHARE" for table, _ in rows)  # noqa: S608
+        cursor.execute(sql, [pk for _, pk in rows])
+
+
 @contextmanager
 def row_triggers_skipped(cursor, *, skip: bool = True):
     """Run the block's statements without per-row triggers (foreign-key checks) when `skip`.

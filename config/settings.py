@@ -205,7 +205,8 @@ RUN_STALL_SECONDS = env_int("RUN_STALL_SECONDS", 300)
 # Profiles per chunk of a run (one transaction, one task each).
 RUN_CHUNK_SIZE = env_int("RUN_CHUNK_SIZE", 5000)
 # Concurrent sweeps (database connections) of each wallet lifecycle job: the work is in
-# PostgreSQL, so on a 2-core server two sweeps do a million lots in about half the time.
+# PostgreSQL, so on a 2-core server two sweeps do a million lots 1.3-1.6x faster than one
+# (a third made it slower: bench/RESULTS.md).
 LIFECYCLE_SWEEPS = env_int("LIFECYCLE_SWEEPS", 2)
 
 LOGGING = {

@@ -363,7 +363,7 @@ def _insert_codes(
         # the per-row trigger would, instead of once per code (a third of the insert's time).
         skip_row_triggers = row_triggers.row_triggers_skippable()
         if skip_row_triggers:
-            cursor.execute("SELECT 1 FROM coupons_coupon WHERE id = %s FOR KEY SHARE", [coupon.pk])
+            row_triggers.keys_locked(cursor, ("coupons_coupon", coupon.pk))
         if skip_existing_check:
             # No anti-join against the pool: its cost grew with the series (and with stale
             # statistics the planner chose a nested loop over it: minutes per chunk).

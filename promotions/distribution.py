@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from config import pg_arrays
 from config.account import account_tzinfo
-from config.row_triggers import row_triggers_skippable, row_triggers_skipped
+from config.row_triggers import keys_locked, row_triggers_skippable, row_triggers_skipped
 from coupons import services as coupon_services
 from coupons.models import CodeAssignment, Coupon
 from promotions import catalogue, schedule, system_events
@@ -264,11 +264,12 @@ def reward_profiles(
     granted = [pid for pid in new if not outcome[pid][0]]
     if granted:
         name, common, varying = system_events.system_event_shape(campaign)
+        column = 1 if varying == "Points" else 2  # outcome = (reason, points, code)
         segment_services.system_events_record_columns(
             name=name,
             profile_ids=granted,
             common=common,
-            varying={varying: [outcome[pid][1] if varying == "Points" else outcome[pid][2] for pid in granted]},
+            varying={varying: [outcome[pid][column] for pid in granted]},
             now=now,
         )
     exhausted = sum(1 for pid in new if outcome[pid][0] in (R.BULK_CODES_EXHAUSTED, R.VOUCHER_CODES_EXHAUSTED))
@@ -313,11 +314,7 @@ def _grants_insert(
     skip = row_triggers_skippable()
     with connection.cursor() as cursor, row_triggers_skipped(cursor, skip=skip):
         if skip:
-            cursor.execute(
-                "SELECT 1 FROM promotions_campaign WHERE id = %s FOR KEY SHARE;"
-                " SELECT 1 FROM promotions_campaignrun WHERE id = %s FOR KEY SHARE",
-                [campaign_id, run_id],
-            )
+            keys_locked(cursor, ("promotions_campaign", campaign_id), ("promotions_campaignrun", run_id))
         cursor.execute(
             f"""
             INSERT INTO promotions_grant

@@ -777,7 +777,9 @@ def live_sweep(*, now: datetime.datetime | None = None) -> dict:
 
 # --- The inbox: batches waiting for matching -------------------------------------------------
 
-_TRANSIENT = (OperationalError,)  # and LimitRace: both mean "try the same batches again"
+# A lost counter race (rolled back, nothing given) or a deadlock / lost connection: the same
+# batches are simply matched again (grants are unique per event). The task retries on these.
+RETRYABLE = (LimitRace, OperationalError)
 
 
 def _inbox_match(batches: list[tuple[int, list]]) -> dict:
@@ -787,7 +789,7 @@ def _inbox_match(batches: list[tuple[int, list]]) -> dict:
     try:
         with transaction.atomic():
             return events_process(event_ids=sorted({int(i) for _, ids in batches for i in ids}))
-    except (LimitRace, *_TRANSIENT):
+    except RETRYABLE:
         raise
     except Exception:
         if len(batches) == 1:

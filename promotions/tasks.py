@@ -1,7 +1,6 @@
 """Celery tasks of the distribution engine: take ids, safe to run twice, acks_late."""
 
 from celery import shared_task
-from django.db import OperationalError
 
 from promotions import distribution, live
 
@@ -25,7 +24,7 @@ def run_distribute(run_id: int) -> str:
 
 # A batch that lost a race on a counter (live.LimitRace: rolled back, nothing given) or was
 # picked as a deadlock victim is simply run again; its grants are unique per event.
-_LIVE_RETRY = {"autoretry_for": (live.LimitRace, OperationalError), "retry_backoff": 1, "max_retries": 5}
+_LIVE_RETRY = {"autoretry_for": live.RETRYABLE, "retry_backoff": 1, "max_retries": 5}
 
 
 @shared_task(name="promotions.live_events", acks_late=True, reject_on_worker_lost=True, **_LIVE_RETRY)

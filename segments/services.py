@@ -234,12 +234,12 @@ def system_events_record_columns(
             for i, pid in enumerate(profile_ids)
         ]
         return system_events_record(events=rows, now=now)
-    ids = sorted(profile_ids)
-    if ids != list(profile_ids):
+    profiles = list(profile_ids)
+    if profiles != sorted(profiles):
         raise ValueError("system_events_record_columns takes the profile ids in ascending order.")
     columns = []
-    params = {"name": name, "common": json.dumps(common), "now": now, "ids": pg_arrays.int_array(ids)}
-    params.update(low=ids[0], high=ids[-1])
+    params = {"name": name, "common": json.dumps(common), "now": now, "ids": pg_arrays.int_array(profiles)}
+    params.update(low=profiles[0], high=profiles[-1])
     for n, (key, values) in enumerate(varying.items()):
         numeric = all(isinstance(v, int | Decimal) and not isinstance(v, bool) for v in values if v is not None)
         params[f"k{n}"] = key
@@ -268,7 +268,8 @@ def system_events_record_columns(
     with connection.cursor() as cursor, row_triggers_skipped(cursor, skip=skip):
         cursor.execute(sql, params)
         ids = [row[0] for row in cursor.fetchall()]
-    sample = {**common, **{key: values[0] for key, values in varying.items()}}
+    # The catalogue sees the properties as stored (JSON numbers), like system_events_record's.
+    sample = {**common, **{key: json_number(values[0]) for key, values in varying.items()}}
     _system_events_recorded(samples={(name, tuple(sorted(sample))): sample}, ids=ids, now=now)
     return ids
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from config import pg_arrays
 from config.account import account_tzinfo
-from config.row_triggers import row_triggers_skippable, row_triggers_skipped
+from config.row_triggers import keys_locked, row_triggers_skippable, row_triggers_skipped
 from wallets.models import Consumption, Lot, LotDue, Source, Transaction, Wallet, WalletChange
 
 ERR_POINTS_NOT_POSITIVE = "Points must be a positive number."
@@ -488,7 +488,7 @@ def wallet_credit_bulk(
             continue
         with transaction.atomic(), connection.cursor() as cursor, row_triggers_skipped(cursor, skip=skip):
             if skip:
-                _lock_wallet_and_campaign(cursor, wallet.pk, campaign.pk)
+                keys_locked(cursor, ("wallets_wallet", wallet.pk), ("promotions_campaign", campaign.pk))
             cursor.execute(
                 sql,
                 {
@@ -512,15 +512,6 @@ def wallet_credit_bulk(
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE wallets_lotdue")
     return sorted(credited)
-
-
-def _lock_wallet_and_campaign(cursor, wallet_id: int, campaign_id: int) -> None:
-    """The locks the lots' wallet and campaign foreign-key triggers would take (config/row_triggers.py)."""
-    cursor.execute(
-        "SELECT 1 FROM wallets_wallet WHERE id = %s FOR KEY SHARE;"
-        " SELECT 1 FROM promotions_campaign WHERE id = %s FOR KEY SHARE",
-        [wallet_id, campaign_id],
-    )
 
 
 def wallet_credit_each(

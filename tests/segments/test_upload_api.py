@@ -292,4 +292,6 @@ def test_system_events_built_in_the_database_carry_the_same_properties_as_one_by
         _, expected_name, expected = system_event(campaign, profile_id=profile.pk, points=amount)
         assert stored[profile.pk] == (expected_name, expected)
     assert stored[a.pk][1]["Points"] == 100 and stored[b.pk][1]["Points"] == 2.5
-    assert EventDefinition.objects.filter(name="Points Credited").exists()
+    # The catalogue learns the event with numeric properties, so the builder can filter on Points.
+    types = dict(EventPropertyDefinition.objects.filter(event__name="Points Credited").values_list("name", "type"))
+    assert types == {"Campaign ID": "number", "Trigger Depth": "number", "Wallet ID": "number", "Points": "number"}
