@@ -8,7 +8,7 @@ while the count in the current window is within the limit. Two stores, one atomi
   no database round trip on the hot upload path.
 - `database` (the embedded default, and any install without Redis): one
   `INSERT … ON CONFLICT DO UPDATE … RETURNING` on `config_ratelimitcounter`, which is atomic
-  on PostgreSQL and SQLite alike (the conflicting row is locked for the statement), so the
+  (the conflicting row is locked for the statement), so the
   count is exact under concurrency. One row per (scope, key), reset when a window starts.
 
 A per-process store (LocMemCache, module globals) would count per gunicorn worker and

@@ -30,7 +30,7 @@ def row_triggers_skippable() -> bool:
 
     Asked once per connection (the answer depends on the role, which does not change).
     """
-    if connection.vendor != "postgresql" or connection.pg_version < 150000:
+    if connection.pg_version < 150000:
         return False
     cached = getattr(connection, "_promo_row_triggers_skippable", None)
     if cached is None or cached[0] is not connection.connection:

@@ -15,8 +15,8 @@ def _database_status() -> dict:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as exc:  # any driver error means "not reachable"
-        return {"ok": False, "vendor": connection.vendor, "error": exc.__class__.__name__}
-    return {"ok": True, "vendor": connection.vendor}
+        return {"ok": False, "engine": "postgresql", "error": exc.__class__.__name__}
+    return {"ok": True, "engine": "postgresql", "server_version": connection.pg_version}
 
 
 def _broker_status() -> dict:

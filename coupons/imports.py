@@ -15,8 +15,6 @@ import re
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from coupons.models import CouponCode
-
 MAX_BYTES = 50 * 1024 * 1024
 MAX_CODES = 1_000_000
 MAX_LISTED = 10
@@ -100,19 +98,13 @@ def read_codes(upload) -> list[tuple[int, str]]:
 def codes_already_in_series(*, coupon, rows: list[tuple[int, str]]) -> list[tuple[int, str]]:
     """The (line, code) pairs whose code the series already holds, set-based."""
     codes = [code for _, code in rows]
-    found: set[str] = set()
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT c.code FROM coupons_couponcode c JOIN unnest(%s::text[]) AS t(code) ON c.code = t.code"
-                " WHERE c.coupon_id = %s",
-                [codes, coupon.pk],
-            )
-            found = {row[0] for row in cursor.fetchall()}
-    else:
-        for start in range(0, len(codes), 500):
-            part = codes[start : start + 500]
-            found.update(CouponCode.objects.filter(coupon=coupon, code__in=part).values_list("code", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.code FROM coupons_couponcode c JOIN unnest(%s::text[]) AS t(code) ON c.code = t.code"
+            " WHERE c.coupon_id = %s",
+            [codes, coupon.pk],
+        )
+        found = {row[0] for row in cursor.fetchall()}
     return [(line, code) for line, code in rows if code in found]
 
 

@@ -6,8 +6,6 @@ from django.db import models
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 
-from config import live_progress
-
 
 class Coupon(models.Model):
     """A coupon (SPEC 3.2): one shared code, or a series of unique one-time codes."""
@@ -158,7 +156,7 @@ class CodeAssignment(models.Model):
         ordering = ["-assigned_at", "-pk"]
         constraints = [
             # Idempotency: a retried task or re-sent event cannot give a second code.
-            # COALESCE treats "no campaign" as one value (NULLS NOT DISTINCT), and works on SQLite too.
+            # COALESCE treats "no campaign" as one value (NULLS NOT DISTINCT).
             models.UniqueConstraint(
                 "coupon",
                 Coalesce("campaign", models.Value(0)),
@@ -249,18 +247,10 @@ class CodeBatch(models.Model):
         return f"{self.get_source_display()} {self.requested} for {self.coupon_id}"
 
     @property
-    def live_done(self) -> int:
-        if self.status == self.Status.RUNNING and self.source == self.Source.IMPORTED:
-            # An import stores its codes in one transaction; on SQLite its progress is in a
-            # side file (on PostgreSQL a second connection moves `done`).
-            return max(self.done, live_progress.read(self.live_progress_key(self.pk)) or 0)
-        return self.done
-
-    @property
     def percent(self) -> int:
         if not self.requested:
             return 0 if self.is_running else 100
-        return min(100, int(self.live_done * 100 / self.requested))
+        return min(100, int(self.done * 100 / self.requested))
 
     @staticmethod
     def live_progress_key(batch_id: int) -> str:

@@ -21,7 +21,6 @@ from django.utils import timezone
 from config import code_pool, live_progress, row_triggers
 from coupons import codegen
 from coupons.models import CodeAssignment, CodeBatch, Coupon, CouponCode, CouponEvent, Redemption
-from segments.models import Profile
 
 logger = logging.getLogger(__name__)
 
@@ -100,10 +99,6 @@ class RedemptionRefused(Exception):
 
 def _event(*, coupon: Coupon, actor, action: str, message: str) -> None:
     CouponEvent.objects.create(coupon=coupon, actor=actor, action=action, message=message)
-
-
-def _on_postgresql() -> bool:
-    return connection.vendor == "postgresql"
 
 
 # --- create / edit ---------------------------------------------------------------------------
@@ -345,11 +340,6 @@ def _insert_codes(
     """
     if not codes:
         return 0
-    if not _on_postgresql():
-        existing = set(CouponCode.objects.filter(coupon=coupon, code__in=codes).values_list("code", flat=True))
-        fresh = list(dict.fromkeys(c for c in codes if c not in existing))[:limit]
-        CouponCode.objects.bulk_create([CouponCode(coupon=coupon, code=c) for c in fresh], batch_size=5000)
-        return len(fresh)
     with connection.cursor() as cursor:
         # A session-lifetime staging table, emptied at each commit; `n` keeps the file order.
         cursor.execute(
@@ -396,9 +386,8 @@ def _insert_codes(
 
 def analyze_codes() -> None:
     """Refresh planner statistics of the code pool after a bulk load or bulk assignment."""
-    if _on_postgresql():
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE coupons_couponcode")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE coupons_couponcode")
 
 
 # --- code inventory: CSV import --------------------------------------------------------------
@@ -608,23 +597,18 @@ def code_assign_bulk(
                 given += _assign_single(coupon, chunk, campaign_id, occurrence, now, start, expires)
         return given
     context = {"campaign_id": campaign_id, "occurrence": occurrence, "now": now}
-    if _on_postgresql():
-        skip_row_triggers = row_triggers.row_triggers_skippable()
+    skip_row_triggers = row_triggers.row_triggers_skippable()
 
-        def claim(ids, after):
-            return code_pool.claim_chunk(
-                pool=POOL,
-                owner_id=coupon.pk,
-                profile_ids=ids,
-                after=after,
-                params={"start": start, "expires": expires},
-                skip_row_triggers=skip_row_triggers,
-                **context,
-            )
-    else:
-
-        def claim(ids, after):
-            return _assign_bulk_portable(coupon, ids, start=start, expires=expires, **context)
+    def claim(ids, after):
+        return code_pool.claim_chunk(
+            pool=POOL,
+            owner_id=coupon.pk,
+            profile_ids=ids,
+            after=after,
+            params={"start": start, "expires": expires},
+            skip_row_triggers=skip_row_triggers,
+            **context,
+        )
 
     given = code_pool.assign_bulk(
         profile_ids=profile_ids,
@@ -635,37 +619,6 @@ def code_assign_bulk(
     if len(given) >= ANALYZE_AFTER:
         transaction.on_commit(analyze_codes)
     return given
-
-
-def _assign_bulk_portable(coupon, profile_ids, *, campaign_id, occurrence, now, start, expires):
-    # SQLite (make run's embedded default) serialises writers, so a plain claim is safe there.
-    if not Coupon.objects.filter(pk=coupon.pk, status=Status.ACTIVE).exists():
-        return [], 0, 0
-    held = set(
-        CodeAssignment.objects.filter(
-            coupon=coupon, campaign_id=campaign_id, occurrence=occurrence, profile_id__in=profile_ids
-        ).values_list("profile_id", flat=True)
-    )
-    want = sorted(set(Profile.objects.filter(pk__in=profile_ids).values_list("pk", flat=True)) - held)
-    codes = list(CouponCode.objects.filter(coupon=coupon, assigned_at__isnull=True).order_by("pk")[: len(want)])
-    pairs = list(zip(want, codes, strict=False))
-    CouponCode.objects.filter(pk__in=[c.pk for _, c in pairs]).update(assigned_at=now)
-    CodeAssignment.objects.bulk_create(
-        CodeAssignment(
-            coupon=coupon,
-            coupon_code=c,
-            code=c.code,
-            profile_id=pid,
-            campaign_id=campaign_id,
-            occurrence=occurrence,
-            assigned_at=now,
-            redeemable_from=start,
-            expires_at=expires,
-        )
-        for pid, c in pairs
-    )
-    Coupon.objects.filter(pk=coupon.pk).update(codes_assigned=F("codes_assigned") + len(pairs))
-    return [(pid, c.code) for pid, c in pairs], len(want), max((c.pk for _, c in pairs), default=0)
 
 
 def _assign_single(coupon, profile_ids, campaign_id, occurrence, now, start, expires):

@@ -281,36 +281,12 @@ def _grants_insert(
 ) -> list[int]:
     """Insert one chunk's grant rows in one statement; returns the profile ids whose grant is new.
 
-    A grant already there is left as it is. On PostgreSQL the columns travel as arrays through
-    `unnest` (`bulk_create` compiles every object into its own placeholders: 45,000 parameters
-    for a 5,000-profile chunk), and the per-row foreign-key triggers give way to the
-    statement's own locks where the role may skip them (config/row_triggers.py): the profiles
+    A grant already there is left as it is. The columns travel as arrays through `unnest`
+    (`bulk_create` compiles every object into its own placeholders: 45,000 parameters for a
+    5,000-profile chunk), and the per-row foreign-key triggers give way to the statement's own
+    locks where the role may skip them (config/row_triggers.py): the profiles
     here, the campaign and run rows (the chunk already holds stronger locks on both).
     """
-    if connection.vendor != "postgresql":
-        before = set(
-            Grant.objects.filter(campaign_id=campaign_id, occurrence=occurrence, profile_id__in=ids).values_list(
-                "profile_id", flat=True
-            )
-        )
-        Grant.objects.bulk_create(
-            [
-                Grant(
-                    campaign_id=campaign_id,
-                    occurrence=occurrence,
-                    run_id=run_id,
-                    created_at=now,
-                    profile_id=pid,
-                    granted=not outcome[pid][0],
-                    reason=outcome[pid][0],
-                    points=outcome[pid][1],
-                    code=outcome[pid][2],
-                )
-                for pid in ids
-            ],
-            ignore_conflicts=True,
-        )
-        return [pid for pid in ids if pid not in before]
     skip = row_triggers_skippable()
     with connection.cursor() as cursor, row_triggers_skipped(cursor, skip=skip):
         if skip:

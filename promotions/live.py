@@ -235,8 +235,8 @@ def events_process(*, event_ids: list[int]) -> dict:
     # The batch's event names, the live triggers on them, and only then the events that carry
     # one (with their properties): in an upload batch most events trigger nothing, and reading
     # and decoding all 1,000 was most of a batch's time in bench/upload_bench.py.
-    ids = pg_arrays.int_array(event_ids) if connection.vendor == "postgresql" else None
-    batch_names = _batch_names(event_ids, ids)
+    ids = pg_arrays.int_array(event_ids)
+    batch_names = _batch_names(ids)
     triggers = list(
         LiveTrigger.objects.filter(event_name__in=batch_names)
         .filter(_live_now_q(now, "campaign__"))
@@ -244,7 +244,7 @@ def events_process(*, event_ids: list[int]) -> dict:
     )
     if not triggers:
         return summary
-    events = _batch_events(event_ids, ids, {name for _, _, name in triggers})
+    events = _batch_events(ids, {name for _, _, name in triggers})
     present = {e["name"] for e in events}
     roles: dict[int, set[str]] = {}
     for campaign_id, role, name in triggers:
@@ -294,19 +294,15 @@ def events_process(*, event_ids: list[int]) -> dict:
 _EVENT_FIELDS = ("id", "profile_id", "name", "properties", "occurred_at", "received_at")
 
 
-def _batch_names(event_ids: list[int], ids_literal: str | None) -> set[str]:
-    """The distinct event names of a batch (an id array literal on PostgreSQL: no 1,000-parameter IN)."""
-    if ids_literal is None:
-        return set(Event.objects.filter(pk__in=event_ids).order_by().values_list("name", flat=True).distinct())
+def _batch_names(ids_literal: str) -> set[str]:
+    """The distinct event names of a batch (an id array literal: no 1,000-parameter IN)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT DISTINCT name FROM segments_event WHERE id = ANY(%s::bigint[])", [ids_literal])
         return {row[0] for row in cursor.fetchall()}
 
 
-def _batch_events(event_ids: list[int], ids_literal: str | None, names: set[str]) -> list[dict]:
+def _batch_events(ids_literal: str, names: set[str]) -> list[dict]:
     """The batch's events named in `names`, in id order, as dicts of `_EVENT_FIELDS`."""
-    if ids_literal is None:
-        return list(Event.objects.filter(pk__in=event_ids, name__in=names).order_by("pk").values(*_EVENT_FIELDS))
     with connection.cursor() as cursor:
         # MATERIALIZED: the batch by primary key first; left to itself the planner may walk the
         # (name, time) index over every event ever sent with a trigger's name.
@@ -393,31 +389,20 @@ def _profile_counters_move(campaign, deltas: dict, limits: dict) -> None:
         return
     keys = sorted(deltas)
     budget = campaign.budget_per_user
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _PROFILE_COUNTERS_SQL,
-                [
-                    [k[0] for k in keys],
-                    [k[1] for k in keys],
-                    [deltas[k][0] for k in keys],
-                    [deltas[k][1] for k in keys],
-                    [limits.get(k) for k in keys],
-                    [budget if k[1] == "total" else None for k in keys],
-                    campaign.pk,
-                ],
-            )
-            moved = cursor.rowcount
-    else:
-        moved = 0
-        for key in keys:
-            n, p = deltas[key]
-            query = ProfileCounter.objects.filter(campaign=campaign, profile_id=key[0], period=key[1])
-            if limits.get(key):
-                query = query.filter(rewards__lte=limits[key] - n)
-            if budget is not None and key[1] == "total":
-                query = query.filter(points__lte=budget - p)
-            moved += query.update(rewards=F("rewards") + n, points=F("points") + p)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PROFILE_COUNTERS_SQL,
+            [
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [deltas[k][0] for k in keys],
+                [deltas[k][1] for k in keys],
+                [limits.get(k) for k in keys],
+                [budget if k[1] == "total" else None for k in keys],
+                campaign.pk,
+            ],
+        )
+        moved = cursor.rowcount
     if moved != len(keys):
         raise LimitRace(f"campaign {campaign.pk}: per-user counters moved {moved} of {len(keys)}")
 

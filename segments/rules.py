@@ -569,18 +569,6 @@ class JsonNumber(Func):
         )
         return sql, (*col_params, *key_params) * 5
 
-    def as_sqlite(self, compiler, connection, **extra):
-        column, key = self.source_expressions
-        col_sql, col_params = compiler.compile(column)
-        path = '$."' + key.value.replace('"', '\\"') + '"'
-        sql = (
-            f"(CASE WHEN json_type({col_sql}, %s) IN ('integer', 'real') THEN json_extract({col_sql}, %s) "
-            f"WHEN json_type({col_sql}, %s) = 'text' AND trim(json_extract({col_sql}, %s)) GLOB '*[0-9]*' "
-            f"AND trim(json_extract({col_sql}, %s)) NOT GLOB '*[^0-9.-]*' "
-            f"THEN CAST(json_extract({col_sql}, %s) AS REAL) END)"
-        )
-        return sql, (*col_params, path) * 6
-
 
 class JsonDate(Func):
     """The YYYY-MM-DD prefix of an ISO date string property, else NULL (compared as text)."""
@@ -596,16 +584,6 @@ class JsonDate(Func):
         key_sql, key_params = compiler.compile(key)
         t = f"({col_sql} ->> {key_sql})"
         return f"(CASE WHEN {t} ~ '{_DATE_RE}' THEN left({t}, 10) END)", (*col_params, *key_params) * 2
-
-    def as_sqlite(self, compiler, connection, **extra):
-        column, key = self.source_expressions
-        col_sql, col_params = compiler.compile(column)
-        path = '$."' + key.value.replace('"', '\\"') + '"'
-        t = f"json_extract({col_sql}, %s)"
-        return (
-            f"(CASE WHEN {t} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' THEN substr({t}, 1, 10) END)",
-            (*col_params, path) * 2,
-        )
 
 
 def _text(key: str, column: str = "properties"):

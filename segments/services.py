@@ -19,7 +19,6 @@ from segments.models import (
     CustomList,
     CustomListMember,
     CustomListUpload,
-    Event,
     EventDefinition,
     EventPropertyDefinition,
     Profile,
@@ -189,26 +188,19 @@ def system_events_record(*, events: list[tuple[int, str, dict]], now: datetime.d
     if not events:
         return []
     now = now or timezone.now()
-    if connection.vendor == "postgresql":
-        # The rows travel as one JSON document: half the time of arrays of per-row JSON strings,
-        # which the client-side binding quotes one by one.
-        document = json.dumps([{"p": pid, "n": name, "d": props} for pid, name, props in events], default=str)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """
-                INSERT INTO segments_event (profile_id, name, properties, occurred_at, received_at)
-                SELECT (e->>'p')::bigint, e->>'n', e->'d', %s, %s FROM jsonb_array_elements(%s::jsonb) AS e
-                RETURNING id
-                """,
-                [now, now, document],
-            )
-            ids = [row[0] for row in cursor.fetchall()]
-    else:
-        created = Event.objects.bulk_create(
-            Event(profile_id=pid, name=name, properties=props, occurred_at=now, received_at=now)
-            for pid, name, props in events
+    # The rows travel as one JSON document: half the time of arrays of per-row JSON strings,
+    # which the client-side binding quotes one by one.
+    document = json.dumps([{"p": pid, "n": name, "d": props} for pid, name, props in events], default=str)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO segments_event (profile_id, name, properties, occurred_at, received_at)
+            SELECT (e->>'p')::bigint, e->>'n', e->'d', %s, %s FROM jsonb_array_elements(%s::jsonb) AS e
+            RETURNING id
+            """,
+            [now, now, document],
         )
-        ids = [e.pk for e in created]
+        ids = [row[0] for row in cursor.fetchall()]
     _system_events_recorded(
         samples={(name, tuple(sorted(props))): props for _, name, props in events}, ids=ids, now=now
     )
@@ -228,12 +220,6 @@ def system_events_record_columns(
     """
     if not profile_ids:
         return []
-    if connection.vendor != "postgresql":
-        rows = [
-            (pid, name, {**common, **{key: json_number(values[i]) for key, values in varying.items()}})
-            for i, pid in enumerate(profile_ids)
-        ]
-        return system_events_record(events=rows, now=now)
     profiles = list(profile_ids)
     if profiles != sorted(profiles):
         raise ValueError("system_events_record_columns takes the profile ids in ascending order.")
@@ -320,23 +306,11 @@ def _store(*, records: list[_Record], now: datetime.datetime) -> list[int]:
 def _events_insert(*, events: list[_Record], profile_ids: dict[str, int], now: datetime.datetime) -> list[int]:
     """Store a batch's events in one statement; returns their ids.
 
-    On PostgreSQL the columns travel as array literals (config/pg_arrays.py) instead of 1,000
+    The columns travel as array literals (config/pg_arrays.py) instead of 1,000
     model instances, and the per-row FK check on the profile is skipped where the role may
     (config/row_triggers.py): every profile the events name was inserted or updated by the
     batch's upsert just before, in this transaction, so it is locked until commit already.
     """
-    if connection.vendor != "postgresql":
-        created = Event.objects.bulk_create(
-            Event(
-                profile_id=profile_ids[rec.identity],
-                name=rec.name,
-                properties=rec.data,
-                occurred_at=rec.at,
-                received_at=now,
-            )
-            for rec in events
-        )
-        return [e.pk for e in created]
     params = {
         "profiles": pg_arrays.int_array(profile_ids[rec.identity] for rec in events),
         "names": pg_arrays.text_array(rec.name for rec in events),
@@ -361,45 +335,28 @@ def _events_insert(*, events: list[_Record], profile_ids: dict[str, int], now: d
 
 
 def _profiles_upsert(*, identities: list[str], merged: dict) -> dict[str, int]:
-    if connection.vendor == "postgresql":
-        sql = """
-            INSERT INTO segments_profile (identity, properties, first_seen, last_seen, sample_bucket)
-            SELECT t.identity, t.props::jsonb, t.first_seen, t.last_seen, t.bucket
-            FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::smallint[])
-                 AS t(identity, props, first_seen, last_seen, bucket)
-            ORDER BY t.identity
-            ON CONFLICT (identity) DO UPDATE SET
-                properties = segments_profile.properties || EXCLUDED.properties,
-                first_seen = LEAST(segments_profile.first_seen, EXCLUDED.first_seen),
-                last_seen = GREATEST(segments_profile.last_seen, EXCLUDED.last_seen)
-            RETURNING id, identity
-        """
-        params = [  # array literals: config/pg_arrays.py
-            pg_arrays.text_array(identities),
-            pg_arrays.text_array(json.dumps(merged[i]["props"]) for i in identities),
-            pg_arrays.text_array(merged[i]["first"].isoformat() for i in identities),
-            pg_arrays.text_array(merged[i]["last"].isoformat() for i in identities),
-            pg_arrays.int_array(sample_bucket_for(i) for i in identities),
-        ]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return {identity: pk for pk, identity in cursor.fetchall()}
-    # SQLite (make run's embedded default): the same merge, row by row, inside the batch's transaction.
-    ids = {}
-    existing = {p.identity: p for p in Profile.objects.filter(identity__in=identities)}
-    for identity in identities:
-        entry = merged[identity]
-        profile = existing.get(identity)
-        if profile is None:
-            profile = Profile(identity=identity, properties=entry["props"], first_seen=entry["first"])
-            profile.last_seen = entry["last"]
-        else:
-            profile.properties = {**profile.properties, **entry["props"]}
-            profile.first_seen = min(profile.first_seen, entry["first"])
-            profile.last_seen = max(profile.last_seen, entry["last"])
-        profile.save()
-        ids[identity] = profile.pk
-    return ids
+    sql = """
+        INSERT INTO segments_profile (identity, properties, first_seen, last_seen, sample_bucket)
+        SELECT t.identity, t.props::jsonb, t.first_seen, t.last_seen, t.bucket
+        FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::smallint[])
+             AS t(identity, props, first_seen, last_seen, bucket)
+        ORDER BY t.identity
+        ON CONFLICT (identity) DO UPDATE SET
+            properties = segments_profile.properties || EXCLUDED.properties,
+            first_seen = LEAST(segments_profile.first_seen, EXCLUDED.first_seen),
+            last_seen = GREATEST(segments_profile.last_seen, EXCLUDED.last_seen)
+        RETURNING id, identity
+    """
+    params = [  # array literals: config/pg_arrays.py
+        pg_arrays.text_array(identities),
+        pg_arrays.text_array(json.dumps(merged[i]["props"]) for i in identities),
+        pg_arrays.text_array(merged[i]["first"].isoformat() for i in identities),
+        pg_arrays.text_array(merged[i]["last"].isoformat() for i in identities),
+        pg_arrays.int_array(sample_bucket_for(i) for i in identities),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {identity: pk for pk, identity in cursor.fetchall()}
 
 
 def catalogue_update(*, records: list[_Record], now: datetime.datetime) -> None:

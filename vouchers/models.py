@@ -6,8 +6,6 @@ from django.db.models.functions import Coalesce, Lower
 from django.urls import reverse
 from django.utils import timezone
 
-from config import live_progress
-
 # SPEC 3.3: a list holds at most one million codes; a code is at most this long.
 MAX_CODES_PER_LIST = 1_000_000
 CODE_MAX_LENGTH = 64
@@ -182,9 +180,9 @@ class VoucherUpload(models.Model):
         done = self.progress_done
         if self.status == self.Status.IN_PROGRESS:
             # The processing transaction holds this row; its progress lives in a side row
-            # (or, on SQLite, a side file: see config/live_progress.py).
+            # (see config/live_progress.py).
             live = VoucherUploadProgress.objects.filter(upload_id=self.pk).values_list("done", flat=True).first()
-            done = max(done, live or 0, live_progress.read(self.live_progress_key(self.pk)) or 0)
+            done = max(done, live or 0)
         return min(100, int(done * 100 / self.progress_total))
 
     @staticmethod
@@ -268,7 +266,7 @@ class VoucherAssignment(models.Model):
         ordering = ["-assigned_at", "-id"]
         constraints = [
             # Retries of the same (list, campaign, profile, occurrence) give nothing new.
-            # COALESCE treats "no campaign" as one value (NULLS NOT DISTINCT), and works on SQLite too.
+            # COALESCE treats "no campaign" as one value (NULLS NOT DISTINCT).
             models.UniqueConstraint(
                 "voucher_list",
                 Coalesce("campaign", models.Value(0)),

@@ -17,7 +17,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from config import code_pool, live_progress, row_triggers
-from segments.models import Profile
 from vouchers import selectors, upload_files
 from vouchers.models import (
     MAX_CODES_PER_LIST,
@@ -74,10 +73,6 @@ STAGING_TABLE = "voucher_upload_rows"
 
 class VoucherError(ValidationError):
     """A refusal the user can fix; its message is one of the constants above."""
-
-
-def _postgres() -> bool:
-    return connection.vendor == "postgresql"
 
 
 def _event(voucher_list, actor, action, message="") -> None:
@@ -291,15 +286,15 @@ def voucher_upload_create(*, voucher_list: VoucherList, file, uploaded_by) -> Vo
 
 def _create_staging_table(cursor) -> None:
     cursor.execute("DROP TABLE IF EXISTS voucher_upload_rows")
-    suffix = " ON COMMIT DROP" if _postgres() else ""
     cursor.execute(
         "CREATE TEMPORARY TABLE voucher_upload_rows "
-        "(line integer PRIMARY KEY, code varchar(64) NOT NULL, kind varchar(16) NOT NULL, error text NOT NULL)" + suffix
+        "(line integer PRIMARY KEY, code varchar(64) NOT NULL, kind varchar(16) NOT NULL, error text NOT NULL)"
+        " ON COMMIT DROP"
     )
 
 
 def _stage_rows(cursor, rows: Iterable[tuple[int, str, str, str]], *, progress=None) -> str:
-    """Load the file's rows into the staging table (COPY on PostgreSQL); returns the header."""
+    """Load the file's rows into the staging table (COPY); returns the header."""
     header = ""
 
     def data():
@@ -312,27 +307,11 @@ def _stage_rows(cursor, rows: Iterable[tuple[int, str, str, str]], *, progress=N
                 progress(n)
             yield line, code, kind, error
 
-    if _postgres():
-        with cursor.copy("COPY voucher_upload_rows (line, code, kind, error) FROM STDIN") as copy:
-            for row in data():
-                copy.write_row(row)
-    else:
-        batch = []
-        sql = "INSERT INTO voucher_upload_rows (line, code, kind, error) VALUES (%s, %s, %s, %s)"
+    with cursor.copy("COPY voucher_upload_rows (line, code, kind, error) FROM STDIN") as copy:
         for row in data():
-            batch.append(row)
-            if len(batch) >= 10_000:
-                cursor.executemany(sql, batch)
-                batch = []
-        if batch:
-            cursor.executemany(sql, batch)
-    cursor.execute(
-        "CREATE INDEX ON voucher_upload_rows (code)"
-        if _postgres()
-        else "CREATE INDEX voucher_upload_rows_code ON voucher_upload_rows (code)"
-    )
-    if _postgres():
-        cursor.execute("ANALYZE voucher_upload_rows")
+            copy.write_row(row)
+    cursor.execute("CREATE INDEX ON voucher_upload_rows (code)")
+    cursor.execute("ANALYZE voucher_upload_rows")
     return header
 
 
@@ -506,7 +485,7 @@ class _ProgressReporter(live_progress.LiveProgress):
     """Progress of a processing run, where the partner's page can read it while the run's
     all-or-nothing transaction (which holds the upload row) is still open: the
     VoucherUploadProgress row, written on a second connection (that table has no database
-    foreign key, so the write never waits on the upload row's lock); on SQLite, a file."""
+    foreign key, so the write never waits on the upload row's lock)."""
 
     def __init__(self, upload_id: int):
         super().__init__(
@@ -541,10 +520,9 @@ def voucher_upload_process(*, upload: VoucherUpload) -> VoucherUpload:
         _process_failed(upload, ERR_PROCESS_UNEXPECTED)
     finally:
         progress.close()
-    if _postgres():
-        # Fresh statistics keep claims on the partial pool index fast (0.5 ms, not 780 ms).
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE vouchers_vouchercode")
+    # Fresh statistics keep claims on the partial pool index fast (0.5 ms, not 780 ms).
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE vouchers_vouchercode")
     upload.refresh_from_db()
     return upload
 
@@ -563,7 +541,7 @@ def _process_locked(upload: VoucherUpload, progress) -> None:
         last_line = cursor.fetchone()[0]
         # The codes' three foreign keys (list, partner, upload) are checked once, by locking
         # those rows as the per-row triggers would, instead of three times per code.
-        skip_row_triggers = _postgres() and row_triggers.row_triggers_skippable()
+        skip_row_triggers = row_triggers.row_triggers_skippable()
         if skip_row_triggers:
             cursor.execute(
                 "SELECT 1 FROM vouchers_voucherlist AS l JOIN vouchers_partner AS p ON p.id = l.partner_id"
@@ -693,46 +671,7 @@ POOL = code_pool.Pool(
 )
 
 
-def _assign_chunk_portable(*, voucher_list_id, profile_ids, campaign_id, occurrence, now, today, after):
-    # SQLite (make run) has no SKIP LOCKED and no writable CTEs, but serialises writers
-    # (IMMEDIATE transactions), so the same steps run one transaction at a time.
-    if not selectors.voucher_list_usable().filter(pk=voucher_list_id).exists():
-        return [], 0, 0
-    taken = set(
-        VoucherAssignment.objects.filter(
-            voucher_list_id=voucher_list_id, campaign_id=campaign_id, occurrence=occurrence, profile_id__in=profile_ids
-        ).values_list("profile_id", flat=True)
-    )
-    wanted = sorted(set(Profile.objects.filter(id__in=profile_ids).values_list("id", flat=True)) - taken)
-    pool = list(
-        VoucherCode.objects.filter(voucher_list_id=voucher_list_id, assigned_at__isnull=True, id__gt=after)
-        .order_by("id")
-        .values_list("id", "code")[: len(wanted)]
-    )
-    pairs = list(zip(wanted, pool, strict=False))
-    if not pairs:
-        return [], len(wanted), 0
-    VoucherAssignment.objects.bulk_create(
-        [
-            VoucherAssignment(
-                code_id=code_id,
-                voucher_list_id=voucher_list_id,
-                profile_id=pid,
-                campaign_id=campaign_id,
-                occurrence=occurrence,
-                assigned_at=now,
-            )
-            for pid, (code_id, _code) in pairs
-        ]
-    )
-    VoucherCode.objects.filter(id__in=[code_id for _pid, (code_id, _c) in pairs]).update(assigned_at=now)
-    VoucherList.objects.filter(pk=voucher_list_id).update(codes_assigned=F("codes_assigned") + len(pairs))
-    return [(pid, code) for pid, (_code_id, code) in pairs], len(wanted), pairs[-1][1][0]
-
-
 def _assign_chunk(*, skip_row_triggers=False, **kwargs):
-    if not _postgres():
-        return _assign_chunk_portable(**kwargs)
     return code_pool.claim_chunk(
         pool=POOL,
         owner_id=kwargs["voucher_list_id"],
@@ -762,7 +701,7 @@ def voucher_assign_bulk(
         "now": timezone.now(),
         "today": selectors.account_today(),
     }
-    if _postgres() and row_triggers.row_triggers_skippable():
+    if row_triggers.row_triggers_skippable():
         context["skip_row_triggers"] = True
 
     def claim(ids, after):
@@ -776,7 +715,7 @@ def voucher_assign_bulk(
             voucher_list_id=voucher_list.pk, assigned_at__isnull=True
         ).exists(),
     )
-    if len(given) >= ANALYZE_AFTER_ASSIGNED and _postgres():
+    if len(given) >= ANALYZE_AFTER_ASSIGNED:
         transaction.on_commit(_analyze_codes)
     return given
 

@@ -289,8 +289,6 @@ def _fingerprint(body) -> str:
 
 
 def _try_key_lock(api_key_id: int, key: str) -> bool:
-    if connection.vendor != "postgresql":
-        return True  # SQLite serialises writers already
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [api_key_id, key])
         return cursor.fetchone()[0]

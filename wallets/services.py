@@ -481,11 +481,6 @@ def wallet_credit_bulk(
     for start in range(0, len(profile_ids), BULK_CHUNK):
         chunk = list(profile_ids[start : start + BULK_CHUNK])
         chunk_points = [amounts[pid] for pid in chunk] if amounts is not None else [flat] * len(chunk)
-        if connection.vendor != "postgresql":
-            credited += _credit_chunk_portable(
-                wallet, chunk, chunk_points, campaign, occurrence, description, now, activates_at, expires_at, kind
-            )
-            continue
         with transaction.atomic(), connection.cursor() as cursor, row_triggers_skipped(cursor, skip=skip):
             if skip:
                 keys_locked(cursor, ("wallets_wallet", wallet.pk), ("promotions_campaign", campaign.pk))
@@ -508,7 +503,7 @@ def wallet_credit_bulk(
                 },
             )
             credited += [row[0] for row in cursor.fetchall()]
-    if steps and len(credited) >= ANALYZE_AFTER and connection.vendor == "postgresql":
+    if steps and len(credited) >= ANALYZE_AFTER:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE wallets_lotdue")
     return sorted(credited)
@@ -541,15 +536,6 @@ def wallet_credit_each(
     activated = activates_at <= now
     kind = Transaction.Kind.CREDIT if activated else Transaction.Kind.SCHEDULED
     rows = [(pid, occurrence, _positive_points(wallet, points)) for pid, occurrence, points in credits]
-    if connection.vendor != "postgresql":
-        return sum(
-            len(
-                _credit_chunk_portable(
-                    wallet, [pid], [amount], campaign, occurrence, description, now, activates_at, expires_at, kind
-                )
-            )
-            for pid, occurrence, amount in rows
-        )
     # A live batch is small: its per-row FK triggers cost less than switching them off.
     sql, params = _bulk_sql(
         input_sql=_BULK_INPUT_OCCURRENCES,
@@ -574,57 +560,6 @@ def wallet_credit_each(
             },
         )
         return len(cursor.fetchall())
-
-
-def _credit_chunk_portable(wallet, chunk, chunk_points, campaign, occurrence, description, now, act, exp, kind):
-    """The same chunk for SQLite (`make run`'s embedded database): ORM, still one transaction."""
-    from segments.models import Profile
-
-    with transaction.atomic():
-        known = set(Profile.objects.filter(pk__in=chunk).values_list("pk", flat=True))
-        done = set(
-            Lot.objects.filter(campaign=campaign, occurrence=occurrence, profile_id__in=chunk).values_list(
-                "profile_id", flat=True
-            )
-        )
-        fresh = {}
-        for pid, amount in zip(chunk, chunk_points, strict=True):
-            if pid in known and pid not in done and pid not in fresh:
-                fresh[pid] = amount
-        lots = Lot.objects.bulk_create(
-            Lot(
-                wallet=wallet,
-                profile_id=pid,
-                amount=amount,
-                remaining=amount,
-                issued_at=now,
-                activates_at=act,
-                expires_at=exp,
-                source=Source.CAMPAIGN,
-                campaign=campaign,
-                occurrence=occurrence,
-                description=description,
-            )
-            for pid, amount in fresh.items()
-        )
-        Transaction.objects.bulk_create(
-            Transaction(
-                wallet=wallet,
-                profile_id=lot.profile_id,
-                lot=lot,
-                kind=kind,
-                source=Source.CAMPAIGN,
-                points=lot.amount,
-                description=description,
-                campaign=campaign,
-                occurrence=occurrence,
-                created_at=now,
-            )
-            for lot in lots
-        )
-        scheduled = kind == Transaction.Kind.SCHEDULED
-        LotDue.objects.bulk_create(step for lot in lots for step in _due_steps(lot.pk, act if scheduled else None, exp))
-    return [lot.profile_id for lot in lots]
 
 
 # --- Lifecycle jobs -------------------------------------------------------------------------
@@ -744,46 +679,14 @@ def _sweep(sql: str, now: datetime.datetime, chunk: int) -> int:
             return handled
 
 
-_SYSTEM_DESCRIPTIONS = {Transaction.Kind.ACTIVATED: "Points activated", Transaction.Kind.EXPIRED: "Expired points"}
-
-
-def _system_row(lot: Lot, kind: str, points: Decimal, now: datetime.datetime) -> Transaction:
-    """A job's ledger row about `lot` (the portable path's one way to build it)."""
-    return Transaction(
-        wallet_id=lot.wallet_id,
-        profile_id=lot.profile_id,
-        lot=lot,
-        kind=kind,
-        source=Source.SYSTEM,
-        points=points,
-        description=_SYSTEM_DESCRIPTIONS[kind],
-        campaign_id=lot.campaign_id,
-        occurrence=lot.occurrence,
-        created_at=now,
-    )
-
-
-def _take_due_portable(step: str, now: datetime.datetime) -> list[Lot]:
-    """SQLite: delete the due steps (SQLite runs one writer at a time) and return their lots."""
-    due = LotDue.objects.filter(step=step, due_at__lte=now)
-    lot_ids = list(due.values_list("lot_id", flat=True))
-    LotDue.objects.filter(step=step, lot_id__in=lot_ids).delete()
-    return list(Lot.objects.filter(pk__in=lot_ids).order_by("pk"))
-
-
 def lots_activate_due(*, now: datetime.datetime | None = None, chunk: int = JOB_CHUNK, sweeps: int = 1) -> int:
     """Write ACTIVATED rows for lots whose activation time has come; returns how many.
 
-    `sweeps` > 1: that many concurrent sweeps (PostgreSQL, outside a transaction; the beat task
+    `sweeps` > 1: that many concurrent sweeps (outside a transaction; the beat task
     uses LIFECYCLE_SWEEPS), each committing its chunks on its own connection.
     """
     now = now or timezone.now()
-    if connection.vendor == "postgresql":
-        return _sweeps(_ACTIVATE_SQL, now, chunk, sweeps)
-    with transaction.atomic():
-        lots = _take_due_portable(LotDue.Step.ACTIVATE, now)
-        Transaction.objects.bulk_create(_system_row(lot, Transaction.Kind.ACTIVATED, lot.amount, now) for lot in lots)
-    return len(lots)
+    return _sweeps(_ACTIVATE_SQL, now, chunk, sweeps)
 
 
 def lots_expire_due(*, now: datetime.datetime | None = None, chunk: int = JOB_CHUNK, sweeps: int = 1) -> int:
@@ -792,14 +695,4 @@ def lots_expire_due(*, now: datetime.datetime | None = None, chunk: int = JOB_CH
     `sweeps`: as for `lots_activate_due`.
     """
     now = now or timezone.now()
-    if connection.vendor == "postgresql":
-        return _sweeps(_EXPIRE_SQL, now, chunk, sweeps)
-    with transaction.atomic():
-        lots = _take_due_portable(LotDue.Step.EXPIRE, now)
-        missed = LotDue.objects.filter(step=LotDue.Step.ACTIVATE, lot_id__in=[lot.pk for lot in lots])
-        missed_ids = set(missed.values_list("lot_id", flat=True))
-        missed.delete()
-        rows = [_system_row(lot, Transaction.Kind.ACTIVATED, lot.amount, now) for lot in lots if lot.pk in missed_ids]
-        expired = [_system_row(lot, Transaction.Kind.EXPIRED, lot.remaining, now) for lot in lots if lot.remaining]
-        Transaction.objects.bulk_create(rows + expired)
-    return len(expired)
+    return _sweeps(_EXPIRE_SQL, now, chunk, sweeps)

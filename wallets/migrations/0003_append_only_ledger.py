@@ -14,37 +14,17 @@ $$ LANGUAGE plpgsql;
 """
 
 
-def forwards(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(PG_FUNCTION, params=None)
-        for table in TABLES:
-            schema_editor.execute(
-                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION wallets_ledger_append_only()"
-            )
-    elif vendor == "sqlite":
-        for table in TABLES:
-            for op in ("UPDATE", "DELETE"):
-                schema_editor.execute(
-                    f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, 'the wallet ledger is append-only'); END"
-                )
-
-
-def backwards(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        for table in TABLES:
-            schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-        schema_editor.execute("DROP FUNCTION IF EXISTS wallets_ledger_append_only()")
-    elif vendor == "sqlite":
-        for table in TABLES:
-            for op in ("update", "delete"):
-                schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_{op}")
+FORWARDS = [PG_FUNCTION] + [
+    f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+    "FOR EACH ROW EXECUTE FUNCTION wallets_ledger_append_only()"
+    for table in TABLES
+]
+BACKWARDS = [f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}" for table in TABLES] + [
+    "DROP FUNCTION IF EXISTS wallets_ledger_append_only()"
+]
 
 
 class Migration(migrations.Migration):
     dependencies = [("wallets", "0002_lots_ledger")]
 
-    operations = [migrations.RunPython(forwards, backwards)]
+    operations = [migrations.RunSQL(FORWARDS, BACKWARDS)]

@@ -32,27 +32,10 @@ $$ LANGUAGE plpgsql;
 CREATE TRIGGER wallets_lot_no_delete BEFORE DELETE ON wallets_lot
     FOR EACH ROW EXECUTE FUNCTION wallets_lot_permanent();
 """
-SQLITE_LOT_KEEP = (
-    "CREATE TRIGGER wallets_lot_no_delete BEFORE DELETE ON wallets_lot "
-    "BEGIN SELECT RAISE(ABORT, 'wallet lots are permanent'); END"
-)
-
-
-def lots_permanent(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(PG_LOT_KEEP, params=None)
-    elif vendor == "sqlite":
-        schema_editor.execute(SQLITE_LOT_KEEP)
-
-
-def lots_deletable(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute("DROP TRIGGER IF EXISTS wallets_lot_no_delete ON wallets_lot")
-        schema_editor.execute("DROP FUNCTION IF EXISTS wallets_lot_permanent()")
-    elif vendor == "sqlite":
-        schema_editor.execute("DROP TRIGGER IF EXISTS wallets_lot_no_delete")
+LOT_DELETABLE = [
+    "DROP TRIGGER IF EXISTS wallets_lot_no_delete ON wallets_lot",
+    "DROP FUNCTION IF EXISTS wallets_lot_permanent()",
+]
 
 
 class Migration(migrations.Migration):
@@ -152,5 +135,5 @@ class Migration(migrations.Migration):
                 condition=models.Q(("kind__in", ["CREDIT", "SCHEDULED"])), fields=["lot"], name="wallet_txn_credit_lot"
             ),
         ),
-        migrations.RunPython(lots_permanent, lots_deletable),
+        migrations.RunSQL([PG_LOT_KEEP], LOT_DELETABLE),
     ]

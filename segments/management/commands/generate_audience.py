@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config.row_triggers import row_triggers_skippable, row_triggers_skipped
-from segments.models import Event, EventDefinition, EventPropertyDefinition, Profile, sample_bucket_for
+from segments.models import EventDefinition, EventPropertyDefinition, Profile, sample_bucket_for
 
 CITIES = ["Pune", "Mumbai", "Delhi", "Bengaluru", "Chennai", "Kolkata", "Hyderabad", "Jaipur"]
 DEVICES = ["Android", "iOS", "Web"]
@@ -60,16 +60,6 @@ FROM (
 """
 
 
-def _event(rng, now, days):
-    at = now - datetime.timedelta(seconds=rng.randint(0, days * 86400))
-    kind = rng.random()
-    if kind < 0.5:
-        return "Product Viewed", {"Category": rng.choice(CATEGORIES), "Product ID": f"p{rng.randint(1, 200)}"}, at
-    if kind < 0.8:
-        return "Added To Cart", {"Product ID": f"p{rng.randint(1, 200)}", "Quantity": rng.randint(1, 3)}, at
-    return "Charged", {"Amount": rng.randint(50, 5000), "Payment Mode": rng.choice(PAYMENT_MODES)}, at
-
-
 class Command(BaseCommand):
     help = "Generate profiles gen-0000001… and random events over the last D days (seeded)."
 
@@ -86,10 +76,7 @@ class Command(BaseCommand):
         start_id = Profile.objects.filter(identity__startswith=prefix).count()
         identities = [f"{prefix}{start_id + n:07d}" for n in range(profiles)]
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                self._copy(rng, seed, now, days, identities, events)
-            else:
-                self._bulk(rng, now, days, identities, events)
+            self._copy(rng, seed, now, days, identities, events)
             if events:
                 self._catalogue(now)
         self.stdout.write(f"generated {profiles} profiles and {events} events")
@@ -137,20 +124,3 @@ class Command(BaseCommand):
                         cursor.execute(_EVENTS_SQL, {**params, "first": done, "last": last})
             cursor.execute("ANALYZE segments_profile")
             cursor.execute("ANALYZE segments_event")
-
-    def _bulk(self, rng, now, days, identities, n_events):
-        created = Profile.objects.bulk_create(
-            [
-                Profile(identity=i, properties=p, first_seen=f, last_seen=last, sample_bucket=b)
-                for i, p, f, last, b in (self._profile_row(rng, identity, now, days) for identity in identities)
-            ],
-            batch_size=2000,
-        )
-        ids = [p.pk for p in created] or list(
-            Profile.objects.filter(identity__in=identities).values_list("pk", flat=True)
-        )
-        rows = []
-        for _ in range(n_events if ids else 0):
-            name, props, at = _event(rng, now, days)
-            rows.append(Event(profile_id=rng.choice(ids), name=name, properties=props, occurred_at=at, received_at=at))
-        Event.objects.bulk_create(rows, batch_size=2000)
