@@ -237,7 +237,7 @@ def _build_and_publish(page, base: str) -> None:
     page.get_by_role("link", name="Create campaign").click()
     start = _section(page, "Start here")
     start.get_by_label("Campaign name", exact=True).fill(CAMPAIGN)
-    expect(start.get_by_label(re.compile(r"^Past behavior"))).to_be_checked()
+    expect(start.get_by_role("radio", name=re.compile(r"Past behavior"))).to_be_checked()
     _save(page, "Start here")
 
     who = _section(page, "Who")
@@ -270,7 +270,7 @@ def _build_and_publish(page, base: str) -> None:
     _save(page, "What")
 
     when = _section(page, "When")
-    when.get_by_label(re.compile(r"^Send now")).check()
+    when.get_by_role("radio", name=re.compile(r"Send now")).check()
     _settle(page)
     _save(page, "When")
 
@@ -301,7 +301,7 @@ def _see_rewards(page, base: str) -> int:
     expect(page.get_by_role("heading", name=re.compile("Supercoins"), level=1)).to_be_visible()
     assert _number(page.locator("#total-active").inner_text()) + _number(page.locator("#total-promised").inner_text())
     page.screenshot(path=str(ARTIFACTS / "first_run_wallet.png"), full_page=True)
-    page.goto(page.url.rstrip("/") + "/transactions/")
+    page.get_by_role("link", name="Transactions", exact=True).click()
     rows = page.locator("tbody tr", has_text=CAMPAIGN)
     expect(rows.first).to_be_visible()
     expect(rows.first).to_contain_text("+100")
@@ -379,8 +379,10 @@ def test_a_clean_clone_make_run_serves_every_page_and_a_campaign_built_in_the_br
             finally:
                 browser.close()
         assert not failures, f"5xx answers: {failures}\n{_log_tail(log)}"
-        # Each role reached more than its navigation (the admin, every model of the admin site).
-        assert min(visited.values()) >= 5, visited
+        # Each role reached past its navigation: the admin every model of the admin site too (about
+        # 150 pages), the marketer every list and the demo objects on them (about 85), the partner
+        # the demo voucher list.
+        assert visited["admin"] >= 100 and visited["marketer"] >= 50 and visited["partner"] >= 3, visited
 
         # Ctrl-C: make run stops web, worker, beat and the embedded server, and exits.
         os.killpg(process.pid, signal.SIGINT)
