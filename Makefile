@@ -3,37 +3,46 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.requirements.txt
+PORT ?= 8000
+DB_START := $(if $(DATABASE_URL),true,$(PY) -m config.embedded_db start)
 
 # Tests always run on PostgreSQL (and Redis where a test needs a real worker).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/promo
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test lint install migrate demo services bench clean
+.PHONY: run test lint install db db-stop migrate demo services bench clean
 
-$(STAMP): requirements.txt
-	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 ($(PYTHON)) is required."; exit 1; }
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
-	touch $(STAMP)
+# Installed when requirements.txt differs from the copy kept in the venv (by content, not mtime,
+# so a fresh clone sharing an up-to-date venv does not reinstall).
+install:
+	@cmp -s requirements.txt $(STAMP) 2>/dev/null || { \
+	  if [ ! -d $(VENV) ]; then \
+	    command -v $(PYTHON) >/dev/null || { echo "Python 3.11 ($(PYTHON)) is required."; exit 1; }; \
+	    $(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet --upgrade pip || exit 1; \
+	  fi; \
+	  echo "Installing requirements.txt into $(VENV)"; \
+	  $(PY) -m pip install --quiet -r requirements.txt && cp requirements.txt $(STAMP); }
 
-install: $(STAMP)
+# The embedded PostgreSQL server (config/embedded_db.py, data in var/postgres) unless DATABASE_URL
+# names a PostgreSQL server. `make migrate` / `make demo` leave it running (`make db-stop` ends it);
+# `make run` starts it itself and stops it with the rest on Ctrl-C.
+db: install
+	@$(DB_START)
 
-migrate: install
+db-stop:
+	@$(if $(DATABASE_URL),true,$(PY) -m config.embedded_db stop)
+
+migrate: db
 	$(PY) manage.py migrate --noinput
 
 demo: migrate
-	$(PY) manage.py setup_demo
+	$(PY) manage.py setup_demo --port $(PORT)
 
-# Web + Celery worker + beat; Ctrl-C stops all three.
-run: demo
-	@echo "Starting web (http://127.0.0.1:8000), worker and beat — Ctrl-C stops them all."
-	@trap 'kill 0' INT TERM EXIT; \
-	$(VENV)/bin/celery -A config worker --loglevel=INFO --concurrency=2 --hostname=worker@%h & \
-	$(VENV)/bin/celery -A config beat --loglevel=INFO & \
-	$(PY) manage.py runserver 127.0.0.1:8000 --noreload & \
-	wait
+# The embedded server (unless DATABASE_URL), migrate, demo data, then web + Celery worker + beat on
+# http://127.0.0.1:$(PORT); Ctrl-C stops them all, the embedded server last (config/stack.py).
+run: install
+	@$(PY) -m config.stack --port $(PORT)
 
 services:
 	@.ci/services
@@ -57,4 +66,5 @@ bench: install services
 
 clean:
 	-python3 bench/cluster.py stop
+	-test -x $(PY) && $(PY) -m config.embedded_db stop
 	rm -rf var/ .pytest_cache

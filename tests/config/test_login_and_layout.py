@@ -87,8 +87,10 @@ def test_setup_demo_creates_the_three_roles_and_runs_twice(capsys):
     from django.contrib.auth import get_user_model
 
     call_command("setup_demo")
-    call_command("setup_demo")
+    call_command("setup_demo", port=8311)
     out = capsys.readouterr().out
+    # The URL `make run` really serves (PORT).
+    assert "Demo logins (http://127.0.0.1:8311/accounts/login/):" in out
     users = {u.username: u for u in get_user_model().objects.filter(username__in=["admin", "marketer", "partner"])}
     assert users["admin"].is_staff and users["admin"].is_superuser
     assert users["marketer"].groups.filter(name="Marketer").exists()

@@ -30,6 +30,24 @@ def test_event_list_runs_a_constant_number_of_queries(marketer_client, django_as
         assert marketer_client.get("/audience/events/").status_code == 200
 
 
+def test_events_page_and_profile_page_hide_the_systems_internal_event_properties(marketer_client):
+    from promotions import system_events
+    from segments.models import INTERNAL_EVENT_PROPERTIES
+
+    assert system_events.PROP_DEPTH in INTERNAL_EVENT_PROPERTIES  # one name for the chain depth
+    profile = ProfileFactory(identity="u1")
+    EventFactory(
+        profile=profile,
+        name="Points Credited",
+        properties={"Campaign ID": 7, "Trigger Depth": 1, "Wallet ID": 3, "Points": 100},
+    )
+    for url in ("/audience/events/", f"/audience/profiles/{profile.pk}/"):
+        content = marketer_client.get(url).content.decode()
+        for shown in ("Campaign ID: 7", "Wallet ID: 3", "Points: 100"):  # jsonb orders the keys
+            assert shown in content, url
+        assert "Trigger Depth" not in content, url
+
+
 def test_segment_list_shows_audience_size(marketer_client):
     segment = services.segment_save(
         name="Buyers",
