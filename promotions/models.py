@@ -411,6 +411,40 @@ class Grant(models.Model):
         return f"{self.campaign_id}/{self.profile_id}/{self.occurrence}: {'granted' if self.granted else self.reason}"
 
 
+class GrantRollup(models.Model):
+    """The campaign chart's rollup: granted rewards per campaign and UTC quarter hour (issue #18).
+
+    Written only by the database, in the grant's own transaction: the statement-level triggers of
+    migration 0010 upsert one row per (campaign, quarter, timezone) from each INSERT's transition
+    table, and recount the campaigns a DELETE or an UPDATE of a counted column touches. The chart
+    reads these rows, never the grants, so it costs the same at 10 rewards and at 10 million.
+
+    Quarter hours in UTC because every UTC offset in use is a multiple of 15 minutes (+05:30,
+    +05:45, +08:45…): a local day, week or month is a whole number of quarters in any account
+    timezone, so rewards and points regroup exactly at read time, whatever the timezone. Profiles
+    rewarded are not additive across buckets, so each grant also says whether it is its profile's
+    first in this campaign of the local day / week / month, in the account `timezone` at write
+    time (part of the key: the chart falls back to the grants for quarters counted in another zone).
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
+    quarter = models.DateTimeField()
+    timezone = models.CharField(max_length=64)
+    rewards = models.BigIntegerField()
+    points = models.DecimalField(max_digits=20, decimal_places=3)
+    first_day = models.BigIntegerField()
+    first_week = models.BigIntegerField()
+    first_month = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "quarter", "timezone"], name="grant_rollup_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.quarter:%Y-%m-%d %H:%M}/{self.timezone}: {self.rewards}"
+
+
 class LiveTrigger(models.Model):
     """The (event name → live campaign) lookup the live matcher reads once per upload batch.
 
