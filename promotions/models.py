@@ -432,9 +432,11 @@ class GrantRollup(models.Model):
     timezone = models.CharField(max_length=64)
     rewards = models.BigIntegerField()
     points = models.DecimalField(max_digits=20, decimal_places=3)
+    codes = models.BigIntegerField()  # granted with a code (coupon or voucher)
     first_day = models.BigIntegerField()
     first_week = models.BigIntegerField()
     first_month = models.BigIntegerField()
+    first_ever = models.BigIntegerField()  # the profile's first reward from the campaign (any zone)
 
     class Meta:
         constraints = [
@@ -443,6 +445,20 @@ class GrantRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id}/{self.quarter:%Y-%m-%d %H:%M}/{self.timezone}: {self.rewards}"
+
+
+class GrantReasonCount(models.Model):
+    """Grants not given, per campaign and reason: the Errors tab's counts (kept like GrantRollup)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
+    reason = models.CharField(max_length=40)
+    count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "reason"], name="grant_reason_count_once")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.reason}: {self.count}"
 
 
 class LiveTrigger(models.Model):

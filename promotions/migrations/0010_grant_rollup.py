@@ -16,6 +16,10 @@
   campaign* at the same moment do not see each other's grant, so both count as first (profiles
   rewarded over by one; rewards and points stay exact); `manage.py grant_rollup_rebuild`
   recounts.
+- first_ever counts a profile's first (lowest id) granted grant in the campaign, in any zone:
+  their sum is the detail page's "profiles rewarded"; codes counts the grants with a code.
+- `promotions_grantreasoncount`: grants not given, per campaign and reason (the Errors tab),
+  upserted by the same trigger.
 - DELETE, or an UPDATE of a counted column (the app does neither today; deleting a profile or a
   campaign cascades): the touched campaigns are recounted from their grants under a lock that
   holds inserts off the rollup for that moment (exact, and rare).
@@ -37,15 +41,18 @@ CREATE OR REPLACE FUNCTION promotions_account_tz() RETURNS text LANGUAGE sql STA
 $$;
 """  # noqa: S608 (a setting, not input)
 
-# Counts of a set of granted grants `g` (campaign_id, created_at, points, in_day, in_week,
-# in_month: whether an earlier-inserted granted grant of the same campaign and profile falls in
-# the same local day / week / month) in zone `tz`.
+# Counts of a set of granted grants `g` (campaign_id, created_at, points, code, in_day, in_week,
+# in_month, in_ever: whether an earlier-inserted granted grant of the same campaign and profile
+# falls in the same local day / week / month, or exists at all) in zone `tz`.
+_COLUMNS = "(campaign_id, quarter, timezone, rewards, points, codes, first_day, first_week, first_month, first_ever)"
 _COUNTS = """
     SELECT g.campaign_id, date_bin('15 minutes', g.created_at, TIMESTAMPTZ '2000-01-01 00:00+00'), tz,
            count(*), COALESCE(sum(g.points), 0),
+           count(*) FILTER (WHERE g.code <> ''),
            count(*) FILTER (WHERE g.in_day IS NOT TRUE),
            count(*) FILTER (WHERE g.in_week IS NOT TRUE),
-           count(*) FILTER (WHERE g.in_month IS NOT TRUE)
+           count(*) FILTER (WHERE g.in_month IS NOT TRUE),
+           count(*) FILTER (WHERE g.in_ever IS NOT TRUE)
 """
 
 
@@ -58,17 +65,17 @@ CREATE OR REPLACE FUNCTION promotions_grant_rollup_insert() RETURNS trigger LANG
 DECLARE
     tz text := promotions_account_tz();
 BEGIN
-    INSERT INTO promotions_grantrollup AS r
-        (campaign_id, quarter, timezone, rewards, points, first_day, first_week, first_month)
+    INSERT INTO promotions_grantrollup AS r {_COLUMNS}
     {_COUNTS}
     FROM (
-        SELECT n.campaign_id, n.created_at, n.points, f.in_day, f.in_week, f.in_month
+        SELECT n.campaign_id, n.created_at, n.points, n.code, f.in_day, f.in_week, f.in_month, f.in_ever
         FROM new_grants n
         JOIN promotions_campaign c ON c.id = n.campaign_id
         LEFT JOIN LATERAL (
             SELECT bool_or({_same("day", "o.created_at", "n.created_at")}) AS in_day,
                    bool_or({_same("week", "o.created_at", "n.created_at")}) AS in_week,
-                   bool_or({_same("month", "o.created_at", "n.created_at")}) AS in_month
+                   bool_or({_same("month", "o.created_at", "n.created_at")}) AS in_month,
+                   bool_or(true) AS in_ever
             FROM promotions_grant o
             WHERE (c.delivery = 'recurring' OR c.qualification IN ('live_action', 'live_inaction'))
               AND o.campaign_id = n.campaign_id AND o.profile_id = n.profile_id AND o.granted AND o.id < n.id
@@ -80,9 +87,16 @@ BEGIN
     ON CONFLICT (campaign_id, quarter, timezone) DO UPDATE SET
         rewards = r.rewards + EXCLUDED.rewards,
         points = r.points + EXCLUDED.points,
+        codes = r.codes + EXCLUDED.codes,
         first_day = r.first_day + EXCLUDED.first_day,
         first_week = r.first_week + EXCLUDED.first_week,
-        first_month = r.first_month + EXCLUDED.first_month;
+        first_month = r.first_month + EXCLUDED.first_month,
+        first_ever = r.first_ever + EXCLUDED.first_ever;
+    INSERT INTO promotions_grantreasoncount AS r (campaign_id, reason, count)
+    SELECT campaign_id, reason, count(*) FROM new_grants WHERE NOT granted
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+    ON CONFLICT (campaign_id, reason) DO UPDATE SET count = r.count + EXCLUDED.count;
     RETURN NULL;
 END $$;
 
@@ -94,13 +108,18 @@ DECLARE
 BEGIN
     -- Holds concurrent inserts' upserts off until this transaction ends; each statement below
     -- then reads with a fresh snapshot that includes every grant committed before the lock.
-    LOCK TABLE promotions_grantrollup IN SHARE ROW EXCLUSIVE MODE;
+    LOCK TABLE promotions_grantrollup, promotions_grantreasoncount IN SHARE ROW EXCLUSIVE MODE;
     DELETE FROM promotions_grantrollup WHERE campaign_ids IS NULL OR campaign_id = ANY(campaign_ids);
-    INSERT INTO promotions_grantrollup
-        (campaign_id, quarter, timezone, rewards, points, first_day, first_week, first_month)
+    DELETE FROM promotions_grantreasoncount WHERE campaign_ids IS NULL OR campaign_id = ANY(campaign_ids);
+    INSERT INTO promotions_grantreasoncount (campaign_id, reason, count)
+    SELECT campaign_id, reason, count(*) FROM promotions_grant
+    WHERE NOT granted AND (campaign_ids IS NULL OR campaign_id = ANY(campaign_ids))
+    GROUP BY 1, 2;
+    INSERT INTO promotions_grantrollup {_COLUMNS}
     {_COUNTS}
     FROM (
-        SELECT campaign_id, created_at, points,
+        SELECT campaign_id, created_at, points, code,
+               row_number() OVER (PARTITION BY campaign_id, profile_id ORDER BY id) > 1 AS in_ever,
                row_number() OVER (PARTITION BY campaign_id, profile_id,
                                   date_trunc('day', created_at AT TIME ZONE tz) ORDER BY id) > 1 AS in_day,
                row_number() OVER (PARTITION BY campaign_id, profile_id,
@@ -164,9 +183,11 @@ class Migration(migrations.Migration):
                 ("timezone", models.CharField(max_length=64)),
                 ("rewards", models.BigIntegerField()),
                 ("points", models.DecimalField(decimal_places=3, max_digits=20)),
+                ("codes", models.BigIntegerField()),
                 ("first_day", models.BigIntegerField()),
                 ("first_week", models.BigIntegerField()),
                 ("first_month", models.BigIntegerField()),
+                ("first_ever", models.BigIntegerField()),
                 (
                     "campaign",
                     models.ForeignKey(
@@ -181,6 +202,26 @@ class Migration(migrations.Migration):
                 "constraints": [
                     models.UniqueConstraint(fields=("campaign", "quarter", "timezone"), name="grant_rollup_once")
                 ],
+            },
+        ),
+        migrations.CreateModel(
+            name="GrantReasonCount",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("reason", models.CharField(max_length=40)),
+                ("count", models.BigIntegerField()),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="promotions.campaign",
+                    ),
+                ),
+            ],
+            options={
+                "constraints": [models.UniqueConstraint(fields=("campaign", "reason"), name="grant_reason_count_once")],
             },
         ),
         migrations.RunSQL(ACCOUNT_TZ + FUNCTIONS + TRIGGERS, DROP),

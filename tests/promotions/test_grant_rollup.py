@@ -3,6 +3,7 @@
 import contextlib
 import datetime
 import random
+import re
 import threading
 import zoneinfo
 from decimal import Decimal
@@ -22,6 +23,7 @@ KOLKATA = zoneinfo.ZoneInfo("Asia/Kolkata")  # the default account timezone (UTC
 KATHMANDU = zoneinfo.ZoneInfo("Asia/Kathmandu")  # UTC+05:45
 UTC = datetime.UTC
 TODAY = datetime.date(2026, 11, 30)
+GRANT_TABLE = re.compile(r"\bpromotions_grant\b")  # the grants, not promotions_grantrollup
 
 
 def grant(campaign, profile, at, points=10, *, granted=True, occurrence=None):
@@ -107,7 +109,7 @@ def test_the_chart_reads_only_the_rollup_never_the_grants(django_assert_num_quer
             selectors.campaign_grant_series(campaign=campaign, period=period, tz=KOLKATA, today=TODAY)
         assert len(queries) == 1
         assert '"promotions_grantrollup"' in queries[0]["sql"]
-        assert '"promotions_grant"' not in queries[0]["sql"]
+        assert not GRANT_TABLE.search(queries[0]["sql"])
 
 
 @pytest.mark.django_db
@@ -207,3 +209,61 @@ def test_concurrent_transactions_are_both_counted():
     assert series(campaign, "day")[-2] == (datetime.date(2026, 11, 29), 8, 8, Decimal(80))
     (row,) = GrantRollup.objects.filter(campaign=campaign)
     assert row.rewards == 8
+
+
+# --- the detail page's stats and errors read the rollups too ---------------------------------
+
+
+def stats_from_grants(campaign):
+    from django.db.models import Count, Q, Sum
+
+    granted = Q(granted=True)
+    stats = Grant.objects.filter(campaign=campaign).aggregate(
+        rewards_given=Count("id", filter=granted),
+        profiles_rewarded=Count("profile_id", filter=granted, distinct=True),
+        points_distributed=Sum("points", filter=granted),
+        codes_distributed=Count("id", filter=granted & ~Q(code="")),
+        not_granted=Count("id", filter=~granted),
+    )
+    return {**stats, "points_distributed": stats["points_distributed"] or 0}
+
+
+@pytest.mark.django_db
+def test_stats_from_the_rollup_equal_the_stats_from_the_grants_and_never_read_them():
+    campaign = campaign_live(starts_at=datetime.datetime(2026, 9, 1, tzinfo=UTC))
+    random_history(campaign, seed=5)
+    Grant.objects.filter(campaign=campaign, granted=True, pk__in=Grant.objects.order_by("pk").values("pk")[:7]).update(
+        code="CODE"
+    )  # an UPDATE recounts the campaign
+    Account.objects.update_or_create(pk=1, defaults={"timezone": "Asia/Kathmandu"})
+    grant(campaign, ProfileFactory(), datetime.datetime(2026, 11, 29, tzinfo=UTC), 3)  # counted in another zone
+    with CaptureQueriesContext(connection) as queries:
+        stats = selectors.campaign_grant_stats(campaign=campaign)
+    assert stats == stats_from_grants(campaign)
+    assert stats["codes_distributed"] == 7 and stats["not_granted"] > 0
+    assert len(queries) == 1 and not GRANT_TABLE.search(queries[0]["sql"])
+    assert "FROM promotions_grantrollup" in queries[0]["sql"]
+
+
+@pytest.mark.django_db
+def test_errors_count_each_reason_from_the_rollup_with_a_few_examples():
+    campaign = campaign_live(starts_at=datetime.datetime(2026, 11, 1, tzinfo=UTC))
+    at = datetime.datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+    losers = [ProfileFactory() for _ in range(5)]
+    for profile in losers:
+        grant(campaign, profile, at, granted=False)
+    Grant.objects.create(
+        campaign=campaign, profile=losers[0], occurrence="x", granted=False, reason=Grant.Reason.INACTIVE_WALLET
+    )
+    grant(campaign, ProfileFactory(), at)
+    with CaptureQueriesContext(connection) as queries:
+        errors = selectors.campaign_grant_errors(campaign=campaign)
+    assert [(e["reason"], e["count"]) for e in errors] == [
+        (Grant.Reason.CAMPAIGN_BUDGET, 5),
+        (Grant.Reason.INACTIVE_WALLET, 1),
+    ]
+    assert len(errors[0]["examples"]) == selectors.ERROR_EXAMPLES
+    assert {e["id"] for e in errors[0]["examples"]} <= {p.pk for p in losers}
+    assert errors[1]["examples"] == [{"id": losers[0].pk, "identity": losers[0].identity}]
+    # The counts read only the rollup; the examples (second query) read a few grants per reason.
+    assert "promotions_grantreasoncount" in queries[0]["sql"] and not GRANT_TABLE.search(queries[0]["sql"])
