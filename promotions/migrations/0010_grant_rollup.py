@@ -20,9 +20,12 @@
   their sum is the detail page's "profiles rewarded"; codes counts the grants with a code.
 - `promotions_grantreasoncount`: grants not given, per campaign and reason (the Errors tab),
   upserted by the same trigger.
-- DELETE, or an UPDATE of a counted column (the app does neither today; deleting a profile or a
-  campaign cascades): the touched campaigns are recounted from their grants under a lock that
-  holds inserts off the rollup for that moment (exact, and rare).
+- DELETE, or an UPDATE that changes a counted column (the app does neither today; deleting a
+  profile or a campaign in Django's admin cascades): the touched campaigns are recounted from
+  their grants under a lock that holds inserts off the rollups meanwhile: exact, but it costs a
+  read of those campaigns' grants, so it suits rare admin deletions, not a bulk purge (which
+  should disable the triggers and run `grant_rollup_rebuild` once). An UPDATE that changes
+  nothing counted (a run deleted sets its grants' run_id NULL) recounts nothing.
 - `ENABLE ALWAYS`: the bulk grant insert may run with `session_replication_role = replica`
   (config/row_triggers.py), which silences ordinary triggers; these must fire all the same.
 
@@ -133,12 +136,26 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION promotions_grant_rollup_recount() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    touched bigint[];
 BEGIN
     IF TG_OP = 'DELETE' THEN
-        PERFORM promotions_grant_rollup_rebuild(ARRAY(SELECT DISTINCT campaign_id FROM old_grants));
+        touched := ARRAY(SELECT DISTINCT campaign_id FROM old_grants);
     ELSE
-        PERFORM promotions_grant_rollup_rebuild(ARRAY(
-            SELECT campaign_id FROM old_grants UNION SELECT campaign_id FROM new_grants));
+        -- Only rows whose counted columns changed (deleting a run sets its grants' run_id NULL:
+        -- nothing to recount).
+        touched := ARRAY(
+            SELECT o.campaign_id FROM old_grants o JOIN new_grants n ON n.id = o.id
+            WHERE (o.campaign_id, o.profile_id, o.granted, o.reason, o.points, o.code, o.created_at)
+                  IS DISTINCT FROM (n.campaign_id, n.profile_id, n.granted, n.reason, n.points, n.code, n.created_at)
+            UNION
+            SELECT n.campaign_id FROM old_grants o JOIN new_grants n ON n.id = o.id
+            WHERE (o.campaign_id, o.profile_id, o.granted, o.reason, o.points, o.code, o.created_at)
+                  IS DISTINCT FROM (n.campaign_id, n.profile_id, n.granted, n.reason, n.points, n.code, n.created_at)
+        );
+    END IF;
+    IF cardinality(touched) > 0 THEN
+        PERFORM promotions_grant_rollup_rebuild(touched);
     END IF;
     RETURN NULL;
 END $$;

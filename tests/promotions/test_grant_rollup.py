@@ -267,3 +267,16 @@ def test_errors_count_each_reason_from_the_rollup_with_a_few_examples():
     assert errors[1]["examples"] == [{"id": losers[0].pk, "identity": losers[0].identity}]
     # The counts read only the rollup; the examples (second query) read a few grants per reason.
     assert "promotions_grantreasoncount" in queries[0]["sql"] and not GRANT_TABLE.search(queries[0]["sql"])
+
+
+@pytest.mark.django_db
+def test_an_update_of_an_uncounted_column_recounts_nothing_and_a_counted_one_recounts():
+    campaign = campaign_live(starts_at=datetime.datetime(2026, 11, 1, tzinfo=UTC))
+    at = datetime.datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+    grant(campaign, ProfileFactory(), at, 10)
+    GrantRollup.objects.filter(campaign=campaign).update(rewards=99)  # a marker a recount would undo
+    Grant.objects.filter(campaign=campaign).update(occurrence="event:renamed")
+    assert GrantRollup.objects.get(campaign=campaign).rewards == 99
+    Grant.objects.filter(campaign=campaign).update(points=12)
+    row = GrantRollup.objects.get(campaign=campaign)
+    assert (row.rewards, row.points) == (1, 12)
