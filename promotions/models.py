@@ -415,9 +415,11 @@ class GrantRollup(models.Model):
     """The campaign chart's rollup: granted rewards per campaign and UTC quarter hour (issue #18).
 
     Written only by the database, in the grant's own transaction: the statement-level triggers of
-    migration 0010 upsert one row per (campaign, quarter, timezone) from each INSERT's transition
-    table, and recount the campaigns a DELETE or an UPDATE of a counted column touches. The chart
-    reads these rows, never the grants, so it costs the same at 10 rewards and at 10 million.
+    migration 0010 upsert one row per (campaign, quarter, timezone, shard) from each INSERT's
+    transition table, and recount the campaigns a DELETE or an UPDATE of a counted column touches.
+    The chart and the detail page's stats read these rows, never the grants, so they cost the
+    same at 10 rewards and at 10 million. `shard` (the writer's txid % 4) only spreads concurrent
+    writers over rows; readers sum it away.
 
     Quarter hours in UTC because every UTC offset in use is a multiple of 15 minutes (+05:30,
     +05:45, +08:45…): a local day, week or month is a whole number of quarters in any account
@@ -430,6 +432,7 @@ class GrantRollup(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
     quarter = models.DateTimeField()
     timezone = models.CharField(max_length=64)
+    shard = models.SmallIntegerField(default=0)  # txid % 4 of the writer: see migration 0010
     rewards = models.BigIntegerField()
     points = models.DecimalField(max_digits=20, decimal_places=3)
     codes = models.BigIntegerField()  # granted with a code (coupon or voucher)
@@ -440,7 +443,7 @@ class GrantRollup(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "quarter", "timezone"], name="grant_rollup_once"),
+            models.UniqueConstraint(fields=["campaign", "quarter", "timezone", "shard"], name="grant_rollup_once"),
         ]
 
     def __str__(self) -> str:
@@ -452,10 +455,13 @@ class GrantReasonCount(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
     reason = models.CharField(max_length=40)
+    shard = models.SmallIntegerField(default=0)
     count = models.BigIntegerField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["campaign", "reason"], name="grant_reason_count_once")]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "reason", "shard"], name="grant_reason_count_once"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.campaign_id}/{self.reason}: {self.count}"

@@ -164,14 +164,16 @@ ERROR_EXAMPLES = 3
 # many grants the reason has (ordering them by id would read every one).
 _ERROR_EXAMPLES_SQL = """
 SELECT r.reason, p.id, p.identity
-FROM promotions_grantreasoncount r
+FROM (
+    SELECT campaign_id, reason FROM promotions_grantreasoncount
+    WHERE campaign_id = %s GROUP BY 1, 2 HAVING sum(count) > 0
+) r
 CROSS JOIN LATERAL (
     SELECT g.profile_id FROM promotions_grant g
     WHERE g.campaign_id = r.campaign_id AND NOT g.granted AND g.reason = r.reason
     LIMIT %s
 ) t
 JOIN segments_profile p ON p.id = t.profile_id
-WHERE r.campaign_id = %s AND r.count > 0
 ORDER BY r.reason, p.id
 """
 
@@ -206,19 +208,22 @@ def campaign_grant_stats(*, campaign: Campaign) -> dict:
 def campaign_grant_errors(*, campaign: Campaign) -> list[dict]:
     """Per not-granted reason: count (GrantReasonCount) and a few example profiles (two queries)."""
     from django.db import connection
+    from django.db.models import Sum
 
     from promotions.models import GrantReasonCount
 
     counts = (
-        GrantReasonCount.objects.filter(campaign=campaign, count__gt=0)
-        .values("reason", "count")
+        GrantReasonCount.objects.filter(campaign=campaign)
+        .values("reason")
+        .annotate(count=Sum("count"))
+        .filter(count__gt=0)
         .order_by("-count", "reason")
     )
     rows = [{"reason": row["reason"], "count": row["count"], "examples": []} for row in counts]
     if rows:
         by_reason = {row["reason"]: row for row in rows}
         with connection.cursor() as cursor:
-            cursor.execute(_ERROR_EXAMPLES_SQL, [ERROR_EXAMPLES, campaign.pk])
+            cursor.execute(_ERROR_EXAMPLES_SQL, [campaign.pk, ERROR_EXAMPLES])
             for reason, profile_id, identity in cursor.fetchall():
                 by_reason[reason]["examples"].append({"id": profile_id, "identity": identity})
     return rows

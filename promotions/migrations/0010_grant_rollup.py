@@ -18,6 +18,9 @@
   recounts.
 - first_ever counts a profile's first (lowest id) granted grant in the campaign, in any zone:
   their sum is the detail page's "profiles rewarded"; codes counts the grants with a code.
+- Each key is split into SHARDS rows (txid % SHARDS): an upserted row stays locked until its
+  transaction commits, and one row per (campaign, quarter) would serialise parallel chunks of
+  one run on it. Readers sum the shards.
 - `promotions_grantreasoncount`: grants not given, per campaign and reason (the Errors tab),
   upserted by the same trigger.
 - DELETE, or an UPDATE that changes a counted column (the app does neither today; deleting a
@@ -47,9 +50,11 @@ $$;
 # Counts of a set of granted grants `g` (campaign_id, created_at, points, code, in_day, in_week,
 # in_month, in_ever: whether an earlier-inserted granted grant of the same campaign and profile
 # falls in the same local day / week / month, or exists at all) in zone `tz`.
-_COLUMNS = "(campaign_id, quarter, timezone, rewards, points, codes, first_day, first_week, first_month, first_ever)"
+_COLUMNS = (
+    "(campaign_id, quarter, timezone, shard, rewards, points, codes, first_day, first_week, first_month, first_ever)"
+)
 _COUNTS = """
-    SELECT g.campaign_id, date_bin('15 minutes', g.created_at, TIMESTAMPTZ '2000-01-01 00:00+00'), tz,
+    SELECT g.campaign_id, date_bin('15 minutes', g.created_at, TIMESTAMPTZ '2000-01-01 00:00+00'), tz, writer_shard,
            count(*), COALESCE(sum(g.points), 0),
            count(*) FILTER (WHERE g.code <> ''),
            count(*) FILTER (WHERE g.in_day IS NOT TRUE),
@@ -57,6 +62,12 @@ _COUNTS = """
            count(*) FILTER (WHERE g.in_month IS NOT TRUE),
            count(*) FILTER (WHERE g.in_ever IS NOT TRUE)
 """
+
+
+# Rows per key: a transaction writes the shard txid % SHARDS, so concurrent transactions of one
+# campaign (run partitions on several workers, live batches) rarely wait on one rollup row, held
+# locked until they commit; reads sum the shards (at most SHARDS rows per quarter).
+SHARDS = 4
 
 
 def _same(period: str, a: str, b: str) -> str:
@@ -67,6 +78,7 @@ FUNCTIONS = f"""
 CREATE OR REPLACE FUNCTION promotions_grant_rollup_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     tz text := promotions_account_tz();
+    writer_shard smallint := txid_current() % {SHARDS};
 BEGIN
     INSERT INTO promotions_grantrollup AS r {_COLUMNS}
     {_COUNTS}
@@ -85,9 +97,9 @@ BEGIN
         ) f ON true
         WHERE n.granted
     ) g
-    GROUP BY 1, 2, 3
-    ORDER BY 1, 2, 3
-    ON CONFLICT (campaign_id, quarter, timezone) DO UPDATE SET
+    GROUP BY 1, 2, 3, 4
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (campaign_id, quarter, timezone, shard) DO UPDATE SET
         rewards = r.rewards + EXCLUDED.rewards,
         points = r.points + EXCLUDED.points,
         codes = r.codes + EXCLUDED.codes,
@@ -95,11 +107,11 @@ BEGIN
         first_week = r.first_week + EXCLUDED.first_week,
         first_month = r.first_month + EXCLUDED.first_month,
         first_ever = r.first_ever + EXCLUDED.first_ever;
-    INSERT INTO promotions_grantreasoncount AS r (campaign_id, reason, count)
-    SELECT campaign_id, reason, count(*) FROM new_grants WHERE NOT granted
-    GROUP BY 1, 2
-    ORDER BY 1, 2
-    ON CONFLICT (campaign_id, reason) DO UPDATE SET count = r.count + EXCLUDED.count;
+    INSERT INTO promotions_grantreasoncount AS r (campaign_id, reason, shard, count)
+    SELECT campaign_id, reason, writer_shard, count(*) FROM new_grants WHERE NOT granted
+    GROUP BY 1, 2, 3
+    ORDER BY 1, 2, 3
+    ON CONFLICT (campaign_id, reason, shard) DO UPDATE SET count = r.count + EXCLUDED.count;
     RETURN NULL;
 END $$;
 
@@ -108,16 +120,17 @@ CREATE OR REPLACE FUNCTION promotions_grant_rollup_rebuild(campaign_ids bigint[]
 LANGUAGE plpgsql AS $$
 DECLARE
     tz text := promotions_account_tz();
+    writer_shard smallint := 0;
 BEGIN
     -- Holds concurrent inserts' upserts off until this transaction ends; each statement below
     -- then reads with a fresh snapshot that includes every grant committed before the lock.
     LOCK TABLE promotions_grantrollup, promotions_grantreasoncount IN SHARE ROW EXCLUSIVE MODE;
     DELETE FROM promotions_grantrollup WHERE campaign_ids IS NULL OR campaign_id = ANY(campaign_ids);
     DELETE FROM promotions_grantreasoncount WHERE campaign_ids IS NULL OR campaign_id = ANY(campaign_ids);
-    INSERT INTO promotions_grantreasoncount (campaign_id, reason, count)
-    SELECT campaign_id, reason, count(*) FROM promotions_grant
+    INSERT INTO promotions_grantreasoncount (campaign_id, reason, shard, count)
+    SELECT campaign_id, reason, writer_shard, count(*) FROM promotions_grant
     WHERE NOT granted AND (campaign_ids IS NULL OR campaign_id = ANY(campaign_ids))
-    GROUP BY 1, 2;
+    GROUP BY 1, 2, 3;
     INSERT INTO promotions_grantrollup {_COLUMNS}
     {_COUNTS}
     FROM (
@@ -132,7 +145,7 @@ BEGIN
         FROM promotions_grant
         WHERE granted AND (campaign_ids IS NULL OR campaign_id = ANY(campaign_ids))
     ) g
-    GROUP BY 1, 2, 3;
+    GROUP BY 1, 2, 3, 4;
 END $$;
 
 CREATE OR REPLACE FUNCTION promotions_grant_rollup_recount() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -198,6 +211,7 @@ class Migration(migrations.Migration):
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("quarter", models.DateTimeField()),
                 ("timezone", models.CharField(max_length=64)),
+                ("shard", models.SmallIntegerField(default=0)),
                 ("rewards", models.BigIntegerField()),
                 ("points", models.DecimalField(decimal_places=3, max_digits=20)),
                 ("codes", models.BigIntegerField()),
@@ -217,7 +231,9 @@ class Migration(migrations.Migration):
             ],
             options={
                 "constraints": [
-                    models.UniqueConstraint(fields=("campaign", "quarter", "timezone"), name="grant_rollup_once")
+                    models.UniqueConstraint(
+                        fields=("campaign", "quarter", "timezone", "shard"), name="grant_rollup_once"
+                    )
                 ],
             },
         ),
@@ -226,6 +242,7 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("reason", models.CharField(max_length=40)),
+                ("shard", models.SmallIntegerField(default=0)),
                 ("count", models.BigIntegerField()),
                 (
                     "campaign",
@@ -238,7 +255,9 @@ class Migration(migrations.Migration):
                 ),
             ],
             options={
-                "constraints": [models.UniqueConstraint(fields=("campaign", "reason"), name="grant_reason_count_once")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("campaign", "reason", "shard"), name="grant_reason_count_once")
+                ],
             },
         ),
         migrations.RunSQL(ACCOUNT_TZ + FUNCTIONS + TRIGGERS, DROP),
