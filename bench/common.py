@@ -4,7 +4,7 @@ import dataclasses
 import statistics
 import time
 
-# The twelve figures `make bench` prints, in this order (issue 8).
+# The figures `make bench` prints (the twelve of issue 8, then pages_p95), in this order (issue 8).
 FIGURE_NAMES = (
     "distribute_wallet",
     "distribute_codes",
@@ -18,6 +18,7 @@ FIGURE_NAMES = (
     "campaign_list",
     "campaign_list_queries",
     "lifecycle_jobs",
+    "pages_p95",  # issue 18: every page reachable from the navigation (bench/pages_bench.py)
 )
 
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from bench import cluster, dataset  # noqa: E402
 from bench.common import FIGURE_NAMES, Context, Figure, log  # noqa: E402
 
-FAMILIES = ("distribute", "audience", "upload", "campaign_list", "lifecycle")
+FAMILIES = ("distribute", "audience", "upload", "campaign_list", "lifecycle", "pages")
 # Which figures a family owns, to print FAIL n/a lines when a family crashes.
 OWNS = {
     "distribute": ("distribute_wallet", "distribute_codes", "naive_ratio_wallet", "naive_ratio_codes"),
@@ -31,6 +31,7 @@ OWNS = {
     "upload": ("upload_events_per_s", "event_to_reward_p50", "event_to_reward_p95"),
     "campaign_list": ("campaign_list", "campaign_list_queries"),
     "lifecycle": ("lifecycle_jobs",),
+    "pages": ("pages_p95",),
 }
 
 
@@ -48,6 +49,11 @@ def main() -> int:
     name = "promo_benchmark_small" if args.small else "promo_benchmark"
     # BENCH_DATABASE_URL: measure on that server; otherwise on the bench's own (bench/cluster.py).
     server = os.environ.get("BENCH_DATABASE_URL") or cluster.ensure_running(log)
+    # A database name of its own in BENCH_DATABASE_URL (not postgres / promo_benchmark) is kept,
+    # with _small for --small: engineers sharing one server do not truncate each other's runs.
+    own = server.rsplit("/", 1)[1].split("?")[0]
+    if own not in ("", "postgres", "promo_benchmark", "promo_benchmark_small"):
+        name = own + ("_small" if args.small and not own.endswith("_small") else "")
     url = server.rsplit("/", 1)[0] + "/" + name
     wanted = {"profiles": profiles, "events": events, "days": dataset.DAYS, "seed": dataset.SEED}
 

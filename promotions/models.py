@@ -411,6 +411,62 @@ class Grant(models.Model):
         return f"{self.campaign_id}/{self.profile_id}/{self.occurrence}: {'granted' if self.granted else self.reason}"
 
 
+class GrantRollup(models.Model):
+    """The campaign chart's rollup: granted rewards per campaign and UTC quarter hour (issue #18).
+
+    Written only by the database, in the grant's own transaction: the statement-level triggers of
+    migration 0010 upsert one row per (campaign, quarter, timezone, shard) from each INSERT's
+    transition table, and recount the campaigns a DELETE or an UPDATE of a counted column touches.
+    The chart and the detail page's stats read these rows, never the grants, so they cost the
+    same at 10 rewards and at 10 million. `shard` (the writer's txid % 4) only spreads concurrent
+    writers over rows; readers sum it away.
+
+    Quarter hours in UTC because every UTC offset in use is a multiple of 15 minutes (+05:30,
+    +05:45, +08:45…): a local day, week or month is a whole number of quarters in any account
+    timezone, so rewards and points regroup exactly at read time, whatever the timezone. Profiles
+    rewarded are not additive across buckets, so each grant also says whether it is its profile's
+    first in this campaign of the local day / week / month, in the account `timezone` at write
+    time (part of the key: the chart falls back to the grants for quarters counted in another zone).
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
+    quarter = models.DateTimeField()
+    timezone = models.CharField(max_length=64)
+    shard = models.SmallIntegerField(default=0)  # txid % 4 of the writer: see migration 0010
+    rewards = models.BigIntegerField()
+    points = models.DecimalField(max_digits=20, decimal_places=3)
+    codes = models.BigIntegerField()  # granted with a code (coupon or voucher)
+    first_day = models.BigIntegerField()
+    first_week = models.BigIntegerField()
+    first_month = models.BigIntegerField()
+    first_ever = models.BigIntegerField()  # the profile's first reward from the campaign (any zone)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "quarter", "timezone", "shard"], name="grant_rollup_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.quarter:%Y-%m-%d %H:%M}/{self.timezone}: {self.rewards}"
+
+
+class GrantReasonCount(models.Model):
+    """Grants not given, per campaign and reason: the Errors tab's counts (kept like GrantRollup)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
+    reason = models.CharField(max_length=40)
+    shard = models.SmallIntegerField(default=0)
+    count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "reason", "shard"], name="grant_reason_count_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.reason}: {self.count}"
+
+
 class LiveTrigger(models.Model):
     """The (event name → live campaign) lookup the live matcher reads once per upload batch.
 

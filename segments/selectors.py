@@ -2,6 +2,7 @@
 
 import datetime
 
+from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
@@ -37,16 +38,55 @@ def profile_recent_events(*, profile: Profile, limit: int = 50) -> QuerySet[Even
 
 
 def event_search(
-    *, name: str = "", start: datetime.datetime | None = None, end: datetime.datetime | None = None
-) -> QuerySet[Event]:
-    events = Event.objects.select_related("profile")
-    if name:
-        events = events.filter(name=name)
+    *,
+    name: str = "",
+    start: datetime.datetime | None = None,
+    end: datetime.datetime | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> list[Event]:
+    """Events newest first (occurred_at, then id), with their profiles: rows offset..offset+limit.
+
+    Served by event_name_time (name, occurred_at) alone, with no index of its own on the time
+    (every index costs each upload and each system event): one name reads that index backwards;
+    all names merge the newest offset + limit events of each distinct name, the names found by
+    a skip scan of the same index (one probe per name, so no name is missed, catalogued or not).
+    The cost grows with the number of names and the page's depth, not with the events.
+    """
+    bounds, params = "", {"depth": offset + limit, "offset": offset, "limit": limit}
     if start:
-        events = events.filter(occurred_at__gte=start)
+        bounds += " AND e.occurred_at >= %(start)s"
+        params["start"] = start
     if end:
-        events = events.filter(occurred_at__lt=end)
-    return events.order_by("-occurred_at", "-pk")
+        bounds += " AND e.occurred_at < %(end)s"
+        params["end"] = end
+    if name:
+        names = "SELECT %(name)s::varchar AS name"
+        params["name"] = name
+    else:
+        names = """
+            WITH RECURSIVE names(name) AS (
+                (SELECT name FROM segments_event ORDER BY name LIMIT 1)
+                UNION ALL
+                SELECT (SELECT e.name FROM segments_event e WHERE e.name > names.name ORDER BY e.name LIMIT 1)
+                FROM names WHERE names.name IS NOT NULL
+            )
+            SELECT name FROM names WHERE name IS NOT NULL"""
+    sql = f"""
+        SELECT t.id FROM ({names}) AS n
+        CROSS JOIN LATERAL (
+            SELECT e.id, e.occurred_at FROM segments_event e
+            WHERE e.name = n.name{bounds}
+            ORDER BY e.occurred_at DESC, e.id DESC
+            LIMIT %(depth)s
+        ) AS t
+        ORDER BY t.occurred_at DESC, t.id DESC
+        LIMIT %(limit)s OFFSET %(offset)s
+    """  # noqa: S608 (constants and placeholders only)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    return list(Event.objects.filter(pk__in=ids).select_related("profile").order_by("-occurred_at", "-pk"))
 
 
 # --- Catalogue ---------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def event_list(request):
         page = 1
     # No COUNT(*) over millions of events: fetch one extra row to know whether a next page exists.
     offset = (page - 1) * EVENT_PAGE_SIZE
-    rows = list(selectors.event_search(name=name, **bounds)[offset : offset + EVENT_PAGE_SIZE + 1])
+    rows = selectors.event_search(name=name, offset=offset, limit=EVENT_PAGE_SIZE + 1, **bounds)
     context = {
         "events": rows[:EVENT_PAGE_SIZE],
         "has_next": len(rows) > EVENT_PAGE_SIZE,

@@ -1,8 +1,11 @@
 import datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from segments import services
+from segments import selectors, services
+from segments.models import Event
 from tests.segments.factories import EventFactory, ProfileFactory
 
 pytestmark = pytest.mark.django_db
@@ -126,3 +129,40 @@ def test_test_a_profile_explains_rule_by_rule_and_lists_matches(marketer_client)
     assert "does not match" in content
     assert "0 matching Charged events in the window" in content
     assert ">buyer</a>" in content
+
+
+def test_event_list_merges_every_name_newest_first_and_pages_without_gaps(marketer_client):
+    # "All events" merges the newest events of each name found in the events themselves (no
+    # catalogue rows here), ties on the time broken by id, pages of 50 with no gap or repeat.
+    base = datetime.datetime(2026, 11, 20, 6, tzinfo=datetime.UTC)
+    profile = ProfileFactory(identity="u1")
+    names = ["Charged", "Login", "App Launched", "Zebra"]
+    made = [
+        EventFactory(profile=profile, name=names[i % 4], occurred_at=base - datetime.timedelta(minutes=i // 3))
+        for i in range(130)
+    ]
+    expected = [e.pk for e in sorted(made, key=lambda e: (e.occurred_at, e.pk), reverse=True)]
+    seen = []
+    for page in (1, 2, 3):
+        response = marketer_client.get("/audience/events/", {"page": page})
+        seen += [e.pk for e in response.context["events"]]
+        assert response.context["has_next"] == (page < 3)
+    assert seen == expected
+    day = marketer_client.get("/audience/events/", {"start": "2026-11-20", "end": "2026-11-20"}).context["events"]
+    assert [e.pk for e in day] == expected[:50]
+    login = marketer_client.get("/audience/events/", {"name": "Login", "page": 2}).context["events"]
+    assert [e.pk for e in login] == [pk for pk in expected if Event.objects.get(pk=pk).name == "Login"][50:100]
+
+
+def test_event_list_reads_the_name_time_index_without_sorting_the_events():
+    # The plan of "All events" uses event_name_time and never sorts the whole table.
+    for i in range(20):
+        EventFactory(name=f"E{i % 4}")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        with CaptureQueriesContext(connection) as queries:
+            selectors.event_search(offset=0, limit=51)
+        cursor.execute("EXPLAIN " + queries[0]["sql"])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "event_name_time" in plan
+    assert "Seq Scan on segments_event" not in plan
