@@ -27,7 +27,7 @@ def campaign_get(*, pk: int) -> Campaign:
 
 
 def campaign_history(*, campaign: Campaign, limit: int = 100) -> QuerySet[CampaignEvent]:
-    return campaign.history.select_related("actor").order_by("-at", "-pk")[:limit]
+    return campaign.history.select_related("actor", "api_key").order_by("-at", "-pk")[:limit]
 
 
 def campaign_runs(*, campaign: Campaign, limit: int = 10) -> list[CampaignRun]:
