@@ -7,7 +7,6 @@ import pytest
 from django.utils import timezone
 
 from config.account import account_tzinfo
-
 from promotions import selectors, services
 from promotions.models import Campaign, CampaignEvent, CampaignRun, Grant
 from tests.factories import ApiKeyFactory
