@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from decimal import Decimal
 from typing import ClassVar
@@ -339,7 +340,72 @@ def _reraise(request, exc):
     raise exc
 
 
+EXAMPLE_ERRORS = {
+    400: ("identity is required.", {"field": "identity"}),
+    401: (ERR_NO_CREDENTIALS, {}),
+    403: (ERR_SCOPE.format(scope="wallets:write"), {"scope": "wallets:write"}),
+    404: ("identity: no profile has this identity.", {"field": "identity"}),
+    405: (ERR_METHOD, {}),
+    409: ("You cannot pause a campaign that is Stopped.", {"reason": "pause_not_allowed"}),
+    411: (ERR_LENGTH_REQUIRED, {}),
+    413: (ERR_BODY_TOO_LARGE, {}),
+    422: ("Debit points exceed the active points in the user's wallet.", {"field": "points"}),
+    429: (ERR_RATE_LIMITED.format(limit=1200, window=60, retry=12), {}),
+}
+RESPONSE_HEADERS = {
+    401: {"WWW-Authenticate": {"description": '`Basic realm="api"`', "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "Seconds until the window resets.", "schema": {"type": "integer"}}},
+}
+_SCOPE_IN_DESCRIPTION = re.compile(r"Scope: `([a-z]+:[a-z]+)`")
+
+
+def _schema_example(doc: dict, schema: dict):
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/components/schemas/"):
+        schema = doc.get("components", {}).get("schemas", {}).get(ref.rsplit("/", 1)[1], {})
+    examples = schema.get("examples")
+    return examples[0] if isinstance(examples, list) and examples else None
+
+
+def openapi_polish(doc: dict) -> dict:
+    """What ninja does not write: error descriptions and examples, auth headers, each operation's
+    scope (as the security requirement's role, which OpenAPI 3.1 allows), examples on the media
+    types, and parameter examples in OpenAPI's shape."""
+    for item in doc.get("paths", {}).values():
+        for operation in item.values():
+            for param in operation.get("parameters", []):
+                if isinstance(param.get("examples"), list):
+                    param["example"] = param.pop("examples")[0]
+            match = _SCOPE_IN_DESCRIPTION.search(operation.get("description", ""))
+            if match:
+                operation["security"] = [{name: [match.group(1)]} for entry in operation["security"] for name in entry]
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is not None and "example" not in body:
+                example = _schema_example(doc, body.get("schema", {}))
+                if example is not None:
+                    body["example"] = example
+            for code, response in operation.get("responses", {}).items():
+                status = int(code)
+                media = response.get("content", {}).get("application/json")
+                if status in ERROR_DESCRIPTIONS:
+                    response["description"] = ERROR_DESCRIPTIONS[status]
+                    error, extra = EXAMPLE_ERRORS[status]
+                    if media is not None:
+                        media["example"] = {"status": "fail", "code": status, "error": error, **extra}
+                    if status in RESPONSE_HEADERS:
+                        response["headers"] = RESPONSE_HEADERS[status]
+                elif media is not None and "example" not in media:
+                    example = _schema_example(doc, media.get("schema", {}))
+                    if example is not None:
+                        media["example"] = example
+    return doc
+
+
 class PromoApi(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        doc = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        return openapi_polish(doc)
+
     def set_default_exception_handlers(self) -> None:
         self.add_exception_handler(Exception, _reraise)
         self.add_exception_handler(Http404, _on_404)

@@ -42,6 +42,8 @@ class TrayIn(BodySchema):
 
     identity: Identity
 
+    model_config = {"json_schema_extra": {"examples": [{"identity": "u1"}]}}
+
 
 class TrayRecord(Schema):
     code: str
@@ -66,6 +68,36 @@ class TrayOut(Schema):
     identity: str
     records: list[TrayRecord]
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "status": "success",
+                    "identity": "u1",
+                    "records": [
+                        {
+                            "code": "DIWALI-7KQ2",
+                            "couponId": 3,
+                            "couponName": "Diwali",
+                            "couponType": "bulk",
+                            "description": "",
+                            "terms": "",
+                            "discountLabel": "20% off",
+                            "campaignId": 12,
+                            "campaignName": "Festive",
+                            "assignedAt": "2026-11-01T09:00:00+00:00",
+                            "redeemableFrom": "2026-11-01T09:00:00+00:00",
+                            "expiresAt": None,
+                            "redeemedAt": None,
+                            "redemptions": 0,
+                            "redeemable": True,
+                        }
+                    ],
+                }
+            ]
+        }
+    }
+
 
 class ApplyIn(BodySchema):
     none_when_absent = ("identity", "code", "type")
@@ -84,6 +116,21 @@ class ApplyOut(Schema):
     couponId: int
     redemptions: int
     redeemedAt: str | None
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "status": "success",
+                    "type": "redeem",
+                    "code": "DIWALI-7KQ2",
+                    "couponId": 3,
+                    "redemptions": 1,
+                    "redeemedAt": "2026-11-02T10:15:00+00:00",
+                }
+            ]
+        }
+    }
 
 
 def _profile(identity: str) -> Profile:

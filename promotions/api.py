@@ -67,6 +67,37 @@ class CampaignListOut(Schema):
     totalRecords: int
     records: list[CampaignRow]
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "status": "success",
+                    "page": 1,
+                    "perPage": 25,
+                    "totalPages": 1,
+                    "totalRecords": 1,
+                    "records": [
+                        {
+                            "id": 12,
+                            "name": "Cashback",
+                            "status": "running",
+                            "statusLabel": "Running",
+                            "type": "live_action",
+                            "typeLabel": "Live action",
+                            "rewardType": "points",
+                            "reward": "Flat 10 Supercoins",
+                            "startsAt": "2026-11-01T00:00:00+05:30",
+                            "endsAt": None,
+                            "createdBy": "ada",
+                            "rewardedProfiles": 1520,
+                            "url": "/campaigns/12/",
+                        }
+                    ],
+                }
+            ]
+        }
+    }
+
 
 class SummaryRow(Schema):
     label: str
@@ -126,10 +157,92 @@ class CampaignDetailOut(Schema):
     status: Literal["success"]
     campaign: CampaignDetail
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "status": "success",
+                    "campaign": {
+                        "id": 12,
+                        "name": "Cashback",
+                        "status": "running",
+                        "statusLabel": "Running",
+                        "type": "live_action",
+                        "typeLabel": "Live action",
+                        "rewardType": "points",
+                        "reward": "Flat 10 Supercoins",
+                        "startsAt": "2026-11-01T00:00:00+05:30",
+                        "endsAt": None,
+                        "createdBy": "ada",
+                        "rewardedProfiles": 1520,
+                        "url": "/campaigns/12/",
+                        "description": "",
+                        "endReason": "",
+                        "actions": ["pause", "stop", "duplicate"],
+                        "summary": [
+                            {
+                                "section": "start",
+                                "title": "Start here",
+                                "rows": [
+                                    {"label": "Name", "value": "Cashback"},
+                                    {"label": "Type", "value": "Live action"},
+                                ],
+                            },
+                            {
+                                "section": "what",
+                                "title": "What",
+                                "rows": [{"label": "Reward", "value": "Flat 10 Supercoins"}],
+                            },
+                        ],
+                        "progress": None,
+                        "stats": {
+                            "rewardsGiven": 1600,
+                            "profilesRewarded": 1520,
+                            "pointsDistributed": 16000,
+                            "codesDistributed": 0,
+                            "notGranted": 12,
+                        },
+                        "budget": [
+                            {"label": "Points budget", "used": 16000, "left": 84000, "limit": 100000, "percent": 16}
+                        ],
+                        "notGrantedByReason": [
+                            {"reason": "User points budget exceeded", "count": 12, "examples": ["u7", "u9"]}
+                        ],
+                    },
+                }
+            ]
+        }
+    }
+
 
 class CampaignActionOut(Schema):
     status: Literal["success"]
     campaign: CampaignRow
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "status": "success",
+                    "campaign": {
+                        "id": 12,
+                        "name": "Cashback",
+                        "status": "paused",
+                        "statusLabel": "Paused",
+                        "type": "live_action",
+                        "typeLabel": "Live action",
+                        "rewardType": "points",
+                        "reward": "Flat 10 Supercoins",
+                        "startsAt": "2026-11-01T00:00:00+05:30",
+                        "endsAt": None,
+                        "createdBy": "ada",
+                        "rewardedProfiles": 1520,
+                        "url": "/campaigns/12/",
+                    },
+                }
+            ]
+        }
+    }
 
 
 # Helpers ---------------------------------------------------------------------------------

@@ -68,6 +68,18 @@ class UploadOut(Schema):
     processed: int
     unprocessed: list[UnprocessedRecord]
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "status": "partial",
+                    "processed": 1,
+                    "unprocessed": [{"index": 1, "code": 523, "error": "Missing identity"}],
+                }
+            ]
+        }
+    }
+
 
 def _record_schema(model) -> dict:
     schema = model.model_json_schema()

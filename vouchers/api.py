@@ -44,6 +44,32 @@ class VouchersOut(Schema):
     status: Literal["success"]
     records: list[VoucherRecord]
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "status": "success",
+                    "records": [
+                        {
+                            "voucherId": 7,
+                            "voucherCode": "AMZ-55X1",
+                            "voucherListId": 2,
+                            "listTag": "amazon",
+                            "listName": "Amazon Rs 100",
+                            "listDescription": "",
+                            "listExpiry": 1767205800,
+                            "listExpiryDate": "2026-12-31",
+                            "partner": "Amazon",
+                            "campaignId": 12,
+                            "occurrence": "run:5",
+                            "assignedAt": "2026-11-02T10:15:00+00:00",
+                        }
+                    ],
+                }
+            ]
+        }
+    }
+
 
 def list_expiry_timestamp(expires_on: datetime.date | None, tz) -> int | None:
     """The first instant the list no longer gives codes: midnight after its last day, account time."""

@@ -242,6 +242,36 @@ class TransactionsOut(Schema):
     totalRecords: int
     records: list[TransactionRecord]
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "status": "success",
+                    "page": 1,
+                    "totalPages": 1,
+                    "totalRecords": 1,
+                    "records": [
+                        {
+                            "transactionId": 41,
+                            "walletId": 1,
+                            "identity": "u1",
+                            "transactionType": "CREDIT",
+                            "source": "API",
+                            "points": 100,
+                            "description": "Order 5512 cashback",
+                            "metadata": None,
+                            "orderId": "5512",
+                            "campaignId": None,
+                            "createdAt": "2026-11-02T10:15:00+00:00",
+                            "activatesAt": "2026-11-02T10:15:00+00:00",
+                            "expiresAt": None,
+                        }
+                    ],
+                }
+            ]
+        }
+    }
+
 
 class TransactionsQuery(Schema):
     identity: Identity
@@ -288,6 +318,41 @@ class WalletTransactionOut(Schema):
     status: Literal["success"]
     transaction: TransactionRecord
     balance: WalletBalance
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "status": "success",
+                    "transaction": {
+                        "transactionId": 41,
+                        "walletId": 1,
+                        "identity": "u1",
+                        "transactionType": "CREDIT",
+                        "source": "API",
+                        "points": 100,
+                        "description": "Order 5512 cashback",
+                        "metadata": None,
+                        "orderId": "5512",
+                        "campaignId": None,
+                        "createdAt": "2026-11-02T10:15:00+00:00",
+                        "activatesAt": "2026-11-02T10:15:00+00:00",
+                        "expiresAt": None,
+                    },
+                    "balance": {
+                        "walletId": 1,
+                        "walletName": "Supercoins",
+                        "pointsName": "Supercoins",
+                        "activePoints": 100,
+                        "promisedPoints": 0,
+                        "creditedPoints": 100,
+                        "expiredPoints": 0,
+                        "redeemedPoints": 0,
+                    },
+                }
+            ]
+        }
+    }
 
 
 # Views helpers ---------------------------------------------------------------------------
