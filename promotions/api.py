@@ -19,6 +19,7 @@ from config.models import ApiScope
 from promotions import selectors, services
 from promotions.filters import CampaignFilter
 from promotions.models import Campaign, CampaignRun
+from segments.models import Profile
 
 router = Router(tags=["Campaigns"])
 
@@ -386,6 +387,102 @@ def campaign_detail(request, campaign_id: Path[CampaignId]):
         ],
     }
     return {"status": "success", "campaign": detail}
+
+
+class GrantRecord(Schema):
+    occurrence: str = Field(
+        description='"run:<id>" (a run), "event:<id>" (a live action event), "check:<id>" (inaction).'
+    )
+    granted: bool
+    reason: str | None = Field(description="Why it was not granted (SPEC 6.1), null when granted.")
+    points: float | int | None
+    code: str | None
+    at: str
+
+
+class ProfileOutcomeOut(Schema):
+    status: Literal["success"]
+    campaignId: int
+    identity: str
+    rewarded: bool
+    explanation: str = Field(description="The outcome in words.")
+    grants: list[GrantRecord]
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "status": "success",
+                    "campaignId": 12,
+                    "identity": "u7",
+                    "rewarded": False,
+                    "explanation": "Not rewarded: User points budget exceeded.",
+                    "grants": [
+                        {
+                            "occurrence": "event:99812",
+                            "granted": False,
+                            "reason": "User points budget exceeded",
+                            "points": 10,
+                            "code": None,
+                            "at": "2026-11-02T10:15:00+00:00",
+                        }
+                    ],
+                }
+            ]
+        }
+    }
+
+
+MSG_NEVER_ATTEMPTED = (
+    "Not rewarded: no reward was attempted for this profile (it was not in the audience when a run took "
+    "place, or has not done what the campaign rewards)."
+)
+MSG_NOT_GRANTED = "Not rewarded: {reasons}."
+MSG_REWARDED = "Rewarded {count} time(s)."
+ERR_NO_PROFILE = "No profile has identity “{identity}”."
+
+
+@router.get(
+    "promo/campaigns/{campaign_id}/profiles/{path:identity}",
+    auth=key_auth(ApiScope.CAMPAIGNS_READ),
+    response={200: ProfileOutcomeOut, **error_responses(404)},
+    summary="Why a profile was or was not rewarded",
+    description=(
+        "Every reward attempt of the campaign for the profile (newest first, at most 100): granted, or "
+        "not and why (SPEC 6.1), with the points or code. Scope: `campaigns:read`."
+    ),
+)
+def campaign_profile_outcome(request, campaign_id: Path[CampaignId], identity: str):
+    campaign = _campaign(campaign_id)
+    profile = Profile.objects.filter(identity=identity).only("pk").first()
+    if profile is None:
+        raise ApiError(404, ERR_NO_PROFILE.format(identity=identity[:256]), field="identity")
+    grants = selectors.campaign_profile_grants(campaign=campaign, profile_id=profile.pk)
+    granted = [g for g in grants if g.granted]
+    if granted:
+        explanation = MSG_REWARDED.format(count=len(granted))
+    elif grants:
+        explanation = MSG_NOT_GRANTED.format(reasons=", ".join(dict.fromkeys(g.reason for g in grants)))
+    else:
+        explanation = MSG_NEVER_ATTEMPTED
+    return {
+        "status": "success",
+        "campaignId": campaign.pk,
+        "identity": identity,
+        "rewarded": bool(granted),
+        "explanation": explanation,
+        "grants": [
+            {
+                "occurrence": g.occurrence,
+                "granted": g.granted,
+                "reason": g.reason or None,
+                "points": _num(g.points) if g.points is not None else None,
+                "code": g.code or None,
+                "at": g.created_at.isoformat(),
+            }
+            for g in grants
+        ],
+    }
 
 
 def _act(request, campaign_id: int, action: str) -> dict:

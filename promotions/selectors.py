@@ -233,6 +233,13 @@ def profile_grants(*, profile_id: int, limit: int = 50):
     )
 
 
+def campaign_profile_grants(*, campaign: Campaign, profile_id: int, limit: int = 100):
+    """Every reward attempt of the campaign for one profile, newest first (one indexed query)."""
+    from promotions.models import Grant
+
+    return list(Grant.objects.filter(campaign=campaign, profile_id=profile_id).order_by("-created_at", "-pk")[:limit])
+
+
 def campaign_live_limits(*, campaign: Campaign) -> list[dict]:
     """Budget / campaign limit used and left for a live campaign (one query; [] when it has none)."""
     if not campaign.is_live:

@@ -44,6 +44,7 @@ ENDPOINTS = [
     ("post", "/api/1/promo/campaigns/1/pause", "campaigns:write"),
     ("post", "/api/1/promo/campaigns/1/resume", "campaigns:write"),
     ("post", "/api/1/promo/campaigns/1/stop", "campaigns:write"),
+    ("get", "/api/1/promo/campaigns/1/profiles/u1", "campaigns:read"),
 ]
 
 

@@ -27,6 +27,7 @@ SPEC_7 = [
     ("post", "/api/1/promo/campaigns/{campaign_id}/pause"),
     ("post", "/api/1/promo/campaigns/{campaign_id}/resume"),
     ("post", "/api/1/promo/campaigns/{campaign_id}/stop"),
+    ("get", "/api/1/promo/campaigns/{campaign_id}/profiles/{identity}"),
 ]
 
 

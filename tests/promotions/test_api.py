@@ -202,3 +202,27 @@ def test_campaign_endpoints_need_their_scopes(client):
     assert campaign.status == S.RUNNING
     _, write_only = _auth(["campaigns:write"])
     assert client.get(f"{LIST}/{campaign.pk}", **write_only).status_code == 403
+
+
+def test_profile_outcome_says_why_a_profile_was_or_was_not_rewarded(api_client):
+    campaign = campaign_live(status=S.RUNNING)
+    rewarded, refused = ProfileFactory(identity="amy@example.com"), ProfileFactory(identity="a/b")
+    ProfileFactory(identity="idle")
+    Grant.objects.create(campaign=campaign, profile=rewarded, occurrence="event:1", granted=True, points=10)
+    Grant.objects.create(
+        campaign=campaign, profile=refused, occurrence="event:2", granted=False, reason=Grant.Reason.USER_BUDGET
+    )
+    url = f"{LIST}/{campaign.pk}/profiles/"
+    body = api_client.get(url + "amy@example.com").json()
+    assert (body["rewarded"], body["explanation"]) == (True, "Rewarded 1 time(s).")
+    assert [(g["occurrence"], g["granted"], g["points"], g["reason"]) for g in body["grants"]] == [
+        ("event:1", True, 10, None)
+    ]
+    body = api_client.get(url + "a/b").json()
+    assert (body["identity"], body["rewarded"]) == ("a/b", False)
+    assert body["explanation"] == "Not rewarded: User points budget exceeded."
+    body = api_client.get(url + "idle").json()
+    assert (body["rewarded"], body["grants"]) == (False, [])
+    assert body["explanation"].startswith("Not rewarded: no reward was attempted")
+    missing = api_client.get(url + "ghost")
+    assert (missing.status_code, missing.json()["error"]) == (404, "No profile has identity “ghost”.")
