@@ -42,6 +42,7 @@ ERR_BODY_TOO_LARGE = "Request body is larger than 5 MB."
 ERR_LENGTH_REQUIRED = "This server cannot read a chunked request body: send Content-Length."
 ERR_NOT_FOUND = "Not found."
 ERR_REQUIRED = "{field} is required."
+ERR_TEXT_UNSTORABLE = "{field} must not contain NUL characters or unpaired surrogates."
 ERR_UNKNOWN_SCOPES = "Unknown scope(s): {scopes}. Known scopes: {known}."
 
 KEY_ID_PREFIX = "pk_"
@@ -220,11 +221,53 @@ def key_auth(scope: str, *, rate_limit: str | None = None) -> ApiKeyAuth:
     return ApiKeyAuth(scope, rate_limit=rate_limit)
 
 
+def unstorable_text_field(value) -> str | None:
+    """The path ("metadata.note", "tags[2]") of the first text PostgreSQL cannot store (a NUL
+    character, an unpaired surrogate), else None. Iterative: a deeply nested body cannot
+    exhaust the stack."""
+    stack = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item or not _encodable(item):
+                return path
+        elif isinstance(item, dict):
+            for key, child in reversed(item.items()):
+                child_path = f"{path}.{key}" if path else str(key)
+                stack.append((child_path, child))
+                stack.append((child_path, key))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", child) for i, child in reversed(list(enumerate(item))))
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def refuse_unstorable_text(data) -> None:
+    field = unstorable_text_field(data)
+    if field is not None:
+        raise ApiError(400, ERR_TEXT_UNSTORABLE.format(field=field or "The body"), field=field or None)
+
+
 class ApiParser(Parser):
-    """JSON bodies with decimal fractions as Decimal, so `"points": 0.1` is exactly 0.1."""
+    """JSON bodies with decimal fractions as Decimal, so `"points": 0.1` is exactly 0.1; bodies and
+    query strings with text the database cannot store are refused (400 naming the field)."""
 
     def parse_body(self, request):
-        return json.loads(body_load(request), parse_float=Decimal)
+        data = json.loads(body_load(request), parse_float=Decimal)
+        refuse_unstorable_text(data)
+        return data
+
+    def parse_querydict(self, data, list_fields, request):
+        result = super().parse_querydict(data, list_fields, request)
+        refuse_unstorable_text(result)
+        return result
 
 
 class BodySchema(pydantic.BaseModel):
@@ -324,7 +367,7 @@ def _on_http_error(request, exc: HttpError):
     cause = exc.__cause__
     if isinstance(cause, ApiError):
         return _on_api_error(request, cause)
-    if exc.status_code == 400 and isinstance(cause, ValueError):  # includes JSONDecodeError
+    if exc.status_code == 400 and cause is not None:  # the body did not parse (bad JSON, too deep)
         return _envelope(400, ERR_JSON)
     if isinstance(exc, AuthenticationError):
         return _envelope(401, ERR_NO_CREDENTIALS, headers={"WWW-Authenticate": BASIC_CHALLENGE})

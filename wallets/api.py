@@ -46,6 +46,7 @@ ERR_POINTS_PLACES = "points can have at most {places} decimal places in this wal
 ERR_DESCRIPTION = "description must be a string of at most 500 characters."
 ERR_METADATA = "metadata must be a JSON object."
 ERR_METADATA_EMPTY = "Metadata is provided, but is an empty object."
+ERR_METADATA_NUMBERS = "metadata numbers must be finite (no NaN or Infinity)."
 ERR_ORDER_ID = "orderId must be a string of at most 64 characters."
 ERR_DELAY = "activationDelay must be an ISO 8601 duration such as P3D or PT12H (at most 10 years)."
 ERR_DELAY_DEBIT = "activationDelay applies to credits only."
@@ -123,8 +124,12 @@ def _metadata(value):
         raise field_error(ERR_METADATA)
     if not value:
         raise field_error(ERR_METADATA_EMPTY)
-    # Decimals parsed from the body go back to plain JSON numbers before storage.
-    return json.loads(json.dumps(value, default=float))
+    # Decimals parsed from the body go back to plain JSON numbers before storage; jsonb has no
+    # NaN or Infinity (nor does a Decimal too large for a float).
+    try:
+        return json.loads(json.dumps(value, default=float, allow_nan=False))
+    except ValueError as exc:
+        raise field_error(ERR_METADATA_NUMBERS) from exc
 
 
 def _order_id(value):
