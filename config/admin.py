@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from config import api
-from config.models import Account, ApiKey, ApiScope, WorkerHeartbeat, timezone_choices
+from config.models import Account, ApiKey, ApiScope, IdempotencyRecord, WorkerHeartbeat, timezone_choices
 
 
 class AccountForm(forms.ModelForm):
@@ -89,3 +89,22 @@ class ApiKeyAdmin(admin.ModelAdmin):
 class WorkerHeartbeatAdmin(admin.ModelAdmin):
     list_display = ["hostname", "seen_at"]
     search_fields = ["hostname"]
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(admin.ModelAdmin):
+    """Read only: a stored first response is what a retry gets back."""
+
+    list_display = ["id", "endpoint", "key", "api_key", "response_status", "created_at"]
+    list_filter = ["endpoint", "response_status"]
+    search_fields = ["key"]
+    list_select_related = ["api_key"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
