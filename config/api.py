@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.utils import timezone
-from ninja import NinjaAPI, Schema
+from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBasicAuth
@@ -252,7 +252,8 @@ def _encodable(text: str) -> bool:
 def refuse_unstorable_text(data) -> None:
     field = unstorable_text_field(data)
     if field is not None:
-        raise ApiError(400, ERR_TEXT_UNSTORABLE.format(field=field or "The body"), field=field or None)
+        extra = {"field": field} if field else {}
+        raise ApiError(400, ERR_TEXT_UNSTORABLE.format(field=field or "The body"), **extra)
 
 
 class ApiParser(Parser):
@@ -291,9 +292,11 @@ class BodySchema(pydantic.BaseModel):
 
 class ErrorOut(Schema):
     status: str = "fail"
-    code: int
-    error: str
-    field: str | None = None
+    code: int = Field(description="The HTTP status.")
+    error: str = Field(description="What went wrong, in words.")
+    field: str | None = Field(None, description="The field, parameter or header at fault (400, 404, 422).")
+    scope: str | None = Field(None, description="The scope the API key lacks (403).")
+    reason: str | None = Field(None, description="Why a coupon or campaign action was refused (409).")
 
     model_config = {
         "json_schema_extra": {
