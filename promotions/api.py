@@ -17,7 +17,7 @@ from config.account import account_tzinfo
 from config.api import ApiError, error_responses, key_auth
 from config.models import ApiScope
 from promotions import selectors, services
-from promotions.filters import CampaignFilter
+from promotions.filters import SORT_FIELDS, CampaignFilter
 from promotions.models import Campaign, CampaignRun
 from segments.models import Profile
 
@@ -27,6 +27,7 @@ MAX_PER_PAGE = 100
 ERR_NO_CAMPAIGN = "No campaign has id {id}."
 SECTION_LABELS = services.SECTION_LABELS
 
+SORT_KEYS = tuple(key for _, name in SORT_FIELDS for key in (name, f"-{name}"))
 CampaignId = Annotated[int, Field(ge=1, le=2**63 - 1, description="The campaign's id (shown as #id on its page).")]
 
 
@@ -40,6 +41,9 @@ class CampaignListQuery(Schema):
     type: Literal[tuple(Campaign.Qualification.values)] | None = Field(None, description="The campaign type.")
     reward: Literal[tuple(Campaign.RewardType.values)] | None = Field(None, description="The reward type.")
     q: str | None = Field(None, max_length=200, description="Search by name (contains) or id (`42` or `#42`).")
+    sort: Literal[SORT_KEYS] | None = Field(
+        None, description="A column, `-` first for descending (as on the list page)."
+    )
     page: int = Field(1, ge=1, description="1-based.")
     perPage: int = Field(25, ge=1, le=MAX_PER_PAGE, description="At most 100.")
 
@@ -309,13 +313,14 @@ def _progress(runs) -> dict | None:
     response={200: CampaignListOut, **error_responses()},
     summary="List campaigns",
     description=(
-        "The campaign list's filters (status, type, reward type, search by name or id), newest first, "
-        "paged. Archived campaigns appear only when `status=archived`. Scope: `campaigns:read`."
+        "The campaign list's filters (status, type, reward type, search by name or id) and sorting, "
+        "newest first by default, paged. Archived campaigns appear only when `status=archived`. "
+        "Scope: `campaigns:read`."
     ),
 )
 def campaign_list(request, filters: Query[CampaignListQuery]):
     data = {"status": filters.status or "", "type": filters.type or "", "reward": filters.reward or ""}
-    data["q"] = filters.q or ""
+    data.update(q=filters.q or "", sort=filters.sort or "")
     filterset = CampaignFilter(data, queryset=selectors.campaign_list_queryset(), request=request)
     paginator = Paginator(filterset.qs, filters.perPage)
     try:

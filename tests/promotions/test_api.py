@@ -43,6 +43,8 @@ def test_list_filters_by_status_type_reward_and_search(api_client, marketer):
     assert ids(reward="coupon") == [coupon.pk]
     assert ids(q="diwali") == [past.pk]
     assert ids(q=f"#{live.pk}") == [live.pk]
+    assert ids(sort="name") == [live.pk, coupon.pk, past.pk]
+    assert ids(sort="-name") == [past.pk, coupon.pk, live.pk]
     assert [r["name"] for r in api_client.get(LIST, {"status": "archived"}).json()["records"]] == ["Old one"]
     row = api_client.get(LIST, {"status": "running"}).json()["records"][0]
     assert row == {
