@@ -269,3 +269,16 @@ def test_wallets_for_an_unknown_identity_is_404(api_client):
     response = api_client.get("/api/1/promo/wallets", {"identity": "ghost"})
     assert response.status_code == 404
     assert response.json() == {"status": "fail", "code": 404, "error": api.ERR_IDENTITY_UNKNOWN, "field": "identity"}
+
+
+def test_an_idempotency_key_over_255_characters_is_refused_naming_the_header(api_client, setup):
+    wallet, _ = setup
+    response = post(api_client, body(wallet), key="k" * 256)
+    assert response.status_code == 400
+    assert response.json() == {
+        "status": "fail",
+        "code": 400,
+        "error": api.ERR_KEY_TOO_LONG,
+        "field": "Idempotency-Key",
+    }
+    assert not Lot.objects.exists()
