@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from config import api
-from config.models import Account, ApiKey, WorkerHeartbeat, timezone_choices
+from config.models import Account, ApiKey, ApiScope, IdempotencyRecord, WorkerHeartbeat, timezone_choices
 
 
 class AccountForm(forms.ModelForm):
@@ -25,22 +25,49 @@ class AccountAdmin(admin.ModelAdmin):
         return False
 
 
+class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=ApiScope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        initial=ApiScope.values,
+        help_text="What the key may do; a call outside its scopes gets 403. None ticked means every scope.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["name", "scopes"]
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "key_id", "created_at", "created_by", "revoked_at"]
+    form = ApiKeyForm
+    list_display = ["name", "key_id", "scope_list", "created_at", "created_by", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at"]
     search_fields = ["name", "key_id"]
     readonly_fields = ["key_id", "created_at", "created_by", "revoked_at"]
     actions = ["revoke"]
 
     def get_fields(self, request, obj=None):
-        return ["name"] if obj is None else ["name", "key_id", "created_at", "created_by", "revoked_at"]
+        if obj is None:
+            return ["name", "scopes"]
+        return ["name", "key_id", "scope_list", "created_at", "created_by", "revoked_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Scopes are chosen when the key is made: widening a handed-out key is a new key.
+        return [*self.readonly_fields, "scope_list"] if obj else self.readonly_fields
+
+    @admin.display(description="Scopes")
+    def scope_list(self, obj):
+        return ", ".join(obj.scopes)
 
     def save_model(self, request, obj, form, change):
         if change:
             obj.save(update_fields=["name"])
             return
-        key, secret = api.api_key_create(name=obj.name, created_by=request.user)
+        key, secret = api.api_key_create(
+            name=obj.name, created_by=request.user, scopes=form.cleaned_data.get("scopes") or None
+        )
         obj.pk, obj.key_id = key.pk, key.key_id
         self.message_user(
             request,
@@ -62,3 +89,22 @@ class ApiKeyAdmin(admin.ModelAdmin):
 class WorkerHeartbeatAdmin(admin.ModelAdmin):
     list_display = ["hostname", "seen_at"]
     search_fields = ["hostname"]
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(admin.ModelAdmin):
+    """Read only: a stored first response is what a retry gets back."""
+
+    list_display = ["id", "endpoint", "key", "api_key", "response_status", "created_at"]
+    list_filter = ["endpoint", "response_status"]
+    search_fields = ["key"]
+    list_select_related = ["api_key"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

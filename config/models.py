@@ -1,6 +1,7 @@
 import zoneinfo
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -40,6 +41,23 @@ class Account(models.Model):
         return zoneinfo.ZoneInfo(self.timezone)
 
 
+class ApiScope(models.TextChoices):
+    """What an API key may do (SPEC 7); each endpoint needs one of these."""
+
+    EVENTS_WRITE = "events:write", "events:write: upload events and profiles"
+    WALLETS_READ = "wallets:read", "wallets:read: read wallets and transactions"
+    WALLETS_WRITE = "wallets:write", "wallets:write: credit and debit points"
+    COUPONS_READ = "coupons:read", "coupons:read: read a profile's coupons"
+    COUPONS_WRITE = "coupons:write", "coupons:write: redeem and revert coupon codes"
+    VOUCHERS_READ = "vouchers:read", "vouchers:read: read a profile's partner vouchers"
+    CAMPAIGNS_READ = "campaigns:read", "campaigns:read: list campaigns and read their stats"
+    CAMPAIGNS_WRITE = "campaigns:write", "campaigns:write: pause, resume and stop campaigns"
+
+
+def all_scopes() -> list[str]:
+    return list(ApiScope.values)
+
+
 class ApiKey(models.Model):
     """A credential for the public API: `key_id` is public, the secret is stored hashed."""
 
@@ -51,6 +69,8 @@ class ApiKey(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, editable=False
     )
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Keys made before scopes existed could do everything, so they get every scope.
+    scopes = ArrayField(models.CharField(max_length=32, choices=ApiScope.choices), default=all_scopes)
 
     class Meta:
         verbose_name = "API key"
@@ -62,6 +82,35 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to an API request carrying an `Idempotency-Key` (SPEC 7): config/idempotency.py."""
+
+    api_key = models.ForeignKey("config.ApiKey", on_delete=models.CASCADE, related_name="+")
+    # The endpoint the key was used on, so one key string on two endpoints are two requests.
+    endpoint = models.CharField(max_length=64, default="wallets.transactions")
+    key = models.CharField(max_length=255)
+    # sha256 of the canonical JSON body: the same key with a different body is refused.
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    # The first response as parsed JSON (rows stored before response_content existed replay from it).
+    response_body = models.JSONField()
+    # The first response's exact bytes (UTF-8 JSON), replayed byte for byte: jsonb reorders keys.
+    response_content = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "endpoint", "key"], name="idempotency_once_per_key_endpoint")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} {self.key} → {self.response_status}"
 
 
 class WorkerHeartbeat(models.Model):

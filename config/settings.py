@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "template_partials",
     "django_filters",
     "django_celery_beat",
+    # For its templates and static files: the API docs page (Swagger UI) is served locally, no CDN.
+    "ninja",
     "config.apps.ConfigAppConfig",
     "segments",
     "wallets",

@@ -20,7 +20,7 @@ urlpatterns = [
     path("coupons/", include("coupons.urls")),
     path("vouchers/", include("vouchers.urls")),
     path("partner/", include("vouchers.partner_urls")),
-    path("api/1/", include("config.api_urls")),
+    path("api/1/", include(("config.api_urls", "ninja"), namespace="api")),
 ]
 
 handler403 = "config.errors.forbidden"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from coupons import api, views
+from coupons import views
 
 app_name = "coupons"
 
@@ -14,10 +14,4 @@ urlpatterns = [
     path("<int:pk>/import/", views.coupon_import, name="coupon_import"),
     path("<int:pk>/codes.csv", views.coupon_codes_download, name="coupon_codes_download"),
     path("<int:pk>/<slug:action>/", views.coupon_action, name="coupon_action"),
-]
-
-# Public API endpoints, mounted under /api/1/ by config.api_urls.
-api_urlpatterns = [
-    path("promo/coupons", api.coupon_tray, name="coupon_tray_api"),
-    path("promo/coupons/apply", api.coupon_apply, name="coupon_apply_api"),
 ]

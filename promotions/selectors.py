@@ -27,7 +27,7 @@ def campaign_get(*, pk: int) -> Campaign:
 
 
 def campaign_history(*, campaign: Campaign, limit: int = 100) -> QuerySet[CampaignEvent]:
-    return campaign.history.select_related("actor").order_by("-at", "-pk")[:limit]
+    return campaign.history.select_related("actor", "api_key").order_by("-at", "-pk")[:limit]
 
 
 def campaign_runs(*, campaign: Campaign, limit: int = 10) -> list[CampaignRun]:
@@ -247,6 +247,13 @@ def profile_grants(*, profile_id: int, limit: int = 50):
     return list(
         Grant.objects.filter(profile_id=profile_id).select_related("campaign").order_by("-created_at", "-pk")[:limit]
     )
+
+
+def campaign_profile_grants(*, campaign: Campaign, profile_id: int, limit: int = 100):
+    """Every reward attempt of the campaign for one profile, newest first (one indexed query)."""
+    from promotions.models import Grant
+
+    return list(Grant.objects.filter(campaign=campaign, profile_id=profile_id).order_by("-created_at", "-pk")[:limit])
 
 
 def campaign_live_limits(*, campaign: Campaign) -> list[dict]:

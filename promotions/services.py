@@ -36,8 +36,8 @@ class CampaignError(Exception):
     """A campaign action the user asked for that its state does not allow; the message says why."""
 
 
-def _record(*, campaign, actor, action, **details) -> None:
-    CampaignEvent.objects.create(campaign=campaign, actor=actor, action=action, details=details)
+def _record(*, campaign, actor, action, api_key=None, **details) -> None:
+    CampaignEvent.objects.create(campaign=campaign, actor=actor, api_key=api_key, action=action, details=details)
 
 
 def _status_label(status: str) -> str:
@@ -162,7 +162,7 @@ def campaign_publish(*, campaign: Campaign, actor) -> Campaign:
     return locked
 
 
-def _transition(*, campaign: Campaign, actor, action: str, target: str, event: str, **extra) -> Campaign:
+def _transition(*, campaign: Campaign, actor, action: str, target: str, event: str, api_key=None, **extra) -> Campaign:
     with transaction.atomic():
         now = timezone.now()
         updated = Campaign.objects.filter(pk=campaign.pk, status__in=TRANSITIONS[action]).update(
@@ -170,19 +170,19 @@ def _transition(*, campaign: Campaign, actor, action: str, target: str, event: s
         )
         if not updated:
             raise _refused(campaign.pk, action)
-        _record(campaign=campaign, actor=actor, action=event, status=target)
+        _record(campaign=campaign, actor=actor, api_key=api_key, action=event, status=target)
         if target == S.STOPPED:
             campaign.runs.filter(status=CampaignRun.Status.PENDING).update(status=CampaignRun.Status.CANCELLED)
     campaign.refresh_from_db()
     return campaign
 
 
-def campaign_pause(*, campaign: Campaign, actor) -> Campaign:
-    """Pause at once: no reward is given after this commits."""
-    return _transition(campaign=campaign, actor=actor, action="pause", target=S.PAUSED, event="paused")
+def campaign_pause(*, campaign: Campaign, actor, api_key=None) -> Campaign:
+    """Pause at once: no reward is given after this commits. `api_key`: done through the API by that key."""
+    return _transition(campaign=campaign, actor=actor, api_key=api_key, action="pause", target=S.PAUSED, event="paused")
 
 
-def campaign_resume(*, campaign: Campaign, actor) -> Campaign:
+def campaign_resume(*, campaign: Campaign, actor, api_key=None) -> Campaign:
     """Resume a paused campaign: Scheduled if it has not started yet, else Running."""
     now = timezone.now()
     target = (
@@ -195,21 +195,24 @@ def campaign_resume(*, campaign: Campaign, actor) -> Campaign:
     from promotions.distribution import runs_resume
 
     with transaction.atomic():
-        campaign = _transition(campaign=campaign, actor=actor, action="resume", target=target, event="resumed")
+        campaign = _transition(
+            campaign=campaign, actor=actor, api_key=api_key, action="resume", target=target, event="resumed"
+        )
         # A distribution halted between chunks by the pause continues where it stopped.
         runs_resume(campaign=campaign)
     return campaign
 
 
-def campaign_stop(*, campaign: Campaign, actor) -> Campaign:
+def campaign_stop(*, campaign: Campaign, actor, api_key=None) -> Campaign:
     """Stop for good; pending runs are cancelled."""
     return _transition(
         campaign=campaign,
         actor=actor,
+        api_key=api_key,
         action="stop",
         target=S.STOPPED,
         event="stopped",
-        end_reason="Stopped by a marketer",
+        end_reason=f"Stopped through the API (key “{api_key.name[:150]}”)" if api_key else "Stopped by a marketer",
     )
 
 

@@ -16,6 +16,3 @@ urlpatterns = [
     path("<int:pk>/publish/", views.campaign_publish, name="campaign_publish"),
     path("<int:pk>/<str:action>/", views.campaign_action, name="campaign_action"),
 ]
-
-# Public API endpoints, mounted under /api/1/ by config.api_urls.
-api_urlpatterns = []

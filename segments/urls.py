@@ -1,6 +1,6 @@
 from django.urls import path
 
-from segments import api, views
+from segments import views
 
 app_name = "segments"
 
@@ -19,9 +19,4 @@ urlpatterns = [
     path("rules/estimate/", views.rules_estimate, name="rules_estimate"),
     path("rules/explain/", views.rules_explain, name="rules_explain"),
     path("rules/count/", views.rules_count, name="rules_count"),
-]
-
-# Public API endpoints, mounted under /api/1/ by config.api_urls.
-api_urlpatterns = [
-    path("upload", api.upload, name="api_upload"),
 ]

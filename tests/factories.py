@@ -32,5 +32,5 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 class ApiKeyFactory:
     @staticmethod
-    def create_with_secret(name: str = "Test app"):
-        return api.api_key_create(name=name)
+    def create_with_secret(name: str = "Test app", scopes=None):
+        return api.api_key_create(name=name, scopes=scopes)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from vouchers import api, views
+from vouchers import views
 
 app_name = "vouchers"
 
@@ -19,9 +19,4 @@ urlpatterns = [
     path("uploads/<int:pk>/cancel/", views.upload_cancel, name="upload_cancel"),
     path("uploads/<int:pk>/original/", views.upload_original, name="upload_original"),
     path("uploads/<int:pk>/errors/", views.upload_errors, name="upload_errors"),
-]
-
-# Public API endpoints, mounted under /api/1/ by config.api_urls.
-api_urlpatterns = [
-    path("promo/vouchers", api.profile_vouchers, name="api_profile_vouchers"),
 ]

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from wallets import services
 from wallets.forms import WalletForm
-from wallets.models import Consumption, IdempotencyRecord, Lot, Transaction, Wallet, WalletChange
+from wallets.models import Consumption, Lot, Transaction, Wallet, WalletChange
 
 
 @admin.register(Wallet)
@@ -99,11 +99,3 @@ class WalletChangeAdmin(ReadOnlyAdmin):
     list_filter = ["action", "wallet"]
     search_fields = ["wallet__name", "actor__username"]
     list_select_related = ["wallet", "actor"]
-
-
-@admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(ReadOnlyAdmin):
-    list_display = ["id", "key", "api_key", "response_status", "created_at"]
-    list_filter = ["response_status"]
-    search_fields = ["key"]
-    list_select_related = ["api_key"]

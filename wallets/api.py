@@ -1,35 +1,38 @@
 """The wallet API (SPEC 7): balances, transactions, and credits / debits with Idempotency-Key.
 
-Idempotency: the request runs in one database transaction that first takes a transaction-level
-advisory lock on (API key, Idempotency-Key). A request that cannot take it is a concurrent
-duplicate still in flight: 409. Under the lock, a stored first response is replayed (same
-status and body) when the body matches, and refused with 422 when it does not; otherwise the
-movement and its stored response commit together, so a crash leaves neither. Field validation
-failures are not stored (nothing ran), like Stripe's.
+Shapes and field checks are the schemas below (pydantic, through ninja); what needs the
+database (does the profile exist, the wallet's decimal places, is it active) is checked in the
+views. Idempotency: config/idempotency.py.
 """
 
 import datetime
-import hashlib
 import json
 import re
 from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
 
 from dateutil.relativedelta import relativedelta
 from django.core.exceptions import ValidationError
 from django.core.paginator import EmptyPage, Paginator
-from django.db import connection, transaction
 from django.http import JsonResponse
 from django.utils import timezone
+from ninja import Field, Query, Router, Schema
+from pydantic import BeforeValidator, WithJsonSchema
 
+from config import idempotency
 from config.account import account_tzinfo
-from config.api import api_error, api_view
+from config.api import ApiError, BodySchema, error_responses, field_error, key_auth
+from config.models import ApiScope
 from segments.models import Profile
 from wallets import selectors, services
-from wallets.models import IdempotencyRecord, Source, Transaction, Wallet
+from wallets.models import Source, Transaction, Wallet
+
+router = Router(tags=["Wallets"])
 
 PAGE_SIZE = 50
 MAX_POINTS = Decimal("1000000000000")
 MAX_ACTIVATION_DELAY = datetime.timedelta(days=3660)
+ENDPOINT_TRANSACTIONS = "wallets.transactions"
 
 ERR_JSON = "The body must be a JSON object."
 ERR_REQUIRED = "{field} is required."
@@ -43,13 +46,14 @@ ERR_POINTS_PLACES = "points can have at most {places} decimal places in this wal
 ERR_DESCRIPTION = "description must be a string of at most 500 characters."
 ERR_METADATA = "metadata must be a JSON object."
 ERR_METADATA_EMPTY = "Metadata is provided, but is an empty object."
+ERR_METADATA_NUMBERS = "metadata numbers must be finite (no NaN or Infinity)."
 ERR_ORDER_ID = "orderId must be a string of at most 64 characters."
 ERR_DELAY = "activationDelay must be an ISO 8601 duration such as P3D or PT12H (at most 10 years)."
 ERR_DELAY_DEBIT = "activationDelay applies to credits only."
 ERR_PAGE = "page must be a positive integer."
-ERR_KEY_TOO_LONG = "Idempotency-Key must be at most 255 characters."
-ERR_KEY_REUSED = "This Idempotency-Key was already used with a different request body."
-ERR_KEY_IN_FLIGHT = "A request with this Idempotency-Key is still being processed; retry shortly."
+ERR_KEY_TOO_LONG = idempotency.ERR_KEY_TOO_LONG
+ERR_KEY_REUSED = idempotency.ERR_KEY_REUSED
+ERR_KEY_IN_FLIGHT = idempotency.ERR_KEY_IN_FLIGHT
 ERR_WALLET_INACTIVE = "walletId: this wallet is inactive and cannot receive points."
 
 _DURATION = re.compile(
@@ -58,14 +62,116 @@ _DURATION = re.compile(
 )
 
 
-class FieldError(Exception):
+class FieldError(ApiError):
+    """A field the database refuses (unknown profile or wallet, too many decimals): 400 / 404 / 422."""
+
     def __init__(self, field: str, message: str, status: int = 400):
-        super().__init__(message)
-        self.field, self.message, self.status = field, message, status
+        super().__init__(status, message, field=field)
+        self.field, self.message = field, message
 
 
-def _field_error(exc: FieldError) -> JsonResponse:
-    return api_error(exc.status, exc.message, field=exc.field)
+# Field types: each refuses bad input with the message the API has always given ------------
+
+
+def _identity(value):
+    if not isinstance(value, str) or not value.strip():
+        raise field_error(ERR_REQUIRED.format(field="identity"))
+    return value
+
+
+def _wallet_id(value):
+    if value is None or value == "":
+        raise field_error(ERR_REQUIRED.format(field="walletId"))
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+        raise field_error(ERR_WALLET_ID)
+    return int(value)
+
+
+def _transaction_type(value):
+    if value not in (Transaction.Kind.CREDIT, Transaction.Kind.DEBIT):
+        raise field_error(ERR_TYPE)
+    return value
+
+
+def _points(value):
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise field_error(ERR_POINTS_NUMERIC)
+    try:
+        points = Decimal(value)
+    except InvalidOperation as exc:
+        raise field_error(ERR_POINTS_NUMERIC) from exc
+    if not points.is_finite():
+        raise field_error(ERR_POINTS_NUMERIC)
+    if points <= 0:
+        raise field_error(ERR_POINTS_POSITIVE)
+    if points > MAX_POINTS:
+        raise field_error(ERR_POINTS_TOO_BIG)
+    return points
+
+
+def _description(value):
+    if not isinstance(value, str) or len(value) > 500:
+        raise field_error(ERR_DESCRIPTION)
+    if not value.strip():
+        raise field_error(ERR_REQUIRED.format(field="description"))
+    return value.strip()
+
+
+def _metadata(value):
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise field_error(ERR_METADATA)
+    if not value:
+        raise field_error(ERR_METADATA_EMPTY)
+    # Decimals parsed from the body go back to plain JSON numbers before storage; jsonb has no
+    # NaN or Infinity (nor does a Decimal too large for a float).
+    try:
+        return json.loads(json.dumps(value, default=float, allow_nan=False))
+    except ValueError as exc:
+        raise field_error(ERR_METADATA_NUMBERS) from exc
+
+
+def _order_id(value):
+    if value is not None and (not isinstance(value, str) or len(value) > 64):
+        raise field_error(ERR_ORDER_ID)
+    return value
+
+
+def _activation_delay(value):
+    if value is not None and not (isinstance(value, str) and _DURATION.match(value)):
+        raise field_error(ERR_DELAY)
+    return value
+
+
+def _page(value):
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not text.isdigit() or int(text) < 1:
+        raise field_error(ERR_PAGE)
+    return int(text)
+
+
+Identity = Annotated[str, BeforeValidator(_identity), Field(description="The profile's identity.", examples=["u1"])]
+WalletId = Annotated[
+    int,
+    BeforeValidator(_wallet_id),
+    Field(description="The wallet's numeric id, shown on its page.", examples=[1]),
+]
+# Points are JSON numbers: integers stay integers, others keep the wallet's decimal places.
+PointsOut = Annotated[int | float, WithJsonSchema({"type": "number", "examples": [100]})]
+Points = Annotated[
+    Decimal,
+    BeforeValidator(_points),
+    WithJsonSchema(
+        {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 1000000000000,
+            "description": "Positive; at most the wallet's decimal places (0 to 3).",
+            "examples": [100],
+        }
+    ),
+]
 
 
 def _num(value: Decimal) -> float | int:
@@ -75,6 +181,186 @@ def _num(value: Decimal) -> float | int:
 
 def _iso(value):
     return value.isoformat() if value else None
+
+
+# Schemas ---------------------------------------------------------------------------------
+
+
+class WalletBalance(Schema):
+    walletId: int
+    walletName: str
+    pointsName: str
+    activePoints: PointsOut
+    promisedPoints: PointsOut
+    creditedPoints: PointsOut
+    expiredPoints: PointsOut
+    redeemedPoints: PointsOut
+
+
+class WalletsOut(Schema):
+    status: Literal["success"]
+    records: list[WalletBalance]
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "status": "success",
+                    "records": [
+                        {
+                            "walletId": 1,
+                            "walletName": "Supercoins",
+                            "pointsName": "Supercoins",
+                            "activePoints": 120,
+                            "promisedPoints": 50,
+                            "creditedPoints": 200,
+                            "expiredPoints": 0,
+                            "redeemedPoints": 30,
+                        }
+                    ],
+                }
+            ]
+        }
+    }
+
+
+class TransactionRecord(Schema):
+    transactionId: int
+    walletId: int
+    identity: str
+    transactionType: str = Field(description="CREDIT, SCHEDULED (a credit not active yet), DEBIT, EXPIRY, …")
+    source: str
+    points: PointsOut
+    description: str
+    metadata: dict[str, Any] | None
+    orderId: str | None
+    campaignId: int | None
+    createdAt: str | None
+    activatesAt: str | None
+    expiresAt: str | None
+
+
+class TransactionsOut(Schema):
+    status: Literal["success"]
+    page: int
+    totalPages: int
+    totalRecords: int
+    records: list[TransactionRecord]
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "status": "success",
+                    "page": 1,
+                    "totalPages": 1,
+                    "totalRecords": 1,
+                    "records": [
+                        {
+                            "transactionId": 41,
+                            "walletId": 1,
+                            "identity": "u1",
+                            "transactionType": "CREDIT",
+                            "source": "API",
+                            "points": 100,
+                            "description": "Order 5512 cashback",
+                            "metadata": None,
+                            "orderId": "5512",
+                            "campaignId": None,
+                            "createdAt": "2026-11-02T10:15:00+00:00",
+                            "activatesAt": "2026-11-02T10:15:00+00:00",
+                            "expiresAt": None,
+                        }
+                    ],
+                }
+            ]
+        }
+    }
+
+
+class TransactionsQuery(Schema):
+    identity: Identity
+    walletId: WalletId
+    page: Annotated[int, BeforeValidator(_page), Field(description="1-based; 50 per page, newest first.")] = 1
+
+
+class WalletTransactionIn(BodySchema):
+    identity: Identity
+    walletId: WalletId
+    transactionType: Annotated[Literal["CREDIT", "DEBIT"], BeforeValidator(_transaction_type)]
+    points: Points
+    description: Annotated[str, BeforeValidator(_description), Field(description="At most 500 characters.")]
+    metadata: Annotated[
+        dict[str, Any] | None, BeforeValidator(_metadata), Field(description="A non-empty JSON object.")
+    ] = None
+    orderId: Annotated[str | None, BeforeValidator(_order_id), Field(description="At most 64 characters.")] = None
+    activationDelay: Annotated[
+        str | None,
+        BeforeValidator(_activation_delay),
+        Field(
+            description="Credits only: an ISO 8601 duration such as P3D or PT12H (at most 10 years).", examples=["P3D"]
+        ),
+    ] = None
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "identity": "u1",
+                    "walletId": 1,
+                    "transactionType": "CREDIT",
+                    "points": 100,
+                    "description": "Order 5512 cashback",
+                    "orderId": "5512",
+                    "activationDelay": "P3D",
+                }
+            ]
+        }
+    }
+
+
+class WalletTransactionOut(Schema):
+    status: Literal["success"]
+    transaction: TransactionRecord
+    balance: WalletBalance
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "status": "success",
+                    "transaction": {
+                        "transactionId": 41,
+                        "walletId": 1,
+                        "identity": "u1",
+                        "transactionType": "CREDIT",
+                        "source": "API",
+                        "points": 100,
+                        "description": "Order 5512 cashback",
+                        "metadata": None,
+                        "orderId": "5512",
+                        "campaignId": None,
+                        "createdAt": "2026-11-02T10:15:00+00:00",
+                        "activatesAt": "2026-11-02T10:15:00+00:00",
+                        "expiresAt": None,
+                    },
+                    "balance": {
+                        "walletId": 1,
+                        "walletName": "Supercoins",
+                        "pointsName": "Supercoins",
+                        "activePoints": 100,
+                        "promisedPoints": 0,
+                        "creditedPoints": 100,
+                        "expiredPoints": 0,
+                        "redeemedPoints": 0,
+                    },
+                }
+            ]
+        }
+    }
+
+
+# Views helpers ---------------------------------------------------------------------------
 
 
 def parse_duration(text: str, *, start: datetime.datetime) -> datetime.datetime:
@@ -94,21 +380,15 @@ def parse_duration(text: str, *, start: datetime.datetime) -> datetime.datetime:
     return end
 
 
-def _profile(identity) -> Profile:
-    if not isinstance(identity, str) or not identity.strip():
-        raise FieldError("identity", ERR_REQUIRED.format(field="identity"))
+def _profile(identity: str) -> Profile:
     profile = Profile.objects.filter(identity=identity).first()
     if profile is None:
         raise FieldError("identity", ERR_IDENTITY_UNKNOWN, 404)
     return profile
 
 
-def _wallet(value) -> Wallet:
-    if value is None or value == "":
-        raise FieldError("walletId", ERR_REQUIRED.format(field="walletId"))
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
-        raise FieldError("walletId", ERR_WALLET_ID)
-    wallet = Wallet.objects.filter(pk=int(value)).first() if int(value) < 2**63 else None
+def _wallet(wallet_id: int) -> Wallet:
+    wallet = Wallet.objects.filter(pk=wallet_id).first() if wallet_id < 2**63 else None
     if wallet is None:
         raise FieldError("walletId", ERR_WALLET_ID, 404)
     return wallet
@@ -146,115 +426,78 @@ def _transaction_record(txn: Transaction, identity: str) -> dict:
     }
 
 
-@api_view("GET")
-def wallets_get(request):
-    try:
-        profile = _profile(request.GET.get("identity", ""))
-    except FieldError as exc:
-        return _field_error(exc)
-    balances = selectors.wallet_balances(profile=profile)
-    wallets = Wallet.objects.filter(pk__in=balances).order_by("pk")
-    return JsonResponse({"status": "success", "records": [_balances_record(w, balances[w.pk]) for w in wallets]})
+# Endpoints -------------------------------------------------------------------------------
 
 
-@api_view("GET")
-def transactions_get(request):
-    try:
-        profile = _profile(request.GET.get("identity", ""))
-        wallet = _wallet(request.GET.get("walletId", ""))
-        raw_page = request.GET.get("page", "1")
-        if not raw_page.isdigit() or int(raw_page) < 1:
-            raise FieldError("page", ERR_PAGE)
-    except FieldError as exc:
-        return _field_error(exc)
+@router.get(
+    "promo/wallets",
+    auth=key_auth(ApiScope.WALLETS_READ),
+    response={200: WalletsOut, **error_responses(404)},
+    summary="A profile's wallets",
+    description=(
+        "Every active wallet (with zeros when the profile has no points in it yet) and any inactive "
+        "wallet the profile still holds points in, by wallet id. Points are JSON numbers. "
+        "Scope: `wallets:read`. 404 when no profile has the identity."
+    ),
+)
+def wallets_get(request, identity: Query[Identity]):
+    profile = _profile(identity)
+    rows = selectors.profile_wallet_balances(profile=profile)
+    return {"status": "success", "records": [_balances_record(wallet, balances) for wallet, balances in rows]}
+
+
+@router.get(
+    "promo/transactions",
+    auth=key_auth(ApiScope.WALLETS_READ),
+    response={200: TransactionsOut, **error_responses(404)},
+    summary="A profile's transactions in a wallet",
+    description="Newest first, 50 per page. Scope: `wallets:read`.",
+)
+def transactions_get(request, query: Query[TransactionsQuery]):
+    profile = _profile(query.identity)
+    wallet = _wallet(query.walletId)
     txns = selectors.profile_transactions(wallet=wallet, profile=profile).select_related("lot")
     paginator = Paginator(txns, PAGE_SIZE)
     try:
-        page = paginator.page(int(raw_page))
-        records = [_transaction_record(t, profile.identity) for t in page.object_list]
+        records = [_transaction_record(t, profile.identity) for t in paginator.page(query.page).object_list]
     except EmptyPage:
         records = []
-    return JsonResponse(
-        {
-            "status": "success",
-            "page": int(raw_page),
-            "totalPages": paginator.num_pages,
-            "totalRecords": paginator.count,
-            "records": records,
-        }
-    )
+    return {
+        "status": "success",
+        "page": query.page,
+        "totalPages": paginator.num_pages,
+        "totalRecords": paginator.count,
+        "records": records,
+    }
 
 
-def _points(value, wallet: Wallet) -> Decimal:
-    if value is None:
-        raise FieldError("points", ERR_REQUIRED.format(field="points"))
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise FieldError("points", ERR_POINTS_NUMERIC)
-    try:
-        points = Decimal(value)
-    except InvalidOperation as exc:
-        raise FieldError("points", ERR_POINTS_NUMERIC) from exc
-    if not points.is_finite():
-        raise FieldError("points", ERR_POINTS_NUMERIC)
-    if points <= 0:
-        raise FieldError("points", ERR_POINTS_POSITIVE)
-    if points > MAX_POINTS:
-        raise FieldError("points", ERR_POINTS_TOO_BIG)
+def _validate_movement(payload: WalletTransactionIn) -> dict:
+    """What the schema could not check: the wallet and profile exist, decimals, the wallet is active."""
+    wallet = _wallet(payload.walletId)
+    points = payload.points
     if points != points.quantize(Decimal(1).scaleb(-wallet.rounding_places), rounding="ROUND_DOWN"):
         raise FieldError("points", ERR_POINTS_PLACES.format(places=wallet.rounding_places))
-    return points
-
-
-def _validate_movement(body: dict) -> dict:
-    """Every field of a credit / debit request, or the first FieldError (in field order)."""
-    for field in ("identity", "walletId", "transactionType", "points", "description"):
-        if field not in body or body[field] is None:
-            raise FieldError(field, ERR_REQUIRED.format(field=field))
-    kind = body["transactionType"]
-    if kind not in (Transaction.Kind.CREDIT, Transaction.Kind.DEBIT):
-        raise FieldError("transactionType", ERR_TYPE)
-    wallet = _wallet(body["walletId"])
-    points = _points(body["points"], wallet)
-    description = body["description"]
-    if not isinstance(description, str) or len(description) > 500:
-        raise FieldError("description", ERR_DESCRIPTION)
-    if not description.strip():
-        raise FieldError("description", ERR_REQUIRED.format(field="description"))
-    metadata = body.get("metadata")
-    if metadata is not None:
-        if not isinstance(metadata, dict):
-            raise FieldError("metadata", ERR_METADATA)
-        if not metadata:
-            raise FieldError("metadata", ERR_METADATA_EMPTY)
-    order_id = body.get("orderId")
-    if order_id is not None and (not isinstance(order_id, str) or len(order_id) > 64):
-        raise FieldError("orderId", ERR_ORDER_ID)
     activates_at = None
-    if body.get("activationDelay") is not None:
-        if kind == Transaction.Kind.DEBIT:
+    if payload.activationDelay is not None:
+        if payload.transactionType == Transaction.Kind.DEBIT:
             raise FieldError("activationDelay", ERR_DELAY_DEBIT)
-        activates_at = parse_duration(body["activationDelay"], start=timezone.now())
-    profile = _profile(body["identity"])
-    if kind == Transaction.Kind.CREDIT and not wallet.is_active:
+        activates_at = parse_duration(payload.activationDelay, start=timezone.now())
+    profile = _profile(payload.identity)
+    if payload.transactionType == Transaction.Kind.CREDIT and not wallet.is_active:
         raise FieldError("walletId", ERR_WALLET_INACTIVE, 422)
     return {
-        "kind": kind,
+        "kind": payload.transactionType,
         "wallet": wallet,
         "profile": profile,
         "points": points,
-        "description": description.strip(),
-        "metadata": _jsonable(metadata),
-        "order_id": order_id or "",
+        "description": payload.description,
+        "metadata": payload.metadata,
+        "order_id": payload.orderId or "",
         "activates_at": activates_at,
     }
 
 
-def _jsonable(metadata):
-    # Decimals parsed from the body go back to plain JSON numbers before storage.
-    return json.loads(json.dumps(metadata, default=float)) if metadata else None
-
-
-def _move(fields: dict, idempotency_key: str | None) -> tuple[int, dict]:
+def _move(fields: dict, idempotency_key: str | None) -> JsonResponse:
     wallet, profile = fields["wallet"], fields["profile"]
     common = {
         "wallet": wallet,
@@ -274,56 +517,37 @@ def _move(fields: dict, idempotency_key: str | None) -> tuple[int, dict]:
             txn = services.wallet_debit(**common)
     except ValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
-        return 422, {"status": "fail", "code": 422, "error": messages[0], "field": field}
+        return JsonResponse({"status": "fail", "code": 422, "error": messages[0], "field": field}, status=422)
     balances = selectors.wallet_balances(profile=profile, wallet=wallet)
-    return 200, {
+    payload = {
         "status": "success",
         "transaction": _transaction_record(txn, profile.identity),
         "balance": _balances_record(wallet, balances),
     }
+    return JsonResponse(WalletTransactionOut.model_validate(payload).model_dump())
 
 
-def _fingerprint(body) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _try_key_lock(api_key_id: int, key: str) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [api_key_id, key])
-        return cursor.fetchone()[0]
-
-
-@api_view("POST")
-def wallet_transactions_post(request):
-    try:
-        body = json.loads(request.body, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
-        return api_error(400, ERR_JSON)
-    if not isinstance(body, dict):
-        return api_error(400, ERR_JSON)
-    key = request.headers.get("Idempotency-Key", "").strip() or None
-    if key is not None and len(key) > 255:
-        return api_error(400, ERR_KEY_TOO_LONG, field="Idempotency-Key")
-    try:
-        fields = _validate_movement(body)
-    except FieldError as exc:
-        return _field_error(exc)
-    if key is None:
-        status, payload = _move(fields, None)
-        return JsonResponse(payload, status=status)
-    api_key = request.api_key
-    fingerprint = _fingerprint(body)
-    with transaction.atomic():
-        if not _try_key_lock(api_key.pk, key):
-            return api_error(409, ERR_KEY_IN_FLIGHT)
-        record = IdempotencyRecord.objects.filter(api_key=api_key, key=key).first()
-        if record is not None:
-            if record.fingerprint != fingerprint:
-                return api_error(422, ERR_KEY_REUSED, field="Idempotency-Key")
-            return JsonResponse(record.response_body, status=record.response_status)
-        status, payload = _move(fields, f"api:{api_key.pk}:{key}")
-        IdempotencyRecord.objects.create(
-            api_key=api_key, key=key, fingerprint=fingerprint, response_status=status, response_body=payload
-        )
-    return JsonResponse(payload, status=status)
+@router.post(
+    "promo/wallets/transactions",
+    auth=key_auth(ApiScope.WALLETS_WRITE),
+    response={200: WalletTransactionOut, **error_responses(404, 409, 422)},
+    summary="Credit or debit points",
+    description=(
+        "CREDIT adds a lot (promised until `activationDelay` has passed); DEBIT spends active points, "
+        "oldest expiry first, and is refused (422, field `points`) beyond the active balance. "
+        "Send `Idempotency-Key` to make retries safe: a retry returns the first response byte for byte. "
+        "Scope: `wallets:write`."
+    ),
+)
+def wallet_transactions_post(
+    request, payload: WalletTransactionIn, idempotency_key: idempotency.IdempotencyKey = idempotency.HEADER_PARAM
+):
+    fields = _validate_movement(payload)
+    body = json.loads(request.body, parse_float=Decimal)
+    return idempotency.idempotent(
+        request,
+        endpoint=ENDPOINT_TRANSACTIONS,
+        key=idempotency_key,
+        body=body,
+        run=lambda scoped_key: _move(fields, scoped_key),
+    )

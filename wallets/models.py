@@ -316,20 +316,5 @@ class Consumption(models.Model):
         return f"{self.points} of lot {self.lot_id} by txn {self.transaction_id}"
 
 
-class IdempotencyRecord(models.Model):
-    """The first response to an API request carrying an `Idempotency-Key` (SPEC 7)."""
-
-    api_key = models.ForeignKey("config.ApiKey", on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=255)
-    # sha256 of the canonical JSON body: the same key with a different body is refused.
-    fingerprint = models.CharField(max_length=64)
-    response_status = models.PositiveSmallIntegerField()
-    response_body = models.JSONField()
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["api_key", "key"], name="wallet_idempotency_once_per_key")]
-
-    def __str__(self) -> str:
-        return f"{self.key} → {self.response_status}"
+# Moved to config (every app's API endpoints use it); kept importable from here.
+from config.models import IdempotencyRecord  # noqa: E402, F401

@@ -58,6 +58,14 @@ def wallet_balances(*, profile, wallet: Wallet | None = None, at: datetime.datet
     return {row.pop("wallet_id"): Balances(**row) for row in rows}
 
 
+def profile_wallet_balances(*, profile) -> list[tuple[Wallet, Balances]]:
+    """Every active wallet (zeros where the profile has no lots yet) and every inactive one the
+    profile holds lots in, by wallet id, with the profile's buckets. Two queries."""
+    balances = wallet_balances(profile=profile)
+    wallets = Wallet.objects.filter(Q(is_active=True) | Q(pk__in=list(balances))).order_by("pk")
+    return [(wallet, balances.get(wallet.pk, Balances())) for wallet in wallets]
+
+
 def wallet_totals(*, wallet: Wallet, at: datetime.datetime | None = None) -> Balances:
     """The wallet's buckets over every profile (the detail page's totals)."""
     return Balances(**Lot.objects.filter(wallet=wallet).aggregate(**_bucket_aggregates(at or timezone.now())))

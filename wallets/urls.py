@@ -1,6 +1,6 @@
 from django.urls import path
 
-from wallets import api, views
+from wallets import views
 
 app_name = "wallets"
 
@@ -11,11 +11,4 @@ urlpatterns = [
     path("<int:pk>/edit/", views.wallet_edit, name="wallet_edit"),
     path("<int:pk>/transactions/", views.transaction_list, name="transaction_list"),
     path("<int:pk>/adjust/", views.wallet_adjust, name="wallet_adjust"),
-]
-
-# Public API endpoints, mounted under /api/1/ by config.api_urls.
-api_urlpatterns = [
-    path("promo/wallets", api.wallets_get, name="api_wallets"),
-    path("promo/transactions", api.transactions_get, name="api_transactions"),
-    path("promo/wallets/transactions", api.wallet_transactions_post, name="api_wallet_transactions"),
 ]

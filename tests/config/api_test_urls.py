@@ -1,14 +1,15 @@
-"""A URL conf with one protected API view, to test the shared API authentication alone."""
+"""A URL conf with one protected API endpoint, to test the shared API authentication alone."""
 
-from django.http import JsonResponse
-from django.urls import path
+from django.urls import include, path
 
-from config.api import api_view
+from config.api import ApiKeyAuth, ApiParser, PromoApi, api_urlpatterns
+
+api = PromoApi(urls_namespace="test-api", parser=ApiParser(), docs_url=None, openapi_url=None)
 
 
-@api_view("GET", "POST")
+@api.api_operation(["GET", "POST"], "whoami", auth=ApiKeyAuth())
 def whoami(request):
-    return JsonResponse({"status": "success", "key": request.api_key.key_id})
+    return {"status": "success", "key": request.api_key.key_id}
 
 
-urlpatterns = [path("api/1/whoami", whoami)]
+urlpatterns = [path("api/1/", include((api_urlpatterns(api), "ninja"), namespace="test-api"))]

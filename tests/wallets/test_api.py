@@ -200,3 +200,85 @@ def test_transactions_paging_and_errors(api_client, setup):
     assert (bad.status_code, bad.json()["field"]) == (400, "page")
     missing = api_client.get("/api/1/promo/transactions", {"identity": "u1"})
     assert (missing.status_code, missing.json()["field"]) == (400, "walletId")
+
+
+def test_an_idempotent_replay_returns_the_first_response_byte_for_byte(api_client, setup):
+    wallet, _ = setup
+    first = post(api_client, body(wallet, metadata={"zeta": 1, "alpha": {"b": 2, "a": 1}}, orderId="o-9"), key="k-1")
+    again = post(api_client, body(wallet, metadata={"zeta": 1, "alpha": {"b": 2, "a": 1}}, orderId="o-9"), key="k-1")
+    assert first.status_code == again.status_code == 200
+    # jsonb would hand the keys back reordered ("status" after "balance"): the stored bytes are replayed.
+    assert again.content == first.content
+    assert again["Content-Type"] == first["Content-Type"] == "application/json"
+    assert list(again.json()) == ["status", "transaction", "balance"]
+    assert Lot.objects.count() == 1
+
+
+def test_a_replayed_refusal_is_byte_identical_too(api_client, setup):
+    wallet, _ = setup
+    refused = post(api_client, body(wallet, transactionType="DEBIT", points=50), key="k-2")
+    replay = post(api_client, body(wallet, transactionType="DEBIT", points=50), key="k-2")
+    assert refused.status_code == replay.status_code == 422
+    assert replay.content == refused.content
+
+
+def test_a_record_stored_before_exact_bytes_replays_from_its_json(api_client, api_key, setup):
+    from config.idempotency import fingerprint
+    from config.models import IdempotencyRecord
+
+    wallet, _ = setup
+    key, _secret = api_key
+    data = body(wallet)
+    IdempotencyRecord.objects.create(
+        api_key=key, key="old", fingerprint=fingerprint(data), response_status=200, response_body={"status": "success"}
+    )
+    replay = post(api_client, data, key="old")
+    assert (replay.status_code, replay.json()) == (200, {"status": "success"})
+    assert not Lot.objects.exists()
+
+
+def test_wallets_lists_every_active_wallet_with_zeros_for_a_profile_without_lots(api_client):
+    first, second = WalletFactory(points_name="Supercoins"), WalletFactory(points_name="Stars")
+    retired = WalletFactory(is_active=False)
+    ProfileFactory(identity="new-user")
+    response = api_client.get("/api/1/promo/wallets", {"identity": "new-user"})
+    assert response.status_code == 200
+    zeros = dict.fromkeys(["activePoints", "promisedPoints", "creditedPoints", "expiredPoints", "redeemedPoints"], 0)
+    assert response.json() == {
+        "status": "success",
+        "records": [
+            {"walletId": first.pk, "walletName": first.name, "pointsName": "Supercoins", **zeros},
+            {"walletId": second.pk, "walletName": second.name, "pointsName": "Stars", **zeros},
+        ],
+    }
+    assert retired.pk not in [r["walletId"] for r in response.json()["records"]]
+
+
+def test_wallets_keeps_an_inactive_wallet_the_profile_holds_points_in(api_client, setup):
+    wallet, profile = setup
+    services.wallet_credit(wallet=wallet, profile=profile, points=Decimal(4), source="API")
+    wallet.is_active = False
+    wallet.save()
+    other = WalletFactory()
+    records = api_client.get("/api/1/promo/wallets", {"identity": "u1"}).json()["records"]
+    assert [(r["walletId"], r["activePoints"]) for r in records] == [(wallet.pk, 4), (other.pk, 0)]
+
+
+def test_wallets_for_an_unknown_identity_is_404(api_client):
+    WalletFactory()
+    response = api_client.get("/api/1/promo/wallets", {"identity": "ghost"})
+    assert response.status_code == 404
+    assert response.json() == {"status": "fail", "code": 404, "error": api.ERR_IDENTITY_UNKNOWN, "field": "identity"}
+
+
+def test_an_idempotency_key_over_255_characters_is_refused_naming_the_header(api_client, setup):
+    wallet, _ = setup
+    response = post(api_client, body(wallet), key="k" * 256)
+    assert response.status_code == 400
+    assert response.json() == {
+        "status": "fail",
+        "code": 400,
+        "error": api.ERR_KEY_TOO_LONG,
+        "field": "Idempotency-Key",
+    }
+    assert not Lot.objects.exists()
