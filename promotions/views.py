@@ -121,9 +121,21 @@ def _refresh_initial(request, section: str) -> dict:
     return initial
 
 
+# A value that only changes a note beside the fields re-renders just that note, never the section:
+# a section re-render would put back the values posted with it, dropping what was typed meanwhile.
+REGION_TEMPLATES = {
+    ("what", "random-expectation"): "promotions/_section_what.html#random-expectation",
+    ("what", "what-inventory"): "promotions/_section_what.html#what-inventory",
+}
+
+
 def _section_post(request, campaign: Campaign, section: str):
     form_class = section_forms.SECTION_FORMS[section]
     partial = f"section-{section}"
+    region = REGION_TEMPLATES.get((section, request.GET.get("refresh", "")))
+    if region and request.htmx:
+        form = form_class(campaign=campaign, initial=_refresh_initial(request, section))
+        return render(request, region, _builder_context(campaign, form=form))
     if request.GET.get("refresh") or request.POST.get("_refresh"):
         form = form_class(campaign=campaign, initial=_refresh_initial(request, section))
         return _render_builder(request, campaign, partial=partial, form=form)

@@ -279,9 +279,7 @@ def test_live_action_percentage_points_with_budget(page, screenshot, catalogue):
     what.get_by_label("Event property", exact=True).select_option("Amount")
     what.get_by_label("Percentage (%)").fill("5")
     what.get_by_label("Max points per reward (optional)").fill("200")
-    with swap(page):
-        what.get_by_label("Campaign budget (points, optional)").fill("50000")
-        what.get_by_label("Campaign budget (points, optional)").blur()
+    what.get_by_label("Campaign budget (points, optional)").fill("50000")
     what.get_by_label("Per-user budget (points, optional)").fill("1000")
     what.get_by_label("Per day", exact=True).fill("1")
     save(page, "What")

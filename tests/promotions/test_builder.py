@@ -854,3 +854,34 @@ def test_running_campaign_cannot_be_edited(marketer_client):
     post_section(marketer_client, campaign, "start", {"name": "Renamed", "behavior": "past"})
     campaign.refresh_from_db()
     assert campaign.name != "Renamed"
+
+
+def test_budget_change_re_renders_only_the_expected_points_note(marketer_client):
+    """Issue #16: a note's refresh never re-renders the section, so fields typed meanwhile stay."""
+    campaign = _live_at_what()
+    data = {
+        "reward_type": "points",
+        "points_type": "random",
+        "random_min": "10",
+        "random_max": "100",
+        "random_favor": "avg",
+        "budget_campaign": "500",
+    }
+    url = f"/campaigns/{campaign.pk}/edit/what/?refresh=random-expectation"
+    html = _html(marketer_client.post(url, data, **HTMX))
+    assert html.lstrip().startswith('<div class="field full" id="random-expectation"')
+    assert 'id="section-what"' not in html and "<input" not in html and "<html" not in html
+    assert "The campaign budget of 500 points covers about" in html
+
+
+def test_coupon_choice_re_renders_only_the_inventory_note(marketer_client, monkeypatch):
+    campaign = _past_at_what()
+    coupon = CouponFactory(kind=Coupon.Kind.BULK, name="DIWALI")
+    monkeypatch.setattr(catalogue, "audience_estimate", lambda campaign: 1200)
+    monkeypatch.setattr(catalogue, "coupon_codes_left", lambda coupon: 500)
+    data = {"reward_type": "coupon", "coupon_kind": "bulk", "coupon": coupon.pk}
+    url = f"/campaigns/{campaign.pk}/edit/what/?refresh=what-inventory"
+    html = _html(marketer_client.post(url, data, **HTMX))
+    assert html.lstrip().startswith('<div id="what-inventory"')
+    assert "<select" not in html and 'id="section-what"' not in html
+    assert "The estimated audience (≈ 1,200 profiles) exceeds the codes left (500)." in html

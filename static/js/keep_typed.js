@@ -1,0 +1,104 @@
+// A re-render never drops what the person typed (STYLE: HTMX and templates).
+//
+// A region marked data-keep-typed (a builder section, the rule builder) is re-rendered by HTMX when
+// a choice in it changes. The request carries the values of the moment it left; whatever the person
+// types while it is in flight is not in it, and the answer would put the old values back. So: note
+// the values sent, and when the answer is swapped in, put back every field the person changed
+// meanwhile (same name in the same region). A restored control that itself re-renders something is
+// sent again, so the screen follows the newest choice (hx-sync dropped its own request meanwhile).
+(function () {
+  if (window.keepTyped) return;
+
+  function fields(root) {
+    return Array.from(root.querySelectorAll("input[name], select[name], textarea[name]")).filter(function (el) {
+      return el.type !== "hidden" && el.type !== "submit" && el.type !== "button" && el.type !== "file";
+    });
+  }
+
+  // name -> the value(s) shown, as one comparable string
+  function values(root) {
+    var out = {};
+    fields(root).forEach(function (el) {
+      var v;
+      if (el.type === "checkbox" || el.type === "radio") {
+        out[el.name] = out[el.name] || [];
+        if (el.checked) out[el.name].push(el.value);
+        return;
+      }
+      v = el.multiple ? Array.from(el.selectedOptions).map(function (o) { return o.value; }) : [el.value];
+      out[el.name] = (out[el.name] || []).concat(v);
+    });
+    Object.keys(out).forEach(function (k) { out[k] = JSON.stringify(out[k]); });
+    return out;
+  }
+
+  function restore(root, name, encoded) {
+    var wanted = JSON.parse(encoded), restored = [];
+    fields(root).forEach(function (el) {
+      if (el.name !== name) return;
+      if (el.type === "checkbox" || el.type === "radio") {
+        var on = wanted.indexOf(el.value) !== -1;
+        if (el.checked !== on) { el.checked = on; restored.push(el); }
+      } else if (el.multiple) {
+        Array.from(el.options).forEach(function (o) { o.selected = wanted.indexOf(o.value) !== -1; });
+        restored.push(el);
+      } else if (wanted.length && el.value !== wanted[0]) {
+        var i = restored.filter(function (r) { return r.name === name; }).length;
+        el.value = wanted[Math.min(i, wanted.length - 1)];
+        restored.push(el);
+      }
+    });
+    return restored;
+  }
+
+  function regionOf(elt) {
+    return elt && elt.closest ? elt.closest("[data-keep-typed]") : null;
+  }
+
+  // Each request notes its region and the values it sent (on its XHR, so concurrent requests —
+  // a re-render and an audience estimate — never mix their notes).
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var region = regionOf(e.detail.elt);
+    if (!region || !region.id || !e.detail.xhr) return;
+    // Removing a row renumbers the rows after it: a value kept by name would land on the wrong row.
+    var action = (e.detail.elt.getAttribute("value") || "") + (e.detail.elt.getAttribute("hx-vals") || "");
+    if (/remove/.test(action)) return;
+    e.detail.xhr.keepTyped = { id: region.id, sent: values(region) };
+  });
+
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var note = e.detail.xhr && e.detail.xhr.keepTyped;
+    if (!note) return;
+    var region = document.getElementById(note.id);
+    note.changed = {};
+    if (!region) return;
+    var now = values(region);
+    Object.keys(now).forEach(function (name) {
+      if (note.sent[name] !== undefined && note.sent[name] !== now[name]) note.changed[name] = now[name];
+    });
+  });
+
+  document.addEventListener("htmx:afterSwap", function (e) {
+    var note = e.detail.xhr && e.detail.xhr.keepTyped;
+    if (!note || !note.changed) return;
+    var region = document.getElementById(note.id), resend = [];
+    if (!region) return;
+    Object.keys(note.changed).forEach(function (name) {
+      restore(region, name, note.changed[name]).forEach(function (el) {
+        if (el.closest("[hx-trigger^='change']")) resend.push(el);
+      });
+    });
+    note.changed = null;
+    if (resend.length) {
+      // Once htmx has wired up the new content.
+      // A choice that re-renders the whole region first: its answer brings the notes too.
+      var whole = resend.filter(function (el) {
+        return (el.closest("[hx-trigger^='change']").getAttribute("hx-target") || "") === "#" + note.id;
+      });
+      var again = whole.length ? whole[0] : resend[resend.length - 1];
+      setTimeout(function () { htmx.trigger(again, "change"); }, 30);
+    }
+  });
+
+  window.keepTyped = { values: values };
+})();
