@@ -78,6 +78,17 @@ def audience_estimate(campaign) -> int | None:
         return None
 
 
+def audience_count(campaign) -> int | None:
+    """The exact audience of a past-behaviour / custom-list campaign; None when not chosen yet."""
+    rules = audience_rules(campaign)
+    if rules is None:
+        return None
+    try:
+        return segment_selectors.audience_count(rules=rules)
+    except ValidationError:
+        return None
+
+
 def event_names() -> list[str]:
     return segment_selectors.event_names()
 

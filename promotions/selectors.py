@@ -10,6 +10,7 @@ from django.utils import formats, timezone
 from config.account import timezone_label
 from promotions import catalogue
 from promotions.models import Campaign, CampaignEvent, CampaignRun
+from segments import wording
 
 C = Campaign
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -44,6 +45,28 @@ def _num(value) -> str:
     return f"{value.normalize():f}" if hasattr(value, "normalize") else str(value)
 
 
+def live_filter_estimate(campaign: Campaign) -> int | None:
+    """How many profiles a live campaign's past-behaviour filter lets through today (≈)."""
+    if not campaign.past_filter:
+        return None
+    return catalogue.audience_estimate(
+        Campaign(qualification=C.Qualification.PAST_BEHAVIOR, rules=campaign.past_filter)
+    )
+
+
+def campaign_exact_audience(campaign: Campaign) -> int | None:
+    """The exact audience of a past-behaviour / custom-list campaign now (SPEC 2.4: at publish)."""
+    if campaign.is_live:
+        return None
+    return catalogue.audience_count(campaign)
+
+
+def campaign_published_audience(campaign: Campaign) -> int | None:
+    """The exact audience counted when the campaign was published (its history says it)."""
+    event = campaign.history.filter(action=CampaignEvent.Action.PUBLISHED).order_by("-at", "-pk").first()
+    return (event.details or {}).get("audience") if event else None
+
+
 def campaign_summary(campaign: Campaign) -> dict[str, list[tuple[str, str]]]:
     """Section → (label, value) rows: what the Publish section and the detail page show."""
     c = campaign
@@ -55,26 +78,31 @@ def campaign_summary(campaign: Campaign) -> dict[str, list[tuple[str, str]]]:
     if c.qualification in (C.Qualification.PAST_BEHAVIOR, C.Qualification.CUSTOM_LIST):
         if c.audience_source == C.AudienceSource.SEGMENT and c.segment_id:
             who.append(("Saved segment", c.segment.name))
+            if c.segment.rules:
+                who.append(("Rules", wording.rules_in_words(c.segment.rules)))
         elif c.audience_source == C.AudienceSource.CUSTOM_LIST and c.custom_list_id:
             who.append(("Custom list", c.custom_list.name))
         elif c.audience_source == C.AudienceSource.RULES:
-            who.append(("Rules", "Built here"))
+            who.append(("Rules", wording.rules_in_words(c.rules) or "—"))
         estimate = catalogue.audience_estimate(c) if c.who_complete else None
         if estimate is not None:
-            who.append(("Estimated audience", f"≈ {estimate:,}"))
+            who.append(("Estimated audience", f"≈ {estimate:,} profiles"))
     elif c.qualification == C.Qualification.LIVE_ACTION:
         for i, trigger in enumerate(c.triggers or [], start=1):
-            filters = len(trigger.get("filters") or [])
-            who.append((f"Trigger event {i}", trigger.get("event", "") + (f" ({filters} filters)" if filters else "")))
+            text = f"{trigger.get('event', '')}{wording.filters_in_words(trigger.get('filters'))}"
+            who.append((f"Trigger event {i}", text))
     else:
         if c.inaction_event_a:
             unit = C.WindowUnit(c.inaction_window_unit).label.lower() if c.inaction_window_unit else ""
             who.append(("Does", c.inaction_event_a))
             who.append(("Does not do", f"{c.inaction_event_b} within {c.inaction_window_value} {unit}"))
         if c.constant_property:
-            who.append(("Constant property", c.constant_property))
+            who.append(("Constant property", f"the same {c.constant_property} in both events"))
     if c.is_live and c.past_filter:
-        who.append(("Past-behavior filter", "Yes"))
+        who.append(("Past-behavior filter", wording.rules_in_words(c.past_filter)))
+        estimate = live_filter_estimate(c) if c.who_complete else None
+        if estimate is not None:
+            who.append(("Profiles passing the filter now", f"≈ {estimate:,}"))
 
     what = []
     if c.reward_type:

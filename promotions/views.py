@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
@@ -70,6 +71,10 @@ def _builder_context(campaign: Campaign, *, open_section: str | None = None, for
     who_estimate = form.estimate() if form is not None and form.section == "who" else None
     tz = timezone.get_current_timezone()
     summary = selectors.campaign_summary(campaign) if campaign.pk else {}
+    # The exact count, once everything is filled in and the marketer is about to publish (SPEC 2.4).
+    exact_audience = None
+    if open_section == "publish" and campaign.pk and campaign.all_sections_complete:
+        exact_audience = selectors.campaign_exact_audience(campaign)
     titles = {"start": "Start here", "who": "Who", "what": "What", "when": "When"}
     return {
         "publish_cards": [(name, titles[name], summary.get(name, [])) for name in Campaign.SECTIONS],
@@ -78,6 +83,7 @@ def _builder_context(campaign: Campaign, *, open_section: str | None = None, for
         "form": form,
         "notes": notes,
         "who_estimate": who_estimate,
+        "exact_audience": exact_audience,
         "error": error,
         "summary": summary,
         "timezone_label": timezone_label(tz),
@@ -204,7 +210,11 @@ def campaign_publish(request, pk: int):
             reverse("promotions:campaign_builder", args=[pk]) if campaign.is_editable else campaign.get_absolute_url()
         )
         return _redirect(request, target)
-    messages.success(request, f"“{campaign.name}” is {campaign.get_status_display()}.")
+    message = f"“{campaign.name}” is {campaign.get_status_display()}."
+    audience = selectors.campaign_published_audience(campaign)
+    if audience is not None:
+        message += f" Exact audience at publish: {audience:,} profile{pluralize(audience)}."
+    messages.success(request, message)
     return _redirect(request, campaign.get_absolute_url())
 
 
@@ -326,6 +336,7 @@ def campaign_detail(request, pk: int):
         "show_chart": _shows_chart(campaign),
         **_progress_context(runs),
         "summary": selectors.campaign_summary(campaign),
+        "published_audience": selectors.campaign_published_audience(campaign),
         "actions": [(a, ACTION_LABELS[a]) for a in services.campaign_actions(campaign)],
         "history": [
             (event, _history_note(event.details or {})) for event in selectors.campaign_history(campaign=campaign)
@@ -358,10 +369,16 @@ def _active_run(runs):
 
 
 def _progress_context(runs) -> dict:
+    active = _active_run(runs)
     return {
         "runs": runs,
-        "active_run": _active_run(runs),
+        "active_run": active,
+        # A due run not started yet: its start was asked for at publish (or the sweep's next tick).
+        "run_starting": active is not None
+        and active.status == CampaignRun.Status.PENDING
+        and active.scheduled_for <= timezone.now(),
         "codes_out": any(run.error == MSG_CODES_OUT for run in runs),
+        "timezone_label": timezone_label(timezone.get_current_timezone()),
     }
 
 
