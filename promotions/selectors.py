@@ -39,6 +39,13 @@ def _dt(value) -> str:
     return formats.date_format(timezone.localtime(value), "j M Y, H:i") if value else "—"
 
 
+def _dt_tz(value) -> str:
+    """A date and time in the account timezone, labelled with it (SPEC 1)."""
+    if not value:
+        return "—"
+    return f"{_dt(value)} {timezone_label(timezone.get_current_timezone(), value)}"
+
+
 def _num(value) -> str:
     if value is None:
         return "—"
@@ -122,7 +129,7 @@ def campaign_summary(campaign: Campaign) -> dict[str, list[tuple[str, str]]]:
                     act = f"After {c.activation_value} {c.activation_unit}"
                 exp = C.Expiry(c.expiry).label
                 if c.expiry == C.Expiry.ON_DATE:
-                    exp = _dt(c.expiry_at)
+                    exp = _dt_tz(c.expiry_at)
                 elif c.expiry == C.Expiry.CUSTOM:
                     exp = f"{c.expiry_days} days after activation"
                 what.append(("Lifecycle", f"Activation: {act}; expiry: {exp}"))
@@ -153,6 +160,8 @@ def campaign_summary(campaign: Campaign) -> dict[str, list[tuple[str, str]]]:
                 delay = f"After {c.redemption_delay_value} {c.redemption_delay_unit}"
             what.append(("Redemption activation", delay))
         elif c.reward_type == C.RewardType.VOUCHER and c.voucher_list_id:
+            if c.partner_id:
+                what.append(("Code provider", c.partner.name))
             what.append(("Code snippet", c.reward_label))
         if c.max_codes_per_user:
             what.append(("Max per user", str(c.max_codes_per_user)))
@@ -162,8 +171,8 @@ def campaign_summary(campaign: Campaign) -> dict[str, list[tuple[str, str]]]:
     when = []
     tz = timezone.get_current_timezone()
     if c.is_live and c.live_start:
-        when.append(("Start", "Now" if c.live_start == C.LiveStart.NOW else _dt(c.starts_at)))
-        when.append(("End", "Never" if c.live_end == C.LiveEnd.NEVER else _dt(c.ends_at)))
+        when.append(("Start", "Now" if c.live_start == C.LiveStart.NOW else _dt_tz(c.starts_at)))
+        when.append(("End", "Never" if c.live_end == C.LiveEnd.NEVER else _dt_tz(c.ends_at)))
     elif c.delivery == C.Delivery.NOW:
         when.append(("Delivery", f"Send now {timezone_label(tz)}"))
     elif c.delivery == C.Delivery.LATER:
@@ -259,6 +268,26 @@ def profile_grants(*, profile_id: int, limit: int = 50):
     return list(
         Grant.objects.filter(profile_id=profile_id).select_related("campaign").order_by("-created_at", "-pk")[:limit]
     )
+
+
+def campaign_points_buckets(*, campaign: Campaign):
+    """The points this campaign credited, by bucket now: promised, active, expired, redeemed (one query)."""
+    if campaign.reward_type != Campaign.RewardType.POINTS:
+        return None
+    from wallets import selectors as wallet_selectors
+
+    return wallet_selectors.campaign_lot_totals(campaign_id=campaign.pk)
+
+
+def campaign_codes_left(*, campaign: Campaign) -> int | None:
+    """Codes left in the campaign's bulk series or voucher list (shared with other campaigns)."""
+    if campaign.reward_type == Campaign.RewardType.COUPON and campaign.coupon_id:
+        if campaign.coupon.kind != "bulk":
+            return None
+        return catalogue.coupon_codes_left(campaign.coupon)
+    if campaign.reward_type == Campaign.RewardType.VOUCHER and campaign.voucher_list_id:
+        return catalogue.voucher_codes_left(campaign.voucher_list)
+    return None
 
 
 def campaign_live_limits(*, campaign: Campaign) -> list[dict]:

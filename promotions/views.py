@@ -14,11 +14,12 @@ from promotions import forms as section_forms
 from promotions import selectors, services
 from promotions.distribution import MSG_CODES_OUT
 from promotions.filters import CampaignFilter
-from promotions.models import Campaign, CampaignRun
+from promotions.models import Campaign, CampaignRun, Grant
 
 BUILDER = "promotions/campaign_builder.html"
 SECTIONS = (*Campaign.SECTIONS, "publish")
 PAGE_SIZES = (25, 50, 100)
+CODES_OUT_REASONS = (Grant.Reason.BULK_CODES_EXHAUSTED, Grant.Reason.VOUCHER_CODES_EXHAUSTED)
 ACTION_LABELS = {
     "edit": "Edit",
     "publish": "Publish",
@@ -345,7 +346,12 @@ def campaign_detail(request, pk: int):
         "stats": selectors.campaign_grant_stats(campaign=campaign),
         "live_limits": selectors.campaign_live_limits(campaign=campaign),
         "errors": selectors.campaign_grant_errors(campaign=campaign),
+        "points_buckets": selectors.campaign_points_buckets(campaign=campaign),
+        "codes_left": selectors.campaign_codes_left(campaign=campaign),
+        "timezone_label": timezone_label(timezone.get_current_timezone()),
     }
+    # Live campaigns have no runs: their grants say the codes ran out.
+    context["codes_out"] = context["codes_out"] or any(e["reason"] in CODES_OUT_REASONS for e in context["errors"])
     if context["show_chart"]:
         context.update(_chart_context(request, campaign))
     return render(request, "promotions/campaign_detail.html", context)
