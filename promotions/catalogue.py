@@ -50,7 +50,8 @@ def segments() -> QuerySet[Segment]:
 
 
 def custom_lists() -> QuerySet[CustomList]:
-    return CustomList.objects.order_by("name")
+    """Processed lists only: one still reading its first upload is not offered."""
+    return segment_selectors.custom_lists_usable()
 
 
 def audience_rules(campaign) -> dict | None:

@@ -2,7 +2,7 @@
 
 import datetime
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from config.account import account_tzinfo
@@ -200,6 +200,14 @@ def custom_list_list() -> QuerySet[CustomList]:
     return CustomList.objects.select_related("created_by").annotate(
         upload_count=Count("uploads"), last_upload_at=Max("uploads__created_at")
     )
+
+
+def custom_lists_usable() -> QuerySet[CustomList]:
+    """Lists a campaign or rule may use: processed ones. A list still reading its first upload (or
+    whose every upload failed) has no members yet, so targeting it would silently reach nobody."""
+    uploads = CustomListUpload.objects.filter(custom_list=OuterRef("pk"))
+    completed = uploads.filter(status=CustomListUpload.Status.COMPLETED)
+    return CustomList.objects.filter(~Exists(uploads) | Exists(completed)).order_by("name")
 
 
 def custom_list_uploads(*, custom_list: CustomList) -> QuerySet[CustomListUpload]:
