@@ -45,6 +45,7 @@ MSG_FILTER_NOT_OF_EVENT = "{property} is not a property of {event} in the event 
 MSG_WEEKDAYS = "Choose at least one day of the week."
 MSG_RANDOM_SPAN = f"The range from Min to Max may span at most {points.MAX_RANDOM_SPAN:,} points."
 MSG_SAME_EVENTS = "Event B must differ from event A."
+MSG_CONSTANT_PROPERTY = "Constant event property: choose a property that both event A and event B have."
 
 
 def _fmt_decimal(value) -> str:
@@ -241,11 +242,12 @@ class WhoForm(SectionForm):
     inaction_event_b = forms.ChoiceField(label="Event B (the user does not do)", choices=())
     inaction_window_value = forms.IntegerField(label="Within", min_value=1, max_value=100_000)
     inaction_window_unit = forms.ChoiceField(label="Unit", choices=C.WindowUnit.choices)
-    constant_property = forms.CharField(
+    constant_property = forms.ChoiceField(
         label="Constant event property (optional)",
-        max_length=120,
+        choices=(),
         required=False,
-        help_text="The same value in A and B, e.g. Product ID.",
+        help_text="The same value in A and B, e.g. Product ID: the properties both events have.",
+        error_messages={"invalid_choice": MSG_CONSTANT_PROPERTY},
     )
     # Drawn by the visual rule builder (templates/segments/components/rule_builder.html), whose hidden
     # input is named "rules": live campaigns have no audience `rules` field, so the name is free there.
@@ -306,6 +308,17 @@ class WhoForm(SectionForm):
             self.keep()
             self.fields["inaction_event_a"].choices = events
             self.fields["inaction_event_b"].choices = events
+            self.fields["constant_property"].choices = self.constant_property_choices()
+
+    def constant_property_choices(self) -> list[tuple[str, str]]:
+        """The properties events A and B both have in the catalogue (a typo would reward nobody)."""
+        a, b = self.value("inaction_event_a"), self.value("inaction_event_b")
+        if not a or not b:
+            return [("", "Choose events A and B first")]
+        shared = sorted({p for p, _ in self._event_props(a)} & {p for p, _ in self._event_props(b)})
+        if not shared:
+            return [("", f"{a} and {b} share no property")]
+        return [("", "None")] + [(p, p) for p in shared]
 
     def estimate(self) -> int | None:
         """The audience of the segment or custom list currently chosen (past behaviour only)."""

@@ -7,6 +7,7 @@ import pytest
 from coupons.models import Coupon
 from promotions import catalogue
 from promotions.forms import (
+    MSG_CONSTANT_PROPERTY,
     MSG_DUPLICATE_KEY,
     MSG_FILTER_NOT_OF_EVENT,
     MSG_FILTER_ROW,
@@ -343,8 +344,8 @@ def test_who_live_adds_trigger_rows_up_to_ten(marketer_client):
 
 
 def test_who_inaction_needs_two_different_events(marketer_client):
-    event_definition("Added To Cart")
-    event_definition("Charged")
+    event_definition("Added To Cart", **{"Product ID": "string"})
+    event_definition("Charged", **{"Product ID": "string"})
     campaign = _draft(qualification=Campaign.Qualification.LIVE_INACTION)
     data = {
         "inaction_event_a": "Added To Cart",
@@ -885,3 +886,38 @@ def test_coupon_choice_re_renders_only_the_inventory_note(marketer_client, monke
     assert html.lstrip().startswith('<div id="what-inventory"')
     assert "<select" not in html and 'id="section-what"' not in html
     assert "The estimated audience (≈ 1,200 profiles) exceeds the codes left (500)." in html
+
+
+def test_inaction_constant_property_is_chosen_from_what_both_events_have(marketer_client):
+    """Issue #16: a dropdown of the shared catalogue properties; a typo can no longer reward nobody."""
+    event_definition("Added To Cart", **{"Product ID": "string", "Price": "number", "Size": "string"})
+    event_definition("Charged", **{"Product ID": "string", "Price": "number", "Amount": "number"})
+    campaign = _draft(qualification=Campaign.Qualification.LIVE_INACTION)
+    data = {
+        "inaction_event_a": "Added To Cart",
+        "inaction_event_b": "Charged",
+        "inaction_window_value": 10,
+        "inaction_window_unit": "minutes",
+    }
+    html = _html(post_section(marketer_client, campaign, "who", data, refresh=True))
+    select = html[
+        html.index('name="constant_property"') : html.index("</select>", html.index('name="constant_property"'))
+    ]
+    assert '<option value="Price">Price</option>' in select and '<option value="Product ID">' in select
+    assert "Size" not in select and "Amount" not in select
+    html = _html(post_section(marketer_client, campaign, "who", {**data, "constant_property": "Product Id"}))
+    assert MSG_CONSTANT_PROPERTY in html
+    campaign.refresh_from_db()
+    assert not campaign.who_complete and campaign.constant_property == ""
+    post_section(marketer_client, campaign, "who", {**data, "constant_property": "Price"})
+    campaign.refresh_from_db()
+    assert campaign.constant_property == "Price" and campaign.who_complete
+
+
+def test_inaction_constant_property_says_when_the_events_share_nothing(marketer_client):
+    event_definition("Added To Cart", Size="string")
+    event_definition("Charged", Amount="number")
+    campaign = _draft(qualification=Campaign.Qualification.LIVE_INACTION)
+    data = {"inaction_event_a": "Added To Cart", "inaction_event_b": "Charged"}
+    html = _html(post_section(marketer_client, campaign, "who", data, refresh=True))
+    assert "Added To Cart and Charged share no property" in html
