@@ -93,6 +93,31 @@ def _positive_decimal(label, *, required=True):
     )
 
 
+def _label(field) -> str:
+    label = str(field.label or "").split(" (")[0].strip()
+    label = label[:1].lower() + label[1:] if label and not label[:2].isupper() else label
+    # "the campaign name", but "event A" and "trigger event 2" need no article.
+    last = label.rsplit(" ", 1)[-1]
+    return label if last.isdigit() or (len(last) == 1 and last.isupper()) else f"the {label}"
+
+
+def name_field_messages(field) -> None:
+    """Messages that name the field ("Enter the campaign name", "Choose the wallet") instead of
+    Django's anonymous "This field is required."; points minimums read as points."""
+    if not field.label:
+        return
+    label = _label(field)
+    choice = isinstance(field, forms.ChoiceField | forms.ModelChoiceField)
+    if field.error_messages.get("required") == forms.Field.default_error_messages["required"]:
+        field.error_messages["required"] = f"{'Choose' if choice else 'Enter'} {label}."
+    if isinstance(field, forms.DecimalField) and field.min_value == Decimal("0.001"):
+        field.error_messages["min_value"] = f"{label[:1].upper()}{label[1:]} must be more than 0."
+    elif isinstance(field, forms.IntegerField) and field.min_value == 1:
+        field.error_messages["min_value"] = f"{label[:1].upper()}{label[1:]} must be at least 1."
+    if isinstance(field, forms.DecimalField | forms.IntegerField):
+        field.error_messages["invalid"] = f"Enter {label} as a number."
+
+
 class SectionForm(forms.Form):
     section = ""
 
@@ -101,6 +126,8 @@ class SectionForm(forms.Form):
         super().__init__(data, initial=initial, **kwargs)
         self.notes: dict = {}
         self.apply_visibility()
+        for field in self.fields.values():
+            name_field_messages(field)
 
     # The current value of a controlling field: posted when bound, else the initial one.
     def value(self, name: str) -> str:
@@ -511,7 +538,9 @@ class WhatForm(SectionForm):
     proportional_points = _positive_decimal("Give (points)")
     max_points_per_reward = _positive_decimal("Max points per reward (optional)", required=False)
     custom_lifecycle = forms.BooleanField(label="Custom points lifecycle", required=False)
-    activation = forms.ChoiceField(label="Activation", choices=C.Activation.choices, widget=forms.RadioSelect)
+    activation = forms.ChoiceField(
+        label="Activation", choices=C.Activation.choices, widget=forms.RadioSelect, initial="immediate"
+    )
     activation_value = forms.IntegerField(label="Activate after", min_value=1, max_value=100_000)
     activation_unit = forms.ChoiceField(label="Unit", choices=C.DelayUnit.choices)
     expiry = forms.ChoiceField(label="Expiry", choices=C.Expiry.choices, widget=forms.RadioSelect)
@@ -527,7 +556,7 @@ class WhatForm(SectionForm):
     coupon_kind = forms.ChoiceField(label="Coupon type", choices=C.CouponKind.choices, widget=forms.RadioSelect)
     coupon = forms.ModelChoiceField(label="Coupon", queryset=None, empty_label="Choose a coupon")
     redemption_activation = forms.ChoiceField(
-        label="Redemption activation", choices=C.Activation.choices, widget=forms.RadioSelect
+        label="Redemption activation", choices=C.Activation.choices, widget=forms.RadioSelect, initial="immediate"
     )
     redemption_delay_value = forms.IntegerField(label="Redeemable after", min_value=1, max_value=100_000)
     redemption_delay_unit = forms.ChoiceField(
@@ -637,7 +666,7 @@ class WhatForm(SectionForm):
             "proportional_points": _fmt_decimal(c.proportional_points),
             "max_points_per_reward": _fmt_decimal(c.max_points_per_reward),
             "custom_lifecycle": "on" if c.custom_lifecycle else "",
-            "activation": c.activation,
+            "activation": c.activation or C.Activation.IMMEDIATE,
             "activation_value": _fmt_int(c.activation_value),
             "activation_unit": c.activation_unit,
             "expiry": c.expiry,
@@ -651,7 +680,7 @@ class WhatForm(SectionForm):
             "max_per_user_month": _fmt_int(c.max_per_user_month),
             "coupon_kind": c.coupon_kind,
             "coupon": _fmt_int(c.coupon_id),
-            "redemption_activation": c.redemption_activation,
+            "redemption_activation": c.redemption_activation or C.Activation.IMMEDIATE,
             "redemption_delay_value": _fmt_int(c.redemption_delay_value),
             "redemption_delay_unit": c.redemption_delay_unit,
             "partner": _fmt_int(c.partner_id),
@@ -786,7 +815,12 @@ class WhenForm(SectionForm):
     delivery = forms.ChoiceField(label="Delivery", choices=C.Delivery.choices, widget=forms.RadioSelect)
     scheduled_at = forms.DateTimeField(label="Send at", widget=_datetime_input())
     frequency = forms.ChoiceField(label="Repeat", choices=C.Frequency.choices)
-    weekdays = forms.MultipleChoiceField(label="On", choices=WEEKDAY_CHOICES, widget=forms.CheckboxSelectMultiple)
+    weekdays = forms.MultipleChoiceField(
+        label="On",
+        choices=WEEKDAY_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": MSG_WEEKDAYS},
+    )
     month_day = forms.IntegerField(label="Day of the month", min_value=1, max_value=31)
     run_time = forms.TimeField(label="At", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
     recurrence_start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))

@@ -16,6 +16,7 @@ from promotions.forms import (
     MSG_RULES_JSON,
     MSG_SAME_EVENTS,
     MSG_START_PAST,
+    MSG_WEEKDAYS,
 )
 from promotions.models import Campaign, CampaignEvent
 from promotions.services import MSG_SECTION_ORDER
@@ -73,19 +74,19 @@ def test_start_requires_a_name_partial_for_htmx(marketer_client):
     html = _html(response)
     assert response.status_code == 200
     assert 'id="section-start"' in html and "<html" not in html
-    assert "This field is required." in html
+    assert "Enter the campaign name." in html  # the message names the field (issue #16)
     assert Campaign.objects.count() == 0
 
 
 def test_start_error_renders_the_full_page_without_htmx(marketer_client):
     response = marketer_client.post("/campaigns/new/start/", {"name": "", "behavior": "past"})
     assert response.status_code == 400
-    assert "<html" in _html(response) and "This field is required." in _html(response)
+    assert "<html" in _html(response) and "Enter the campaign name." in _html(response)
 
 
 def test_start_requires_the_live_kind_for_live(marketer_client):
     response = marketer_client.post("/campaigns/new/start/", {"name": "Live", "behavior": "live"}, **HTMX)
-    assert "This field is required." in _html(response)
+    assert "Choose the live behavior." in _html(response)
     assert Campaign.objects.count() == 0
 
 
@@ -567,9 +568,7 @@ def test_flat_points_must_be_positive(marketer_client):
     campaign = _past_at_what()
     wallet = WalletFactory()
     data = {"reward_type": "points", "wallet": wallet.pk, "points_type": "flat", "flat_points": "0"}
-    assert "Ensure this value is greater than or equal to 0.001." in _html(
-        post_section(marketer_client, campaign, "what", data)
-    )
+    assert "The points must be more than 0." in _html(post_section(marketer_client, campaign, "what", data))
 
 
 def test_custom_lifecycle_fields_follow_the_choices(marketer_client):
@@ -770,7 +769,7 @@ def test_recurring_weekly_needs_days_and_a_current_start(marketer_client):
         "recurrence_start": "2020-01-01",
     }
     html = _html(post_section(marketer_client, campaign, "when", data))
-    assert "This field is required." in html and MSG_START_PAST in html
+    assert MSG_WEEKDAYS in html and MSG_START_PAST in html
 
 
 def test_recurring_saves_first_occurrence_as_start(marketer_client):
