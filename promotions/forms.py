@@ -543,7 +543,7 @@ class WhatForm(SectionForm):
     )
     activation_value = forms.IntegerField(label="Activate after", min_value=1, max_value=100_000)
     activation_unit = forms.ChoiceField(label="Unit", choices=C.DelayUnit.choices)
-    expiry = forms.ChoiceField(label="Expiry", choices=C.Expiry.choices, widget=forms.RadioSelect)
+    expiry = forms.ChoiceField(label="Expiry", choices=C.Expiry.choices, widget=forms.RadioSelect, initial="never")
     expiry_at = forms.DateTimeField(label="Expires on", widget=_datetime_input())
     expiry_days = forms.IntegerField(label="Days after activation", min_value=1, max_value=36_500)
     budget_campaign = _positive_decimal("Campaign budget (points, optional)", required=False)
@@ -669,7 +669,7 @@ class WhatForm(SectionForm):
             "activation": c.activation or C.Activation.IMMEDIATE,
             "activation_value": _fmt_int(c.activation_value),
             "activation_unit": c.activation_unit,
-            "expiry": c.expiry,
+            "expiry": c.expiry or C.Expiry.NEVER,
             "expiry_at": _fmt_datetime(c.expiry_at),
             "expiry_days": _fmt_int(c.expiry_days),
             "budget_campaign": _fmt_decimal(c.budget_campaign),

@@ -223,7 +223,7 @@ def campaign_grant_stats(*, campaign: Campaign) -> dict:
         codes_distributed=Count("id", filter=granted & ~Q(code="")),
         not_granted=Count("id", filter=~granted),
     )
-    stats["points_distributed"] = stats["points_distributed"] or 0
+    stats["points_distributed"] = stats["points_distributed"] or Decimal(0)  # the page shows 0, not blank
     return stats
 
 
