@@ -93,7 +93,7 @@ def campaign_summary(campaign: Campaign) -> dict[str, list[tuple[str, str]]]:
             who.append(("Rules", wording.rules_in_words(c.rules) or "—"))
         estimate = catalogue.audience_estimate(c) if c.who_complete else None
         if estimate is not None:
-            who.append(("Estimated audience", f"≈ {estimate:,} profiles"))
+            who.append(("Estimated audience", f"≈ {estimate:,} profile{'' if estimate == 1 else 's'}"))
     elif c.qualification == C.Qualification.LIVE_ACTION:
         for i, trigger in enumerate(c.triggers or [], start=1):
             text = f"{trigger.get('event', '')}{wording.filters_in_words(trigger.get('filters'))}"
