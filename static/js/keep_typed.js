@@ -4,8 +4,9 @@
 // a choice in it changes. The request carries the values of the moment it left; whatever the person
 // types while it is in flight is not in it, and the answer would put the old values back. So: note
 // the values sent, and when the answer is swapped in, put back every field the person changed
-// meanwhile (same name in the same region). A restored control that itself re-renders something is
-// sent again, so the screen follows the newest choice (hx-sync dropped its own request meanwhile).
+// meanwhile (same name in the same region). A control changed meanwhile that itself re-renders
+// something is sent again, so the screen follows the newest choice (hx-sync drops a request made
+// while another is in flight).
 (function () {
   if (window.keepTyped) return;
 
@@ -81,22 +82,29 @@
   document.addEventListener("htmx:afterSwap", function (e) {
     var note = e.detail.xhr && e.detail.xhr.keepTyped;
     if (!note || !note.changed) return;
-    var region = document.getElementById(note.id), resend = [];
+    var region = document.getElementById(note.id), restored = [], changed = [];
     if (!region) return;
     Object.keys(note.changed).forEach(function (name) {
-      restore(region, name, note.changed[name]).forEach(function (el) {
-        if (el.closest("[hx-trigger^='change']")) resend.push(el);
-      });
+      restored = restored.concat(restore(region, name, note.changed[name]));
+      changed = changed.concat(fields(region).filter(function (el) {
+        return el.name === name && (el.type !== "radio" || el.checked);
+      }));
     });
     note.changed = null;
-    if (resend.length) {
+    // Values set by script fire no events: tell the page's own listeners (the rule builder keeps its
+    // hidden JSON from them).
+    restored.forEach(function (el) { el.dispatchEvent(new Event("input", { bubbles: true })); });
+    // A change made while this request was in flight asked for its own re-render, which hx-sync
+    // dropped (or this answer overtook): send one change again so the screen follows the newest
+    // choice — a choice first (it re-renders the region), else a value with its note.
+    var noted = changed.filter(function (el) { return el.closest("[hx-trigger^='change'], .rule-builder"); });
+    var choices = noted.filter(function (el) {
+      return el.tagName === "SELECT" || el.type === "radio" || el.type === "checkbox";
+    });
+    var again = choices[0] || noted[noted.length - 1];
+    if (again) {
       // Once htmx has wired up the new content.
-      // A choice that re-renders the whole region first: its answer brings the notes too.
-      var whole = resend.filter(function (el) {
-        return (el.closest("[hx-trigger^='change']").getAttribute("hx-target") || "") === "#" + note.id;
-      });
-      var again = whole.length ? whole[0] : resend[resend.length - 1];
-      setTimeout(function () { htmx.trigger(again, "change"); }, 30);
+      setTimeout(function () { again.dispatchEvent(new Event("change", { bubbles: true })); }, 30);
     }
   });
 

@@ -67,6 +67,8 @@ def test_budget_then_limits_typed_without_pausing_are_all_saved(page, screenshot
     what.get_by_label("Min", exact=True).fill("10")
     what.get_by_label("Max", exact=True).fill("100")
     what.get_by_label("Favor Avg", exact=True).check()
+    expect(what.locator("#random-expectation")).to_contain_text("Expected points per reward")
+    page.wait_for_function("!document.querySelector('.htmx-request')")
 
     held = Held(page)
     budget = what.get_by_label("Campaign budget (points, optional)")
@@ -131,3 +133,48 @@ def test_a_choice_changed_while_a_re_render_is_in_flight_wins(page, live_at_what
     expect(what.get_by_label("Percentage (%)")).to_be_visible()
     expect(what.get_by_label("Percentage", exact=True)).to_be_checked()
     expect(what.get_by_label("Min", exact=True)).to_have_count(0)
+
+
+def test_rule_builder_value_typed_while_a_row_re_renders_is_kept_and_saved(page):
+    from segments import services as segment_services
+    from segments.models import Segment
+    from tests.e2e.test_journeys import builder_swap
+
+    UserFactory(username="mia", groups=["Marketer"], password=PASSWORD)
+    segment_services.upload_records(
+        records=[
+            {"type": "profile", "identity": "u1", "profileData": {"City": "Pune", "Device": "iOS"}},
+            {"type": "event", "identity": "u1", "evtName": "Charged", "evtData": {"Amount": 5}},
+        ]
+    )
+    sign_in(page, "mia", PASSWORD)
+    page.goto("/audience/segments/new/")
+    page.get_by_label("Name", exact=True).fill("Pune buyers")
+    builder = page.locator("#rule-builder")
+    with builder_swap(page):
+        builder.locator("li.rb-row").nth(0).get_by_label("Rule 1 type").select_option(label="User property")
+    with builder_swap(page):
+        builder.locator("li.rb-row").nth(0).get_by_label("Property", exact=True).select_option("City")
+    with builder_swap(page):
+        builder.get_by_role("button", name="+ Add rule").click()
+
+    held, holding = [], [True]
+    page.route("**/audience/rules/builder/", lambda route: held.append(route) if holding[0] else route.continue_())
+    builder.locator("li.rb-row").nth(1).get_by_label("Event", exact=True).select_option("Charged")
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the row's re-render should be in flight"
+    builder.locator("li.rb-row").nth(0).get_by_label("Value", exact=True).fill("Pune")  # typed meanwhile
+    holding[0] = False
+    with settled(page):
+        held[0].continue_()
+    page.wait_for_function("!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
+
+    expect(builder.locator("li.rb-row").nth(0).get_by_label("Value", exact=True)).to_have_value("Pune")
+    expect(builder.locator("li.rb-row").nth(1).get_by_label("Event", exact=True)).to_have_value("Charged")
+    page.get_by_role("button", name="Save segment").click()
+    expect(page).not_to_have_url(re.compile(r"/segments/new/$"))
+    rules = Segment.objects.get(name="Pune buyers").rules["rules"]
+    assert rules[0]["value"] == "Pune" and rules[1]["event"] == "Charged"
