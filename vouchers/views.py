@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from config import access
-from vouchers import forms, selectors, services, upload_views
+from vouchers import forms, selectors, services, upload_files, upload_views
 from vouchers.models import VoucherList, VoucherUpload
 
 PAGE_SIZE = 25
@@ -67,6 +67,10 @@ def _create(request, *, partner=None, ns: str, template: str, extra: dict):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
+            if data["file"].size > upload_views.SYNC_VALIDATE_BYTES:
+                # Validated in the background: refuse at once what its first lines already show, so
+                # a wrong file does not leave an empty list behind.
+                upload_files.check_head(data["file"])
             with transaction.atomic():
                 created = services.voucher_list_create(
                     partner=partner or data["partner"],
@@ -86,6 +90,8 @@ def _create(request, *, partner=None, ns: str, template: str, extra: dict):
             message = exc.messages[0]
             field = "tag" if "tag" in message else "expires_on" if "expiry" in message else None
             form.add_error(field, message)
+        except upload_files.FileRejected as exc:
+            form.add_error("file", MSG_FIRST_FILE_REFUSED.format(message=str(exc)))
         except _FirstFileRefused as refused:
             refused.upload.file.delete(save=False)  # stored before the rollback; nothing refers to it now
             if refused.upload.error_file:

@@ -203,3 +203,20 @@ def test_marketer_new_list_whose_first_file_is_refused_is_not_created(marketer_c
     response = marketer_client.post("/vouchers/new/", {**data, "file": csv_file("code\n")})
     assert f"The file was refused, so no list was created: {ERR_NO_CODES}" in response.content.decode()
     assert not VoucherList.objects.exists()
+
+
+def test_a_large_first_file_whose_first_lines_are_wrong_is_refused_before_the_list_exists(partner_client, monkeypatch):
+    """Files validated in the background are checked on their first lines in the request."""
+    from vouchers import upload_views
+
+    monkeypatch.setattr(upload_views, "SYNC_VALIDATE_BYTES", 10)
+    data = {"tag": "big", "name": "Big", "expires_on": _future(), "low_stock_threshold": 1}
+    response = partner_client.post("/partner/lists/new/", {**data, "file": csv_file("code,extra\nA1,x\n")})
+    assert (
+        "The file was refused, so no list was created: "
+        "Line 1 has 2 columns. The file must have exactly one column of codes." in response.content.decode()
+    )
+    assert not VoucherList.objects.exists() and not VoucherUpload.objects.exists()
+    ok = partner_client.post("/partner/lists/new/", {**data, "file": csv_file("code\nA1\nB2\n")})
+    assert ok.status_code == 302
+    assert VoucherUpload.objects.get().status == VoucherUpload.Status.VALIDATING
