@@ -45,6 +45,7 @@ MSG_FILTER_NOT_OF_EVENT = "{property} is not a property of {event} in the event 
 MSG_WEEKDAYS = "Choose at least one day of the week."
 MSG_RANDOM_SPAN = f"The range from Min to Max may span at most {points.MAX_RANDOM_SPAN:,} points."
 MSG_SAME_EVENTS = "Event B must differ from event A."
+MSG_NOT_OFFERED = "Choose {label} among those offered: the one sent is not available."
 MSG_CONSTANT_PROPERTY = "Constant event property: choose a property that both event A and event B have."
 
 
@@ -116,6 +117,12 @@ def name_field_messages(field) -> None:
         field.error_messages["min_value"] = f"{label[:1].upper()}{label[1:]} must be at least 1."
     if isinstance(field, forms.DecimalField | forms.IntegerField):
         field.error_messages["invalid"] = f"Enter {label} as a number."
+    default_invalid = (forms.ChoiceField, forms.ModelChoiceField, forms.MultipleChoiceField)
+    if choice and any(
+        field.error_messages.get("invalid_choice") == cls.default_error_messages.get("invalid_choice")
+        for cls in default_invalid
+    ):
+        field.error_messages["invalid_choice"] = MSG_NOT_OFFERED.format(label=label)
 
 
 class SectionForm(forms.Form):

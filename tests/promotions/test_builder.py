@@ -12,6 +12,7 @@ from promotions.forms import (
     MSG_FILTER_NOT_OF_EVENT,
     MSG_FILTER_ROW,
     MSG_FUTURE,
+    MSG_NOT_OFFERED,
     MSG_RANDOM_ORDER,
     MSG_RULES_JSON,
     MSG_SAME_EVENTS,
@@ -35,7 +36,10 @@ from tests.vouchers.factories import PartnerFactory
 
 pytestmark = pytest.mark.django_db
 
-INVALID_CHOICE = "Select a valid choice. That choice is not one of the available choices."
+
+def not_offered(label: str) -> str:
+    """The message naming the field whose choice is not one the screen offers (issue #16)."""
+    return MSG_NOT_OFFERED.format(label=label)
 
 
 def _html(response) -> str:
@@ -188,7 +192,7 @@ def test_who_segment_saves_and_clears_other_sources(marketer_client):
 def test_who_unknown_segment_is_refused(marketer_client):
     campaign = _draft()
     html = _html(post_section(marketer_client, campaign, "who", {"audience_source": "segment", "segment": 99999}))
-    assert INVALID_CHOICE in html
+    assert not_offered("the saved segment") in html
 
 
 def _filter_row(i, j, prop, operator, value="", value2=""):
@@ -204,7 +208,7 @@ def test_who_live_triggers_come_from_the_event_catalogue(marketer_client):
     event_definition("Charged", Amount="number", City="string")
     campaign = _draft(qualification=Campaign.Qualification.LIVE_ACTION)
     html = _html(post_section(marketer_client, campaign, "who", {"trigger_count": 1, "trigger_event_0": "Hacked"}))
-    assert "Select a valid choice. Hacked is not one of the available choices." in html
+    assert not_offered("trigger event 1") in html
     data = {"trigger_count": 1, "trigger_event_0": "Charged", "trigger_filter_count_0": 2}
     data |= _filter_row(0, 0, "Amount", "greater_than", "500") | _filter_row(0, 1, "City", "contains", "Pune")
     post_section(marketer_client, campaign, "who", data)
@@ -449,7 +453,7 @@ def test_crafted_percentage_post_on_past_campaign_is_refused(marketer_client):
         "percentage": "5",
     }
     html = _html(post_section(marketer_client, campaign, "what", data))
-    assert "Select a valid choice. percentage is not one of the available choices." in html
+    assert not_offered("the points type") in html
     campaign.refresh_from_db()
     assert campaign.points_type == "" and campaign.percentage is None and not campaign.what_complete
 
@@ -561,7 +565,7 @@ def test_inactive_wallet_is_refused(marketer_client):
     campaign = _past_at_what()
     wallet = WalletFactory(is_active=False)
     data = {"reward_type": "points", "wallet": wallet.pk, "points_type": "flat", "flat_points": "5"}
-    assert INVALID_CHOICE in _html(post_section(marketer_client, campaign, "what", data))
+    assert not_offered("the wallet") in _html(post_section(marketer_client, campaign, "what", data))
 
 
 def test_flat_points_must_be_positive(marketer_client):
@@ -650,7 +654,7 @@ def test_crafted_coupon_of_other_type_or_unavailable_is_refused(marketer_client)
             "coupon": coupon.pk,
             "redemption_activation": "immediate",
         }
-        assert INVALID_CHOICE in _html(post_section(marketer_client, campaign, "what", data))
+        assert not_offered("the coupon") in _html(post_section(marketer_client, campaign, "what", data))
     campaign.refresh_from_db()
     assert campaign.coupon is None
 
@@ -688,7 +692,7 @@ def test_snippet_dropdown_lists_that_partners_usable_lists(marketer_client):
     data = {"reward_type": "voucher", "partner": shop.pk}
     html = _html(post_section(marketer_client, campaign, "what", data, refresh=True))
     assert "Ten off" in html and "Old list" not in html and "Paused list" not in html and "Other list" not in html
-    assert INVALID_CHOICE in _html(
+    assert not_offered("the code snippet") in _html(
         post_section(marketer_client, campaign, "what", {**data, "voucher_list": foreign.pk})
     )
     post_section(marketer_client, campaign, "what", {**data, "voucher_list": usable.pk})

@@ -99,7 +99,7 @@ def test_a_list_still_processing_its_first_upload_is_not_offered_to_campaigns(ma
     response = marketer_client.post(
         f"/campaigns/{campaign.pk}/edit/who/", {"audience_source": "custom_list", "custom_list": fresh.pk}, **HTMX
     )
-    assert "Select a valid choice" in response.content.decode()
+    assert "Choose the custom list among those offered: the one sent is not available." in response.content.decode()
     campaign.refresh_from_db()
     assert campaign.custom_list is None
 
