@@ -34,7 +34,7 @@
   }
 
   function restore(root, name, encoded) {
-    var wanted = JSON.parse(encoded), restored = [];
+    var wanted = JSON.parse(encoded), restored = [], nth = 0;
     fields(root).forEach(function (el) {
       if (el.name !== name) return;
       if (el.type === "checkbox" || el.type === "radio") {
@@ -43,10 +43,9 @@
       } else if (el.multiple) {
         Array.from(el.options).forEach(function (o) { o.selected = wanted.indexOf(o.value) !== -1; });
         restored.push(el);
-      } else if (wanted.length && el.value !== wanted[0]) {
-        var i = restored.filter(function (r) { return r.name === name; }).length;
-        el.value = wanted[Math.min(i, wanted.length - 1)];
-        restored.push(el);
+      } else {
+        var value = wanted[nth++];  // the n-th field of that name gets the n-th value
+        if (value !== undefined && el.value !== value) { el.value = value; restored.push(el); }
       }
     });
     return restored;
