@@ -141,6 +141,7 @@ def campaign_publish(*, campaign: Campaign, actor) -> Campaign:
         locked = Campaign.objects.select_for_update(no_key=True).filter(pk=campaign.pk).first()
         if locked is None or locked.status not in TRANSITIONS["publish"]:
             raise _refused(campaign.pk, "publish")
+        _lock_custom_lists(locked)
         invalid = [s for s in Campaign.SECTIONS if not getattr(locked, f"{s}_complete")]
         invalid += _revalidate_sections(locked, [s for s in Campaign.SECTIONS if s not in invalid])
         if not invalid:
@@ -169,6 +170,23 @@ def campaign_publish(*, campaign: Campaign, actor) -> Campaign:
         raise CampaignError(MSG_INCOMPLETE)
     locked.refresh_from_db()
     return locked
+
+
+def _lock_custom_lists(campaign: Campaign) -> None:
+    """Lock the custom lists the campaign uses, in primary-key order, so a list replacement swapping
+    its members (which locks the list row, then checks for campaigns in use) either finishes before
+    this publish or sees the campaign published and refuses (SPEC 2.3)."""
+    from segments.models import CustomList
+    from segments.selectors import custom_lists_used
+
+    ids = custom_lists_used(
+        trees=[campaign.rules or {}, campaign.past_filter or {}],
+        segment_ids={campaign.segment_id} if campaign.segment_id else set(),
+    )
+    if campaign.custom_list_id:
+        ids.add(campaign.custom_list_id)
+    if ids:
+        list(CustomList.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
 
 
 def _dispatch_now() -> None:

@@ -210,6 +210,28 @@ def custom_lists_usable() -> QuerySet[CustomList]:
     return CustomList.objects.filter(~Exists(uploads) | Exists(completed)).order_by("name")
 
 
+def custom_lists_used(*, trees: list, segment_ids: set[int]) -> set[int]:
+    """Ids of the custom lists the rule trees and segments use, directly or through the segments
+    they include (in / not in a list). Two queries at most, whatever the nesting."""
+    lists: set[int] = set()
+    seen: set[int] = set()
+    pending = set(segment_ids)
+    for tree in trees:
+        lists |= rules_mod.referenced_custom_lists(tree)
+        pending |= rules_mod.referenced_segments(tree)
+    all_segments = None
+    while pending - seen:
+        if all_segments is None:
+            all_segments = dict(Segment.objects.values_list("pk", "rules"))
+        current = pending - seen
+        seen |= current
+        for pk in current:
+            tree = all_segments.get(pk) or {}
+            lists |= rules_mod.referenced_custom_lists(tree)
+            pending |= rules_mod.referenced_segments(tree)
+    return lists
+
+
 def custom_list_uploads(*, custom_list: CustomList) -> QuerySet[CustomListUpload]:
     return custom_list.uploads.select_related("uploaded_by").order_by("-created_at", "-pk")
 
