@@ -17,6 +17,16 @@ DATABASE_UNAVAILABLE = "The database is not reachable right now; nothing was cha
 RETRY_AFTER_SECONDS = 30
 
 
+class OneLineForbidden(logging.Filter):
+    """Drops the traceback Django attaches to its "Forbidden" log line (PermissionDenied)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "status_code", None) == 403:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def forbidden(request, exception=None):
     message = str(exception) if exception and str(exception) else "You do not have access to this page."
     return render(request, "403.html", {"message": message}, status=403)

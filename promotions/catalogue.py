@@ -50,7 +50,8 @@ def segments() -> QuerySet[Segment]:
 
 
 def custom_lists() -> QuerySet[CustomList]:
-    return CustomList.objects.order_by("name")
+    """Processed lists only: one still reading its first upload is not offered."""
+    return segment_selectors.custom_lists_usable()
 
 
 def audience_rules(campaign) -> dict | None:
@@ -74,6 +75,17 @@ def audience_estimate(campaign) -> int | None:
         return None
     try:
         return segment_selectors.audience_estimate(rules=rules)
+    except ValidationError:
+        return None
+
+
+def audience_count(campaign) -> int | None:
+    """The exact audience of a past-behaviour / custom-list campaign; None when not chosen yet."""
+    rules = audience_rules(campaign)
+    if rules is None:
+        return None
+    try:
+        return segment_selectors.audience_count(rules=rules)
     except ValidationError:
         return None
 

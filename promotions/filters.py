@@ -18,7 +18,13 @@ SORT_FIELDS = (
 
 
 def _creators(request):
-    return get_user_model().objects.filter(pk__in=Campaign.objects.values("created_by")).order_by("username")
+    users = get_user_model().objects.filter(pk__in=Campaign.objects.values("created_by"))
+    return users.order_by("first_name", "last_name", "username")
+
+
+def display_name(user) -> str:
+    """The one name a person goes by on every page: full name, else username (as the columns show)."""
+    return user.get_full_name() or user.username
 
 
 class CampaignFilter(django_filters.FilterSet):
@@ -43,6 +49,10 @@ class CampaignFilter(django_filters.FilterSet):
     class Meta:
         model = Campaign
         fields = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.form.fields["creator"].label_from_instance = display_name
 
     def search(self, queryset, name, value):
         value = value.strip()

@@ -45,6 +45,8 @@ MSG_FILTER_NOT_OF_EVENT = "{property} is not a property of {event} in the event 
 MSG_WEEKDAYS = "Choose at least one day of the week."
 MSG_RANDOM_SPAN = f"The range from Min to Max may span at most {points.MAX_RANDOM_SPAN:,} points."
 MSG_SAME_EVENTS = "Event B must differ from event A."
+MSG_NOT_OFFERED = "Choose {label} among those offered: the one sent is not available."
+MSG_CONSTANT_PROPERTY = "Constant event property: choose a property that both event A and event B have."
 
 
 def _fmt_decimal(value) -> str:
@@ -92,6 +94,37 @@ def _positive_decimal(label, *, required=True):
     )
 
 
+def _label(field) -> str:
+    label = str(field.label or "").split(" (")[0].strip()
+    label = label[:1].lower() + label[1:] if label and not label[:2].isupper() else label
+    # "the campaign name", but "event A" and "trigger event 2" need no article.
+    last = label.rsplit(" ", 1)[-1]
+    return label if last.isdigit() or (len(last) == 1 and last.isupper()) else f"the {label}"
+
+
+def name_field_messages(field) -> None:
+    """Messages that name the field ("Enter the campaign name", "Choose the wallet") instead of
+    Django's anonymous "This field is required."; points minimums read as points."""
+    if not field.label:
+        return
+    label = _label(field)
+    choice = isinstance(field, forms.ChoiceField | forms.ModelChoiceField)
+    if field.error_messages.get("required") == forms.Field.default_error_messages["required"]:
+        field.error_messages["required"] = f"{'Choose' if choice else 'Enter'} {label}."
+    if isinstance(field, forms.DecimalField) and field.min_value == Decimal("0.001"):
+        field.error_messages["min_value"] = f"{label[:1].upper()}{label[1:]} must be more than 0."
+    elif isinstance(field, forms.IntegerField) and field.min_value == 1:
+        field.error_messages["min_value"] = f"{label[:1].upper()}{label[1:]} must be at least 1."
+    if isinstance(field, forms.DecimalField | forms.IntegerField):
+        field.error_messages["invalid"] = f"Enter {label} as a number."
+    default_invalid = (forms.ChoiceField, forms.ModelChoiceField, forms.MultipleChoiceField)
+    if choice and any(
+        field.error_messages.get("invalid_choice") == cls.default_error_messages.get("invalid_choice")
+        for cls in default_invalid
+    ):
+        field.error_messages["invalid_choice"] = MSG_NOT_OFFERED.format(label=label)
+
+
 class SectionForm(forms.Form):
     section = ""
 
@@ -100,6 +133,8 @@ class SectionForm(forms.Form):
         super().__init__(data, initial=initial, **kwargs)
         self.notes: dict = {}
         self.apply_visibility()
+        for field in self.fields.values():
+            name_field_messages(field)
 
     # The current value of a controlling field: posted when bound, else the initial one.
     def value(self, name: str) -> str:
@@ -241,11 +276,12 @@ class WhoForm(SectionForm):
     inaction_event_b = forms.ChoiceField(label="Event B (the user does not do)", choices=())
     inaction_window_value = forms.IntegerField(label="Within", min_value=1, max_value=100_000)
     inaction_window_unit = forms.ChoiceField(label="Unit", choices=C.WindowUnit.choices)
-    constant_property = forms.CharField(
+    constant_property = forms.ChoiceField(
         label="Constant event property (optional)",
-        max_length=120,
+        choices=(),
         required=False,
-        help_text="The same value in A and B, e.g. Product ID.",
+        help_text="The same value in A and B, e.g. Product ID: the properties both events have.",
+        error_messages={"invalid_choice": MSG_CONSTANT_PROPERTY},
     )
     # Drawn by the visual rule builder (templates/segments/components/rule_builder.html), whose hidden
     # input is named "rules": live campaigns have no audience `rules` field, so the name is free there.
@@ -306,6 +342,17 @@ class WhoForm(SectionForm):
             self.keep()
             self.fields["inaction_event_a"].choices = events
             self.fields["inaction_event_b"].choices = events
+            self.fields["constant_property"].choices = self.constant_property_choices()
+
+    def constant_property_choices(self) -> list[tuple[str, str]]:
+        """The properties events A and B both have in the catalogue (a typo would reward nobody)."""
+        a, b = self.value("inaction_event_a"), self.value("inaction_event_b")
+        if not a or not b:
+            return [("", "Choose events A and B first")]
+        shared = sorted({p for p, _ in self._event_props(a)} & {p for p, _ in self._event_props(b)})
+        if not shared:
+            return [("", f"{a} and {b} share no property")]
+        return [("", "None")] + [(p, p) for p in shared]
 
     def estimate(self) -> int | None:
         """The audience of the segment or custom list currently chosen (past behaviour only)."""
@@ -498,10 +545,12 @@ class WhatForm(SectionForm):
     proportional_points = _positive_decimal("Give (points)")
     max_points_per_reward = _positive_decimal("Max points per reward (optional)", required=False)
     custom_lifecycle = forms.BooleanField(label="Custom points lifecycle", required=False)
-    activation = forms.ChoiceField(label="Activation", choices=C.Activation.choices, widget=forms.RadioSelect)
+    activation = forms.ChoiceField(
+        label="Activation", choices=C.Activation.choices, widget=forms.RadioSelect, initial="immediate"
+    )
     activation_value = forms.IntegerField(label="Activate after", min_value=1, max_value=100_000)
     activation_unit = forms.ChoiceField(label="Unit", choices=C.DelayUnit.choices)
-    expiry = forms.ChoiceField(label="Expiry", choices=C.Expiry.choices, widget=forms.RadioSelect)
+    expiry = forms.ChoiceField(label="Expiry", choices=C.Expiry.choices, widget=forms.RadioSelect, initial="never")
     expiry_at = forms.DateTimeField(label="Expires on", widget=_datetime_input())
     expiry_days = forms.IntegerField(label="Days after activation", min_value=1, max_value=36_500)
     budget_campaign = _positive_decimal("Campaign budget (points, optional)", required=False)
@@ -514,7 +563,7 @@ class WhatForm(SectionForm):
     coupon_kind = forms.ChoiceField(label="Coupon type", choices=C.CouponKind.choices, widget=forms.RadioSelect)
     coupon = forms.ModelChoiceField(label="Coupon", queryset=None, empty_label="Choose a coupon")
     redemption_activation = forms.ChoiceField(
-        label="Redemption activation", choices=C.Activation.choices, widget=forms.RadioSelect
+        label="Redemption activation", choices=C.Activation.choices, widget=forms.RadioSelect, initial="immediate"
     )
     redemption_delay_value = forms.IntegerField(label="Redeemable after", min_value=1, max_value=100_000)
     redemption_delay_unit = forms.ChoiceField(
@@ -624,10 +673,10 @@ class WhatForm(SectionForm):
             "proportional_points": _fmt_decimal(c.proportional_points),
             "max_points_per_reward": _fmt_decimal(c.max_points_per_reward),
             "custom_lifecycle": "on" if c.custom_lifecycle else "",
-            "activation": c.activation,
+            "activation": c.activation or C.Activation.IMMEDIATE,
             "activation_value": _fmt_int(c.activation_value),
             "activation_unit": c.activation_unit,
-            "expiry": c.expiry,
+            "expiry": c.expiry or C.Expiry.NEVER,
             "expiry_at": _fmt_datetime(c.expiry_at),
             "expiry_days": _fmt_int(c.expiry_days),
             "budget_campaign": _fmt_decimal(c.budget_campaign),
@@ -638,7 +687,7 @@ class WhatForm(SectionForm):
             "max_per_user_month": _fmt_int(c.max_per_user_month),
             "coupon_kind": c.coupon_kind,
             "coupon": _fmt_int(c.coupon_id),
-            "redemption_activation": c.redemption_activation,
+            "redemption_activation": c.redemption_activation or C.Activation.IMMEDIATE,
             "redemption_delay_value": _fmt_int(c.redemption_delay_value),
             "redemption_delay_unit": c.redemption_delay_unit,
             "partner": _fmt_int(c.partner_id),
@@ -773,7 +822,12 @@ class WhenForm(SectionForm):
     delivery = forms.ChoiceField(label="Delivery", choices=C.Delivery.choices, widget=forms.RadioSelect)
     scheduled_at = forms.DateTimeField(label="Send at", widget=_datetime_input())
     frequency = forms.ChoiceField(label="Repeat", choices=C.Frequency.choices)
-    weekdays = forms.MultipleChoiceField(label="On", choices=WEEKDAY_CHOICES, widget=forms.CheckboxSelectMultiple)
+    weekdays = forms.MultipleChoiceField(
+        label="On",
+        choices=WEEKDAY_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": MSG_WEEKDAYS},
+    )
     month_day = forms.IntegerField(label="Day of the month", min_value=1, max_value=31)
     run_time = forms.TimeField(label="At", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
     recurrence_start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))

@@ -82,6 +82,8 @@ END_BUDGET = "Campaign points budget used up"
 END_COUPONS = "Campaign coupon limit reached"
 END_VOUCHERS = "Campaign voucher limit reached"
 END_TIME = "Reached its end time"
+END_CODES_OUT = "Codes ran out: the {source} has no code left to give"
+_CODES_OUT = (R.BULK_CODES_EXHAUSTED, R.VOUCHER_CODES_EXHAUSTED)
 
 _WINDOW = {C.WindowUnit.MINUTES: datetime.timedelta(minutes=1), C.WindowUnit.HOURS: datetime.timedelta(hours=1)}
 
@@ -510,13 +512,18 @@ def _decide_and_give(campaign: Campaign, items: list[Item], now: datetime.dateti
         if query.update(points_used=F("points_used") + delta_points, rewards=F("rewards") + delta_given) != 1:
             raise LimitRace(f"campaign {campaign.pk}: campaign counter would overshoot")
         _profile_counters_move(campaign, deltas, limits)
-    _complete_if_used_up(campaign, used=used, given=given, now=now)
+    codes_out = any(o[0] in _CODES_OUT for o in outcome.values())
+    _complete_if_used_up(campaign, used=used, given=given, now=now, codes_out=codes_out)
     return outcome
 
 
-def _complete_if_used_up(campaign: Campaign, *, used: Decimal, given: int, now) -> None:
+def _complete_if_used_up(campaign: Campaign, *, used: Decimal, given: int, now, codes_out: bool = False) -> None:
     reason = None
-    if campaign.reward_type == C.RewardType.POINTS and campaign.budget_campaign is not None:
+    if codes_out:
+        # Nothing left to give: ending says so (the page shows why) instead of Running on silently.
+        source = "voucher list" if campaign.reward_type == C.RewardType.VOUCHER else "coupon series"
+        reason = END_CODES_OUT.format(source=source)
+    elif campaign.reward_type == C.RewardType.POINTS and campaign.budget_campaign is not None:
         if campaign.budget_campaign - used < _smallest_reward(campaign):
             reason = END_BUDGET
     elif (

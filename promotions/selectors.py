@@ -10,6 +10,7 @@ from django.utils import formats, timezone
 from config.account import timezone_label
 from promotions import catalogue
 from promotions.models import Campaign, CampaignEvent, CampaignRun
+from segments import wording
 
 C = Campaign
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -38,10 +39,39 @@ def _dt(value) -> str:
     return formats.date_format(timezone.localtime(value), "j M Y, H:i") if value else "—"
 
 
+def _dt_tz(value) -> str:
+    """A date and time in the account timezone, labelled with it (SPEC 1)."""
+    if not value:
+        return "—"
+    return f"{_dt(value)} {timezone_label(timezone.get_current_timezone(), value)}"
+
+
 def _num(value) -> str:
     if value is None:
         return "—"
     return f"{value.normalize():f}" if hasattr(value, "normalize") else str(value)
+
+
+def live_filter_estimate(campaign: Campaign) -> int | None:
+    """How many profiles a live campaign's past-behaviour filter lets through today (≈)."""
+    if not campaign.past_filter:
+        return None
+    return catalogue.audience_estimate(
+        Campaign(qualification=C.Qualification.PAST_BEHAVIOR, rules=campaign.past_filter)
+    )
+
+
+def campaign_exact_audience(campaign: Campaign) -> int | None:
+    """The exact audience of a past-behaviour / custom-list campaign now (SPEC 2.4: at publish)."""
+    if campaign.is_live:
+        return None
+    return catalogue.audience_count(campaign)
+
+
+def campaign_published_audience(campaign: Campaign) -> int | None:
+    """The exact audience counted when the campaign was published (its history says it)."""
+    event = campaign.history.filter(action=CampaignEvent.Action.PUBLISHED).order_by("-at", "-pk").first()
+    return (event.details or {}).get("audience") if event else None
 
 
 def campaign_summary(campaign: Campaign) -> dict[str, list[tuple[str, str]]]:
@@ -55,26 +85,31 @@ def campaign_summary(campaign: Campaign) -> dict[str, list[tuple[str, str]]]:
     if c.qualification in (C.Qualification.PAST_BEHAVIOR, C.Qualification.CUSTOM_LIST):
         if c.audience_source == C.AudienceSource.SEGMENT and c.segment_id:
             who.append(("Saved segment", c.segment.name))
+            if c.segment.rules:
+                who.append(("Rules", wording.rules_in_words(c.segment.rules)))
         elif c.audience_source == C.AudienceSource.CUSTOM_LIST and c.custom_list_id:
             who.append(("Custom list", c.custom_list.name))
         elif c.audience_source == C.AudienceSource.RULES:
-            who.append(("Rules", "Built here"))
+            who.append(("Rules", wording.rules_in_words(c.rules) or "—"))
         estimate = catalogue.audience_estimate(c) if c.who_complete else None
         if estimate is not None:
-            who.append(("Estimated audience", f"≈ {estimate:,}"))
+            who.append(("Estimated audience", f"≈ {estimate:,} profile{'' if estimate == 1 else 's'}"))
     elif c.qualification == C.Qualification.LIVE_ACTION:
         for i, trigger in enumerate(c.triggers or [], start=1):
-            filters = len(trigger.get("filters") or [])
-            who.append((f"Trigger event {i}", trigger.get("event", "") + (f" ({filters} filters)" if filters else "")))
+            text = f"{trigger.get('event', '')}{wording.filters_in_words(trigger.get('filters'))}"
+            who.append((f"Trigger event {i}", text))
     else:
         if c.inaction_event_a:
             unit = C.WindowUnit(c.inaction_window_unit).label.lower() if c.inaction_window_unit else ""
             who.append(("Does", c.inaction_event_a))
             who.append(("Does not do", f"{c.inaction_event_b} within {c.inaction_window_value} {unit}"))
         if c.constant_property:
-            who.append(("Constant property", c.constant_property))
+            who.append(("Constant property", f"the same {c.constant_property} in both events"))
     if c.is_live and c.past_filter:
-        who.append(("Past-behavior filter", "Yes"))
+        who.append(("Past-behavior filter", wording.rules_in_words(c.past_filter)))
+        estimate = live_filter_estimate(c) if c.who_complete else None
+        if estimate is not None:
+            who.append(("Profiles passing the filter now", f"≈ {estimate:,}"))
 
     what = []
     if c.reward_type:
@@ -94,7 +129,7 @@ def campaign_summary(campaign: Campaign) -> dict[str, list[tuple[str, str]]]:
                     act = f"After {c.activation_value} {c.activation_unit}"
                 exp = C.Expiry(c.expiry).label
                 if c.expiry == C.Expiry.ON_DATE:
-                    exp = _dt(c.expiry_at)
+                    exp = _dt_tz(c.expiry_at)
                 elif c.expiry == C.Expiry.CUSTOM:
                     exp = f"{c.expiry_days} days after activation"
                 what.append(("Lifecycle", f"Activation: {act}; expiry: {exp}"))
@@ -125,6 +160,8 @@ def campaign_summary(campaign: Campaign) -> dict[str, list[tuple[str, str]]]:
                 delay = f"After {c.redemption_delay_value} {c.redemption_delay_unit}"
             what.append(("Redemption activation", delay))
         elif c.reward_type == C.RewardType.VOUCHER and c.voucher_list_id:
+            if c.partner_id:
+                what.append(("Code provider", c.partner.name))
             what.append(("Code snippet", c.reward_label))
         if c.max_codes_per_user:
             what.append(("Max per user", str(c.max_codes_per_user)))
@@ -134,8 +171,8 @@ def campaign_summary(campaign: Campaign) -> dict[str, list[tuple[str, str]]]:
     when = []
     tz = timezone.get_current_timezone()
     if c.is_live and c.live_start:
-        when.append(("Start", "Now" if c.live_start == C.LiveStart.NOW else _dt(c.starts_at)))
-        when.append(("End", "Never" if c.live_end == C.LiveEnd.NEVER else _dt(c.ends_at)))
+        when.append(("Start", "Now" if c.live_start == C.LiveStart.NOW else _dt_tz(c.starts_at)))
+        when.append(("End", "Never" if c.live_end == C.LiveEnd.NEVER else _dt_tz(c.ends_at)))
     elif c.delivery == C.Delivery.NOW:
         when.append(("Delivery", f"Send now {timezone_label(tz)}"))
     elif c.delivery == C.Delivery.LATER:
@@ -199,7 +236,7 @@ def campaign_grant_stats(*, campaign: Campaign) -> dict:
     return {
         "rewards_given": rewards,
         "profiles_rewarded": profiles,
-        "points_distributed": points,
+        "points_distributed": points or Decimal(0),  # the page shows 0, not blank
         "codes_distributed": codes,
         "not_granted": not_granted,
     }
@@ -254,6 +291,26 @@ def campaign_profile_grants(*, campaign: Campaign, profile_id: int, limit: int =
     from promotions.models import Grant
 
     return list(Grant.objects.filter(campaign=campaign, profile_id=profile_id).order_by("-created_at", "-pk")[:limit])
+
+
+def campaign_points_buckets(*, campaign: Campaign):
+    """The points this campaign credited, by bucket now: promised, active, expired, redeemed (one query)."""
+    if campaign.reward_type != Campaign.RewardType.POINTS:
+        return None
+    from wallets import selectors as wallet_selectors
+
+    return wallet_selectors.campaign_lot_totals(campaign_id=campaign.pk)
+
+
+def campaign_codes_left(*, campaign: Campaign) -> int | None:
+    """Codes left in the campaign's bulk series or voucher list (shared with other campaigns)."""
+    if campaign.reward_type == Campaign.RewardType.COUPON and campaign.coupon_id:
+        if campaign.coupon.kind != "bulk":
+            return None
+        return catalogue.coupon_codes_left(campaign.coupon)
+    if campaign.reward_type == Campaign.RewardType.VOUCHER and campaign.voucher_list_id:
+        return catalogue.voucher_codes_left(campaign.voucher_list)
+    return None
 
 
 def campaign_live_limits(*, campaign: Campaign) -> list[dict]:

@@ -4,15 +4,18 @@ Status changes are conditional UPDATEs (`… WHERE status IN (allowed)`): their 
 whether the transition happened, so two people pressing Pause and Stop at once cannot both win.
 """
 
+import logging
+
 from django.db import transaction
 from django.utils import timezone
 
 from config.account import account_tzinfo
+from promotions import catalogue, live, schedule
 from promotions import forms as section_forms
-from promotions import live, schedule
 from promotions.models import Campaign, CampaignEvent, CampaignRun
 
 S = Campaign.Status
+logger = logging.getLogger(__name__)
 
 MSG_NOT_EDITABLE = "This campaign can no longer be edited: it is {status}."
 MSG_SECTION_ORDER = "Complete the {section} section first."
@@ -131,10 +134,14 @@ def _plan(campaign: Campaign, *, replace: bool) -> str:
 
 def campaign_publish(*, campaign: Campaign, actor) -> Campaign:
     """Publish a complete Draft: Running (send now / live from now) or Scheduled, with its first run."""
+    # The exact audience at publish (SPEC 2.4), counted before the row lock is taken: it may take
+    # seconds on a large audience. The run counts again when it starts (the audience may move).
+    audience = None if campaign.is_live else catalogue.audience_count(campaign)
     with transaction.atomic():
         locked = Campaign.objects.select_for_update(no_key=True).filter(pk=campaign.pk).first()
         if locked is None or locked.status not in TRANSITIONS["publish"]:
             raise _refused(campaign.pk, "publish")
+        _lock_custom_lists(locked)
         invalid = [s for s in Campaign.SECTIONS if not getattr(locked, f"{s}_complete")]
         invalid += _revalidate_sections(locked, [s for s in Campaign.SECTIONS if s not in invalid])
         if not invalid:
@@ -153,13 +160,48 @@ def campaign_publish(*, campaign: Campaign, actor) -> Campaign:
                 action=CampaignEvent.Action.PUBLISHED,
                 status=status,
                 first_run=run.scheduled_for.isoformat() if run else None,
+                audience=audience,
             )
+            if run is not None and run.scheduled_for <= now:
+                transaction.on_commit(_dispatch_now)
     if invalid:
         # Outside the transaction above, so the sections stay marked as needing attention.
         Campaign.objects.filter(pk=locked.pk).update(**{f"{s}_complete": False for s in invalid})
         raise CampaignError(MSG_INCOMPLETE)
     locked.refresh_from_db()
     return locked
+
+
+def _lock_custom_lists(campaign: Campaign) -> None:
+    """Lock the custom lists the campaign uses, in primary-key order, so a list replacement swapping
+    its members (which locks the list row, then checks for campaigns in use) either finishes before
+    this publish or sees the campaign published and refuses (SPEC 2.3)."""
+    from segments.models import CustomList
+    from segments.selectors import custom_lists_used
+
+    ids = custom_lists_used(
+        trees=[campaign.rules or {}, campaign.past_filter or {}],
+        segment_ids={campaign.segment_id} if campaign.segment_id else set(),
+    )
+    if campaign.custom_list_id:
+        ids.add(campaign.custom_list_id)
+    if ids:
+        list(CustomList.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
+
+
+def _dispatch_now() -> None:
+    """Send now starts now: wake the dispatch sweep at once instead of waiting up to 30 s for beat.
+
+    The sweep's own task claims the due run (SKIP LOCKED) and enqueues its first chunk, so a
+    wake-up racing the periodic tick starts the run once. A broker that cannot take the task
+    changes nothing for the marketer: the campaign is published and the next tick starts it.
+    """
+    from promotions.tasks import dispatch_due_runs
+
+    try:
+        dispatch_due_runs.delay()
+    except Exception:
+        logger.warning("Could not wake the dispatch sweep after publish; the periodic sweep will start the run.")
 
 
 def _transition(*, campaign: Campaign, actor, action: str, target: str, event: str, api_key=None, **extra) -> Campaign:

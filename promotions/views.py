@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
@@ -13,11 +14,12 @@ from promotions import forms as section_forms
 from promotions import selectors, services
 from promotions.distribution import MSG_CODES_OUT
 from promotions.filters import CampaignFilter
-from promotions.models import Campaign, CampaignRun
+from promotions.models import Campaign, CampaignRun, Grant
 
 BUILDER = "promotions/campaign_builder.html"
 SECTIONS = (*Campaign.SECTIONS, "publish")
 PAGE_SIZES = (25, 50, 100)
+CODES_OUT_REASONS = (Grant.Reason.BULK_CODES_EXHAUSTED, Grant.Reason.VOUCHER_CODES_EXHAUSTED)
 ACTION_LABELS = {
     "edit": "Edit",
     "publish": "Publish",
@@ -70,6 +72,10 @@ def _builder_context(campaign: Campaign, *, open_section: str | None = None, for
     who_estimate = form.estimate() if form is not None and form.section == "who" else None
     tz = timezone.get_current_timezone()
     summary = selectors.campaign_summary(campaign) if campaign.pk else {}
+    # The exact count, once everything is filled in and the marketer is about to publish (SPEC 2.4).
+    exact_audience = None
+    if open_section == "publish" and campaign.pk and campaign.all_sections_complete:
+        exact_audience = selectors.campaign_exact_audience(campaign)
     titles = {"start": "Start here", "who": "Who", "what": "What", "when": "When"}
     return {
         "publish_cards": [(name, titles[name], summary.get(name, [])) for name in Campaign.SECTIONS],
@@ -78,6 +84,7 @@ def _builder_context(campaign: Campaign, *, open_section: str | None = None, for
         "form": form,
         "notes": notes,
         "who_estimate": who_estimate,
+        "exact_audience": exact_audience,
         "error": error,
         "summary": summary,
         "timezone_label": timezone_label(tz),
@@ -121,9 +128,21 @@ def _refresh_initial(request, section: str) -> dict:
     return initial
 
 
+# A value that only changes a note beside the fields re-renders just that note, never the section:
+# a section re-render would put back the values posted with it, dropping what was typed meanwhile.
+REGION_TEMPLATES = {
+    ("what", "random-expectation"): "promotions/_section_what.html#random-expectation",
+    ("what", "what-inventory"): "promotions/_section_what.html#what-inventory",
+}
+
+
 def _section_post(request, campaign: Campaign, section: str):
     form_class = section_forms.SECTION_FORMS[section]
     partial = f"section-{section}"
+    region = REGION_TEMPLATES.get((section, request.GET.get("refresh", "")))
+    if region and request.htmx:
+        form = form_class(campaign=campaign, initial=_refresh_initial(request, section))
+        return render(request, region, _builder_context(campaign, form=form))
     if request.GET.get("refresh") or request.POST.get("_refresh"):
         form = form_class(campaign=campaign, initial=_refresh_initial(request, section))
         return _render_builder(request, campaign, partial=partial, form=form)
@@ -192,7 +211,11 @@ def campaign_publish(request, pk: int):
             reverse("promotions:campaign_builder", args=[pk]) if campaign.is_editable else campaign.get_absolute_url()
         )
         return _redirect(request, target)
-    messages.success(request, f"“{campaign.name}” is {campaign.get_status_display()}.")
+    message = f"“{campaign.name}” is {campaign.get_status_display()}."
+    audience = selectors.campaign_published_audience(campaign)
+    if audience is not None:
+        message += f" Exact audience at publish: {audience:,} profile{pluralize(audience)}."
+    messages.success(request, message)
     return _redirect(request, campaign.get_absolute_url())
 
 
@@ -314,6 +337,7 @@ def campaign_detail(request, pk: int):
         "show_chart": _shows_chart(campaign),
         **_progress_context(runs),
         "summary": selectors.campaign_summary(campaign),
+        "published_audience": selectors.campaign_published_audience(campaign),
         "actions": [(a, ACTION_LABELS[a]) for a in services.campaign_actions(campaign)],
         "history": [
             (event, _history_note(event.details or {})) for event in selectors.campaign_history(campaign=campaign)
@@ -322,7 +346,12 @@ def campaign_detail(request, pk: int):
         "stats": selectors.campaign_grant_stats(campaign=campaign),
         "live_limits": selectors.campaign_live_limits(campaign=campaign),
         "errors": selectors.campaign_grant_errors(campaign=campaign),
+        "points_buckets": selectors.campaign_points_buckets(campaign=campaign),
+        "codes_left": selectors.campaign_codes_left(campaign=campaign),
+        "timezone_label": timezone_label(timezone.get_current_timezone()),
     }
+    # Live campaigns have no runs: their grants say the codes ran out.
+    context["codes_out"] = context["codes_out"] or any(e["reason"] in CODES_OUT_REASONS for e in context["errors"])
     if context["show_chart"]:
         context.update(_chart_context(request, campaign))
     return render(request, "promotions/campaign_detail.html", context)
@@ -346,10 +375,16 @@ def _active_run(runs):
 
 
 def _progress_context(runs) -> dict:
+    active = _active_run(runs)
     return {
         "runs": runs,
-        "active_run": _active_run(runs),
+        "active_run": active,
+        # A due run not started yet: its start was asked for at publish (or the sweep's next tick).
+        "run_starting": active is not None
+        and active.status == CampaignRun.Status.PENDING
+        and active.scheduled_for <= timezone.now(),
         "codes_out": any(run.error == MSG_CODES_OUT for run in runs),
+        "timezone_label": timezone_label(timezone.get_current_timezone()),
     }
 
 

@@ -461,6 +461,21 @@ def referenced_segments(tree) -> set[int]:
     return found
 
 
+def referenced_custom_lists(tree) -> set[int]:
+    """Ids of the custom lists a tree refers to directly (in or not in custom list)."""
+    found = set()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("type") in ("in_custom_list", "not_in_custom_list") and isinstance(
+                node.get("custom_list_id"), int
+            ):
+                found.add(node["custom_list_id"])
+            stack.extend(v for v in node.get("rules", []) if isinstance(node.get("rules"), list))
+    return found
+
+
 def _check_cycles(tree: dict, segment_id: int | None, errors: _Errors) -> None:
     from segments.models import Segment
 

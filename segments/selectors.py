@@ -3,7 +3,7 @@
 import datetime
 
 from django.db import connection
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from config.account import account_tzinfo
@@ -240,6 +240,36 @@ def custom_list_list() -> QuerySet[CustomList]:
     return CustomList.objects.select_related("created_by").annotate(
         upload_count=Count("uploads"), last_upload_at=Max("uploads__created_at")
     )
+
+
+def custom_lists_usable() -> QuerySet[CustomList]:
+    """Lists a campaign or rule may use: processed ones. A list still reading its first upload (or
+    whose every upload failed) has no members yet, so targeting it would silently reach nobody."""
+    uploads = CustomListUpload.objects.filter(custom_list=OuterRef("pk"))
+    completed = uploads.filter(status=CustomListUpload.Status.COMPLETED)
+    return CustomList.objects.filter(~Exists(uploads) | Exists(completed)).order_by("name")
+
+
+def custom_lists_used(*, trees: list, segment_ids: set[int]) -> set[int]:
+    """Ids of the custom lists the rule trees and segments use, directly or through the segments
+    they include (in / not in a list). Two queries at most, whatever the nesting."""
+    lists: set[int] = set()
+    seen: set[int] = set()
+    pending = set(segment_ids)
+    for tree in trees:
+        lists |= rules_mod.referenced_custom_lists(tree)
+        pending |= rules_mod.referenced_segments(tree)
+    all_segments = None
+    while pending - seen:
+        if all_segments is None:
+            all_segments = dict(Segment.objects.values_list("pk", "rules"))
+        current = pending - seen
+        seen |= current
+        for pk in current:
+            tree = all_segments.get(pk) or {}
+            lists |= rules_mod.referenced_custom_lists(tree)
+            pending |= rules_mod.referenced_segments(tree)
+    return lists
 
 
 def custom_list_uploads(*, custom_list: CustomList) -> QuerySet[CustomListUpload]:

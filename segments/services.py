@@ -455,23 +455,43 @@ CHUNK_ROWS = 5000
 
 
 def custom_list_in_use(*, custom_list: CustomList) -> bool:
-    """True when a scheduled or running campaign targets this list (through Campaign.custom_list)."""
+    """True when a scheduled or running campaign uses this list, however (see below)."""
     return bool(custom_list_campaigns_in_use(custom_list=custom_list))
 
 
+def _segments_using_list(list_id: int) -> dict[int, str]:
+    """Segments whose rules use the list, directly or through segments they include: id → name."""
+    trees = {pk: (name, tree) for pk, name, tree in Segment.objects.values_list("pk", "name", "rules")}
+    using = {pk for pk, (_, tree) in trees.items() if list_id in rules.referenced_custom_lists(tree)}
+    grew = True
+    while grew:  # a segment "in segment S" uses whatever S uses
+        more = {pk for pk, (_, tree) in trees.items() if pk not in using and rules.referenced_segments(tree) & using}
+        using |= more
+        grew = bool(more)
+    return {pk: trees[pk][0] for pk in using}
+
+
 def custom_list_campaigns_in_use(*, custom_list: CustomList) -> list[str]:
+    """Scheduled or running campaigns using the list: as their audience, in their rules or
+    past-behaviour filter (in / not in the list), or through a segment whose rules use it."""
     from promotions.models import Campaign
 
-    field_names = {f.name for f in Campaign._meta.get_fields()}
-    # The builder branch adds Campaign.custom_list; before it exists no campaign can use a list.
-    if "custom_list" not in field_names:
-        return []
     active = [Campaign.Status.SCHEDULED, Campaign.Status.RUNNING]
-    return list(
-        Campaign.objects.filter(custom_list=custom_list, status__in=active)
-        .order_by("name")
-        .values_list("name", flat=True)
-    )
+    segments = _segments_using_list(custom_list.pk)
+    names = []
+    for name, list_id, segment_id, tree, past_filter in (
+        Campaign.objects.filter(status__in=active)
+        .order_by("name", "pk")
+        .values_list("name", "custom_list_id", "segment_id", "rules", "past_filter")
+    ):
+        lists = rules.referenced_custom_lists(tree) | rules.referenced_custom_lists(past_filter)
+        segment_ids = rules.referenced_segments(tree) | rules.referenced_segments(past_filter) | {segment_id}
+        through = sorted(segments[s] for s in segment_ids if s in segments)
+        if list_id == custom_list.pk or custom_list.pk in lists:
+            names.append(name)
+        elif through:
+            names.append(f"{name} through segment {', '.join(through)}")
+    return names
 
 
 def csv_check(*, uploaded_file) -> None:
@@ -609,6 +629,17 @@ def custom_list_process(*, upload_id: int) -> CustomListUpload:
     with transaction.atomic():
         # Lock the list row so two uploads into one list replace it one after the other.
         custom_list = CustomList.objects.select_for_update().get(pk=upload.custom_list_id)
+        # Checked again at the swap: a campaign published while the file was read counts too.
+        replacing = custom_list.uploads.filter(status=CustomListUpload.Status.COMPLETED).exists()
+        names = custom_list_campaigns_in_use(custom_list=custom_list) if replacing else []
+        if names:
+            CustomListUpload.objects.filter(pk=upload.pk, status=CustomListUpload.Status.IN_PROGRESS).update(
+                status=CustomListUpload.Status.FAILED,
+                error=ERR_LIST_IN_USE.format(names=", ".join(names)),
+                finished_at=timezone.now(),
+            )
+            upload.refresh_from_db()
+            return upload
         CustomListMember.objects.filter(custom_list=custom_list).delete()
         CustomListMember.objects.bulk_create(
             [CustomListMember(custom_list=custom_list, profile_id=pk) for pk in matched_ids], batch_size=5000

@@ -161,6 +161,8 @@ def rules_estimate(request):
 def rules_count(request):
     tree, errors = _rules_from_post(request)
     context = {"estimate_errors": errors, "estimate": None, "exact": None}
+    # The rules text counted: the page keeps this count until the rules differ (rule_builder.js).
+    context["counted_rules"] = request.POST.get("rules", "")
     if tree:
         context["exact"] = selectors.audience_count(rules=tree)
         context["estimate"] = context["exact"]

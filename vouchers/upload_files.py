@@ -123,6 +123,25 @@ def read_code_rows(raw) -> Iterator[tuple[int, str, str, str]]:
         raise FileRejected(ERR_NO_CODES)
 
 
+HEAD_BYTES = 64 * 1024
+
+
+def check_head(file) -> None:
+    """Raise FileRejected when the file's first 64 KB already show a file-level problem (encoding,
+    columns, CSV syntax): cheap enough to run in the request for a file validated in the background."""
+    file.seek(0)
+    head = file.read(HEAD_BYTES)
+    file.seek(0)
+    if len(head) == HEAD_BYTES and b"\n" in head:
+        head = head[: head.rindex(b"\n") + 1]  # whole lines only: a cut character is not an error
+    try:
+        for _ in read_code_rows(io.BytesIO(head)):
+            pass
+    except FileRejected as exc:
+        if str(exc) != ERR_NO_CODES or len(head) < HEAD_BYTES:
+            raise
+
+
 def csv_lines(rows: Iterable[Iterable]) -> Iterator[str]:
     """Rows as RFC 4180 CSV lines, every cell quoted and formula-safe (for streaming)."""
     buffer = io.StringIO()

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from config import access
-from vouchers import forms, selectors, services, upload_views
+from vouchers import forms, selectors, services, upload_files, upload_views
 from vouchers.models import VoucherList, VoucherUpload
 
 PAGE_SIZE = 25
@@ -49,6 +49,15 @@ def _refused(form, message: str):
     return form
 
 
+MSG_FIRST_FILE_REFUSED = "The file was refused, so no list was created: {message}"
+
+
+class _FirstFileRefused(Exception):  # noqa: N818 (control flow: roll the new list back)
+    def __init__(self, upload):
+        super().__init__(upload.error_message)
+        self.upload = upload
+
+
 def _create(request, *, partner=None, ns: str, template: str, extra: dict):
     error = upload_views.request_too_large(request) if request.method == "POST" else ""
     if error:
@@ -58,6 +67,10 @@ def _create(request, *, partner=None, ns: str, template: str, extra: dict):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
+            if data["file"].size > upload_views.SYNC_VALIDATE_BYTES:
+                # Validated in the background: refuse at once what its first lines already show, so
+                # a wrong file does not leave an empty list behind.
+                upload_files.check_head(data["file"])
             with transaction.atomic():
                 created = services.voucher_list_create(
                     partner=partner or data["partner"],
@@ -69,10 +82,21 @@ def _create(request, *, partner=None, ns: str, template: str, extra: dict):
                     actor=request.user,
                 )
                 upload = upload_views.upload_start(voucher_list=created, file=data["file"], user=request.user)
+                if upload.status == VoucherUpload.Status.FAILED:
+                    # SPEC 8: a failed upload changes nothing, so the list it would have filled
+                    # is not created either (and the same tag can be used again at once).
+                    raise _FirstFileRefused(upload)
         except services.VoucherError as exc:
             message = exc.messages[0]
             field = "tag" if "tag" in message else "expires_on" if "expiry" in message else None
             form.add_error(field, message)
+        except upload_files.FileRejected as exc:
+            form.add_error("file", MSG_FIRST_FILE_REFUSED.format(message=str(exc)))
+        except _FirstFileRefused as refused:
+            refused.upload.file.delete(save=False)  # stored before the rollback; nothing refers to it now
+            if refused.upload.error_file:
+                refused.upload.error_file.delete(save=False)
+            form.add_error("file", MSG_FIRST_FILE_REFUSED.format(message=refused.upload.error_message))
         else:
             messages.success(request, f"Voucher list “{created.tag}” created. Check the upload report below.")
             return redirect(reverse(f"{ns}:upload_detail", args=[upload.pk]))

@@ -71,6 +71,12 @@ def wallet_totals(*, wallet: Wallet, at: datetime.datetime | None = None) -> Bal
     return Balances(**Lot.objects.filter(wallet=wallet).aggregate(**_bucket_aggregates(at or timezone.now())))
 
 
+def campaign_lot_totals(*, campaign_id: int, at: datetime.datetime | None = None) -> Balances:
+    """The buckets of the points one campaign credited, over every profile (its detail page)."""
+    lots = Lot.objects.filter(campaign_id=campaign_id)
+    return Balances(**lots.aggregate(**_bucket_aggregates(at or timezone.now())))
+
+
 def ledger_balances(*, profile, wallet: Wallet) -> Balances:
     """The same buckets summed from the ledger alone (equal to `wallet_balances` once the
     activation and expiry jobs have caught up); used to audit the invariant."""

@@ -88,5 +88,22 @@
     var all = el.matches && el.matches(".rule-builder") ? [el] : Array.from(el.querySelectorAll(".rule-builder"));
     all.forEach(function (rb) { sync(rb, false); });
   });
+  // An exact count stays until the rules change: the debounced estimate that typing scheduled
+  // just before "Exact count" was clicked would otherwise replace it half a second later.
+  function countedFor(rules) {
+    var shown = document.getElementById("rule-estimate");
+    return shown && shown.hasAttribute("data-counted") && shown.getAttribute("data-counted") === rules;
+  }
+  function isEstimate(e) {
+    return e.detail.elt && e.detail.elt.id === "id_rules" && (e.detail.requestConfig || {}).verb === "post";
+  }
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    if (isEstimate(e) && countedFor(e.detail.elt.value)) e.preventDefault();
+  });
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var sent = e.detail.requestConfig && e.detail.requestConfig.parameters;
+    var rules = sent && (typeof sent.get === "function" ? sent.get("rules") : sent.rules);
+    if (isEstimate(e) && countedFor(rules)) e.detail.shouldSwap = false;
+  });
   window.ruleBuilder = { serialise: serialise, sync: sync };
 })();

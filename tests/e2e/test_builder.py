@@ -279,9 +279,7 @@ def test_live_action_percentage_points_with_budget(page, screenshot, catalogue):
     what.get_by_label("Event property", exact=True).select_option("Amount")
     what.get_by_label("Percentage (%)").fill("5")
     what.get_by_label("Max points per reward (optional)").fill("200")
-    with swap(page):
-        what.get_by_label("Campaign budget (points, optional)").fill("50000")
-        what.get_by_label("Campaign budget (points, optional)").blur()
+    what.get_by_label("Campaign budget (points, optional)").fill("50000")
     what.get_by_label("Per-user budget (points, optional)").fill("1000")
     what.get_by_label("Per day", exact=True).fill("1")
     save(page, "What")
@@ -318,12 +316,19 @@ def test_live_action_percentage_points_with_budget(page, screenshot, catalogue):
 def test_live_inaction_bulk_coupon(page, screenshot, catalogue):
     start_campaign(page, name="Come back for your cart", live_kind="User inaction within a time frame")
 
+    event_definition("Charged", **{"Product ID": "string"})
     who = section(page, "Who")
-    who.get_by_label("Event A (the user does)").select_option("Added To Cart")
-    who.get_by_label("Event B (the user does not do)").select_option("Charged")
+    constant = who.get_by_label("Constant event property (optional)")
+    expect(constant.locator("option")).to_have_text(["Choose events A and B first"])
+    with swap(page):
+        who.get_by_label("Event A (the user does)").select_option("Added To Cart")
+    with swap(page):
+        who.get_by_label("Event B (the user does not do)").select_option("Charged")
+    # Only what both events carry in the catalogue: a typo can no longer reward nobody.
+    expect(constant.locator("option")).to_have_text(["None", "Product ID"])
     who.get_by_label("Within", exact=True).fill("6")
     who.get_by_label("Unit", exact=True).select_option(label="Hours")
-    who.get_by_label("Constant event property (optional)").fill("Product ID")
+    constant.select_option("Product ID")
     save(page, "Who")
 
     what = section(page, "What")

@@ -7,14 +7,17 @@ import pytest
 from coupons.models import Coupon
 from promotions import catalogue
 from promotions.forms import (
+    MSG_CONSTANT_PROPERTY,
     MSG_DUPLICATE_KEY,
     MSG_FILTER_NOT_OF_EVENT,
     MSG_FILTER_ROW,
     MSG_FUTURE,
+    MSG_NOT_OFFERED,
     MSG_RANDOM_ORDER,
     MSG_RULES_JSON,
     MSG_SAME_EVENTS,
     MSG_START_PAST,
+    MSG_WEEKDAYS,
 )
 from promotions.models import Campaign, CampaignEvent
 from promotions.services import MSG_SECTION_ORDER
@@ -33,7 +36,10 @@ from tests.vouchers.factories import PartnerFactory
 
 pytestmark = pytest.mark.django_db
 
-INVALID_CHOICE = "Select a valid choice. That choice is not one of the available choices."
+
+def not_offered(label: str) -> str:
+    """The message naming the field whose choice is not one the screen offers (issue #16)."""
+    return MSG_NOT_OFFERED.format(label=label)
 
 
 def _html(response) -> str:
@@ -72,19 +78,19 @@ def test_start_requires_a_name_partial_for_htmx(marketer_client):
     html = _html(response)
     assert response.status_code == 200
     assert 'id="section-start"' in html and "<html" not in html
-    assert "This field is required." in html
+    assert "Enter the campaign name." in html  # the message names the field (issue #16)
     assert Campaign.objects.count() == 0
 
 
 def test_start_error_renders_the_full_page_without_htmx(marketer_client):
     response = marketer_client.post("/campaigns/new/start/", {"name": "", "behavior": "past"})
     assert response.status_code == 400
-    assert "<html" in _html(response) and "This field is required." in _html(response)
+    assert "<html" in _html(response) and "Enter the campaign name." in _html(response)
 
 
 def test_start_requires_the_live_kind_for_live(marketer_client):
     response = marketer_client.post("/campaigns/new/start/", {"name": "Live", "behavior": "live"}, **HTMX)
-    assert "This field is required." in _html(response)
+    assert "Choose the live behavior." in _html(response)
     assert Campaign.objects.count() == 0
 
 
@@ -186,7 +192,7 @@ def test_who_segment_saves_and_clears_other_sources(marketer_client):
 def test_who_unknown_segment_is_refused(marketer_client):
     campaign = _draft()
     html = _html(post_section(marketer_client, campaign, "who", {"audience_source": "segment", "segment": 99999}))
-    assert INVALID_CHOICE in html
+    assert not_offered("the saved segment") in html
 
 
 def _filter_row(i, j, prop, operator, value="", value2=""):
@@ -202,7 +208,7 @@ def test_who_live_triggers_come_from_the_event_catalogue(marketer_client):
     event_definition("Charged", Amount="number", City="string")
     campaign = _draft(qualification=Campaign.Qualification.LIVE_ACTION)
     html = _html(post_section(marketer_client, campaign, "who", {"trigger_count": 1, "trigger_event_0": "Hacked"}))
-    assert "Select a valid choice. Hacked is not one of the available choices." in html
+    assert not_offered("trigger event 1") in html
     data = {"trigger_count": 1, "trigger_event_0": "Charged", "trigger_filter_count_0": 2}
     data |= _filter_row(0, 0, "Amount", "greater_than", "500") | _filter_row(0, 1, "City", "contains", "Pune")
     post_section(marketer_client, campaign, "who", data)
@@ -343,8 +349,8 @@ def test_who_live_adds_trigger_rows_up_to_ten(marketer_client):
 
 
 def test_who_inaction_needs_two_different_events(marketer_client):
-    event_definition("Added To Cart")
-    event_definition("Charged")
+    event_definition("Added To Cart", **{"Product ID": "string"})
+    event_definition("Charged", **{"Product ID": "string"})
     campaign = _draft(qualification=Campaign.Qualification.LIVE_INACTION)
     data = {
         "inaction_event_a": "Added To Cart",
@@ -447,7 +453,7 @@ def test_crafted_percentage_post_on_past_campaign_is_refused(marketer_client):
         "percentage": "5",
     }
     html = _html(post_section(marketer_client, campaign, "what", data))
-    assert "Select a valid choice. percentage is not one of the available choices." in html
+    assert not_offered("the points type") in html
     campaign.refresh_from_db()
     assert campaign.points_type == "" and campaign.percentage is None and not campaign.what_complete
 
@@ -559,16 +565,14 @@ def test_inactive_wallet_is_refused(marketer_client):
     campaign = _past_at_what()
     wallet = WalletFactory(is_active=False)
     data = {"reward_type": "points", "wallet": wallet.pk, "points_type": "flat", "flat_points": "5"}
-    assert INVALID_CHOICE in _html(post_section(marketer_client, campaign, "what", data))
+    assert not_offered("the wallet") in _html(post_section(marketer_client, campaign, "what", data))
 
 
 def test_flat_points_must_be_positive(marketer_client):
     campaign = _past_at_what()
     wallet = WalletFactory()
     data = {"reward_type": "points", "wallet": wallet.pk, "points_type": "flat", "flat_points": "0"}
-    assert "Ensure this value is greater than or equal to 0.001." in _html(
-        post_section(marketer_client, campaign, "what", data)
-    )
+    assert "The points must be more than 0." in _html(post_section(marketer_client, campaign, "what", data))
 
 
 def test_custom_lifecycle_fields_follow_the_choices(marketer_client):
@@ -650,7 +654,7 @@ def test_crafted_coupon_of_other_type_or_unavailable_is_refused(marketer_client)
             "coupon": coupon.pk,
             "redemption_activation": "immediate",
         }
-        assert INVALID_CHOICE in _html(post_section(marketer_client, campaign, "what", data))
+        assert not_offered("the coupon") in _html(post_section(marketer_client, campaign, "what", data))
     campaign.refresh_from_db()
     assert campaign.coupon is None
 
@@ -688,7 +692,7 @@ def test_snippet_dropdown_lists_that_partners_usable_lists(marketer_client):
     data = {"reward_type": "voucher", "partner": shop.pk}
     html = _html(post_section(marketer_client, campaign, "what", data, refresh=True))
     assert "Ten off" in html and "Old list" not in html and "Paused list" not in html and "Other list" not in html
-    assert INVALID_CHOICE in _html(
+    assert not_offered("the code snippet") in _html(
         post_section(marketer_client, campaign, "what", {**data, "voucher_list": foreign.pk})
     )
     post_section(marketer_client, campaign, "what", {**data, "voucher_list": usable.pk})
@@ -769,7 +773,7 @@ def test_recurring_weekly_needs_days_and_a_current_start(marketer_client):
         "recurrence_start": "2020-01-01",
     }
     html = _html(post_section(marketer_client, campaign, "when", data))
-    assert "This field is required." in html and MSG_START_PAST in html
+    assert MSG_WEEKDAYS in html and MSG_START_PAST in html
 
 
 def test_recurring_saves_first_occurrence_as_start(marketer_client):
@@ -854,3 +858,69 @@ def test_running_campaign_cannot_be_edited(marketer_client):
     post_section(marketer_client, campaign, "start", {"name": "Renamed", "behavior": "past"})
     campaign.refresh_from_db()
     assert campaign.name != "Renamed"
+
+
+def test_budget_change_re_renders_only_the_expected_points_note(marketer_client):
+    """Issue #16: a note's refresh never re-renders the section, so fields typed meanwhile stay."""
+    campaign = _live_at_what()
+    data = {
+        "reward_type": "points",
+        "points_type": "random",
+        "random_min": "10",
+        "random_max": "100",
+        "random_favor": "avg",
+        "budget_campaign": "500",
+    }
+    url = f"/campaigns/{campaign.pk}/edit/what/?refresh=random-expectation"
+    html = _html(marketer_client.post(url, data, **HTMX))
+    assert html.lstrip().startswith('<div class="field full" id="random-expectation"')
+    assert 'id="section-what"' not in html and "<input" not in html and "<html" not in html
+    assert "The campaign budget of 500 points covers about" in html
+
+
+def test_coupon_choice_re_renders_only_the_inventory_note(marketer_client, monkeypatch):
+    campaign = _past_at_what()
+    coupon = CouponFactory(kind=Coupon.Kind.BULK, name="DIWALI")
+    monkeypatch.setattr(catalogue, "audience_estimate", lambda campaign: 1200)
+    monkeypatch.setattr(catalogue, "coupon_codes_left", lambda coupon: 500)
+    data = {"reward_type": "coupon", "coupon_kind": "bulk", "coupon": coupon.pk}
+    url = f"/campaigns/{campaign.pk}/edit/what/?refresh=what-inventory"
+    html = _html(marketer_client.post(url, data, **HTMX))
+    assert html.lstrip().startswith('<div id="what-inventory"')
+    assert "<select" not in html and 'id="section-what"' not in html
+    assert "The estimated audience (≈ 1,200 profiles) exceeds the codes left (500)." in html
+
+
+def test_inaction_constant_property_is_chosen_from_what_both_events_have(marketer_client):
+    """Issue #16: a dropdown of the shared catalogue properties; a typo can no longer reward nobody."""
+    event_definition("Added To Cart", **{"Product ID": "string", "Price": "number", "Size": "string"})
+    event_definition("Charged", **{"Product ID": "string", "Price": "number", "Amount": "number"})
+    campaign = _draft(qualification=Campaign.Qualification.LIVE_INACTION)
+    data = {
+        "inaction_event_a": "Added To Cart",
+        "inaction_event_b": "Charged",
+        "inaction_window_value": 10,
+        "inaction_window_unit": "minutes",
+    }
+    html = _html(post_section(marketer_client, campaign, "who", data, refresh=True))
+    select = html[
+        html.index('name="constant_property"') : html.index("</select>", html.index('name="constant_property"'))
+    ]
+    assert '<option value="Price">Price</option>' in select and '<option value="Product ID">' in select
+    assert "Size" not in select and "Amount" not in select
+    html = _html(post_section(marketer_client, campaign, "who", {**data, "constant_property": "Product Id"}))
+    assert MSG_CONSTANT_PROPERTY in html
+    campaign.refresh_from_db()
+    assert not campaign.who_complete and campaign.constant_property == ""
+    post_section(marketer_client, campaign, "who", {**data, "constant_property": "Price"})
+    campaign.refresh_from_db()
+    assert campaign.constant_property == "Price" and campaign.who_complete
+
+
+def test_inaction_constant_property_says_when_the_events_share_nothing(marketer_client):
+    event_definition("Added To Cart", Size="string")
+    event_definition("Charged", Amount="number")
+    campaign = _draft(qualification=Campaign.Qualification.LIVE_INACTION)
+    data = {"inaction_event_a": "Added To Cart", "inaction_event_b": "Charged"}
+    html = _html(post_section(marketer_client, campaign, "who", data, refresh=True))
+    assert "Added To Cart and Charged share no property" in html

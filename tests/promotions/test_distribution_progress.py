@@ -84,6 +84,7 @@ def test_codes_ran_out_alert_on_the_campaign_page(marketer_client):
     while distribution.run_distribute_chunk(run_id=run.pk) == distribution.MORE:
         pass
     page = marketer_client.get(f"/campaigns/{campaign.pk}/").content.decode()
-    assert 'id="codes-out-alert">Codes ran out: some profiles got no code. Add codes to the coupon series' in page
+    alert = 'id="codes-out-alert">Codes ran out: some profiles got no code (Bulk codes exhausted). Add codes to the'
+    assert alert + " coupon series" in page
     assert "<td>Bulk codes exhausted</td>" in page
     assert 'id="codes-out-alert"' in progress(marketer_client, campaign).content.decode()

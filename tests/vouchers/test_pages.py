@@ -130,10 +130,13 @@ def test_marketer_uploads_for_a_partner(marketer_client):
             "file": csv_file("A1\nB2,x\n"),
         },
     )
-    upload = VoucherUpload.objects.get()
-    assert response["Location"] == f"/vouchers/uploads/{upload.pk}/"
-    page = marketer_client.get(response["Location"]).content.decode()
-    assert "Line 2 has 2 columns. The file must have exactly one column of codes." in page
+    # A refused first file creates nothing (issue #16); the form says why, naming the line.
+    assert response.status_code == 200
+    assert (
+        "The file was refused, so no list was created: "
+        "Line 2 has 2 columns. The file must have exactly one column of codes." in response.content.decode()
+    )
+    assert not VoucherUpload.objects.exists() and not VoucherList.objects.exists()
 
 
 def _partner_urls(voucher_list, upload):
@@ -167,3 +170,53 @@ def test_every_partner_url_is_covered_by_the_isolation_test():
     covered = {"partner_home", "partner_list_create"}
     names = {p.name for p in partner_urls.urlpatterns}
     assert len(_partner_urls(VoucherList(pk=1), VoucherUpload(pk=1))) + len(covered) == len(names)
+
+
+def test_a_new_list_whose_first_file_is_refused_leaves_nothing_behind(partner_client, partner_user):
+    """Issue #16, SPEC 8: no empty list, no green "created" message, and the same tag works on retry."""
+    from vouchers.upload_files import ERR_NO_CODES
+
+    data = {"tag": "summer", "name": "Summer", "expires_on": _future(), "low_stock_threshold": 10}
+    response = partner_client.post("/partner/lists/new/", {**data, "file": csv_file("code\n")})
+    html = response.content.decode()
+    assert response.status_code == 200, html[:500]
+    assert f"The file was refused, so no list was created: {ERR_NO_CODES}" in html
+    assert "alert-success" not in html
+    assert VoucherList.objects.count() == 0 and VoucherUpload.objects.count() == 0
+
+    retry = partner_client.post("/partner/lists/new/", {**data, "file": csv_file("code\nA1\n")})
+    assert retry.status_code == 302
+    assert VoucherList.objects.get().tag == "summer"
+
+
+def test_marketer_new_list_whose_first_file_is_refused_is_not_created(marketer_client):
+    from vouchers.upload_files import ERR_NO_CODES
+
+    partner = PartnerFactory(name="ShopCo")
+    data = {
+        "partner": partner.pk,
+        "tag": "festive",
+        "name": "Festive",
+        "expires_on": _future(),
+        "low_stock_threshold": 1,
+    }
+    response = marketer_client.post("/vouchers/new/", {**data, "file": csv_file("code\n")})
+    assert f"The file was refused, so no list was created: {ERR_NO_CODES}" in response.content.decode()
+    assert not VoucherList.objects.exists()
+
+
+def test_a_large_first_file_whose_first_lines_are_wrong_is_refused_before_the_list_exists(partner_client, monkeypatch):
+    """Files validated in the background are checked on their first lines in the request."""
+    from vouchers import upload_views
+
+    monkeypatch.setattr(upload_views, "SYNC_VALIDATE_BYTES", 10)
+    data = {"tag": "big", "name": "Big", "expires_on": _future(), "low_stock_threshold": 1}
+    response = partner_client.post("/partner/lists/new/", {**data, "file": csv_file("code,extra\nA1,x\n")})
+    assert (
+        "The file was refused, so no list was created: "
+        "Line 1 has 2 columns. The file must have exactly one column of codes." in response.content.decode()
+    )
+    assert not VoucherList.objects.exists() and not VoucherUpload.objects.exists()
+    ok = partner_client.post("/partner/lists/new/", {**data, "file": csv_file("code\nA1\nB2\n")})
+    assert ok.status_code == 302
+    assert VoucherUpload.objects.get().status == VoucherUpload.Status.VALIDATING
