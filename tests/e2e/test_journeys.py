@@ -256,7 +256,9 @@ def test_admin_creates_a_wallet_and_an_api_key_whose_secret_is_shown_once(page, 
     token = base64.b64encode(f"{key_id}:{secret}".encode()).decode()
     response = page.request.get("/api/1/promo/wallets?identity=u1", headers={"Authorization": f"Basic {token}"})
     assert response.status == 200, response.text()
-    assert response.json() == {"status": "success", "records": []}  # u1 holds no points yet
+    # u1 holds no points yet: the new wallet is listed with zeros (an app shows "0 Gold").
+    records = response.json()["records"]
+    assert [(r["walletName"], r["activePoints"], r["promisedPoints"]) for r in records] == [("Gold points", 0, 0)]
     page.goto(f"/admin/config/apikey/{key.pk}/change/")
     expect(page.get_by_text(key_id).first).to_be_visible()
     assert secret not in page.content()
