@@ -199,9 +199,15 @@ CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-# A running campaign run with no progress for this long lost its chunk task (a worker died, the
-# broker dropped it): the 30 s dispatch sweep enqueues it again (chunks are idempotent).
-RUN_STALL_SECONDS = env_int("RUN_STALL_SECONDS", 300)
+# A running campaign run with no heartbeat for this long lost its chunk task (a worker died, the
+# broker dropped it): the 30 s dispatch sweep enqueues it again (chunks are idempotent). Each
+# chunk commits its heartbeat, and a chunk still working holds its run row locked, which the
+# sweep skips (SKIP LOCKED): so the limit needs to cover only a chunk task's wait in the queue,
+# not its work. 45 s + the 30 s sweep: a killed worker's run resumes within 75 s (issue 15).
+RUN_STALL_SECONDS = env_int("RUN_STALL_SECONDS", 45)
+# Outbox rows older than this whose wake-up task never came are woken by the 30 s outbox sweep
+# (config/outbox.py); younger ones most likely have their wake-up task in flight.
+OUTBOX_GRACE_SECONDS = env_int("OUTBOX_GRACE_SECONDS", 10)
 # Profiles per chunk of a run (one transaction, one task each).
 RUN_CHUNK_SIZE = env_int("RUN_CHUNK_SIZE", 5000)
 # Concurrent sweeps (database connections) of each wallet lifecycle job: the work is in

@@ -18,7 +18,7 @@ def run_distribute(run_id: int) -> str:
     """One chunk of a run, then the next chunk as a new task (a restart resumes at the cursor)."""
     outcome = distribution.run_distribute_chunk(run_id=run_id)
     if outcome == distribution.MORE:
-        run_distribute.delay(run_id)
+        distribution._enqueue(run_id)
     return outcome
 
 
