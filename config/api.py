@@ -16,7 +16,7 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from config import ratelimit
+from config import input_checks, ratelimit
 from config.models import ApiKey
 
 ERR_NO_CREDENTIALS = "API key required: send the key id and secret with HTTP Basic authentication."
@@ -83,6 +83,8 @@ def authenticate(request) -> ApiKey | JsonResponse:
     if creds is None:
         return api_error(401, ERR_NO_CREDENTIALS)
     key_id, secret = creds
+    if input_checks.text_problem(key_id):
+        return api_error(401, ERR_BAD_CREDENTIALS)  # a NUL would fail the lookup itself
     key = ApiKey.objects.filter(key_id=key_id).first()
     expected = key.secret_hash if key else _DUMMY_HASH
     if not hmac.compare_digest(expected, hash_secret(secret)) or key is None:

@@ -31,6 +31,7 @@ ERR_NOT_FINITE = "is not a finite number (Infinity, NaN or out of range)"
 ERR_TOO_DEEP = f"is nested more than {MAX_DEPTH} levels deep"
 ERR_JSON_MALFORMED = "Malformed JSON body."
 ERR_JSON_TOO_DEEP = "The JSON body is nested too deeply to read."
+ERR_FIELD = "{path} {reason}."
 
 
 class BadJson(ValueError):
@@ -108,3 +109,13 @@ def json_parse(raw: bytes | str, *, parse_float=float):
         raise BadJson(ERR_JSON_TOO_DEEP) from exc
     except (ValueError, UnicodeDecodeError, TypeError) as exc:
         raise BadJson(ERR_JSON_MALFORMED) from exc
+
+
+def field_problem(value, *, path: str = "") -> tuple[str, str] | None:
+    """(field, message) for a request field (or a whole parsed body) PostgreSQL cannot store,
+    else None; `field` is the top-level field named in the API's 400 answer."""
+    problem = value_problem(value, path=path)
+    if problem is None:
+        return None
+    where, reason = problem
+    return where.split(".", 1)[0], ERR_FIELD.format(path=where or "value", reason=reason)

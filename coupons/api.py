@@ -1,9 +1,8 @@
 """Coupon API (SPEC 7): the profile's tray, and redeem / revert."""
 
-import json
-
 from django.http import JsonResponse
 
+from config import input_checks
 from config.api import api_error, api_view
 from coupons import selectors, services
 from segments.models import Profile
@@ -17,10 +16,16 @@ ERR_NO_PROFILE = "No profile has identity “{identity}”."
 
 def _body(request):
     try:
-        body = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+        body = input_checks.json_parse(request.body or b"{}")
+    except input_checks.BadJson:
         return None
     return body if isinstance(body, dict) else None
+
+
+def _unstorable(body):
+    """The 400 for a field PostgreSQL cannot store (NUL, lone surrogate, Infinity, deep nesting)."""
+    problem = input_checks.field_problem(body)
+    return api_error(400, problem[1], field=problem[0]) if problem else None
 
 
 def _profile(body):
@@ -38,6 +43,9 @@ def coupon_tray(request):
     body = _body(request)
     if body is None:
         return api_error(400, ERR_JSON)
+    refused = _unstorable(body)
+    if refused is not None:
+        return refused
     profile, error = _profile(body)
     if error:
         return error
@@ -51,6 +59,9 @@ def coupon_apply(request):
     body = _body(request)
     if body is None:
         return api_error(400, ERR_JSON)
+    refused = _unstorable(body)
+    if refused is not None:
+        return refused
     profile, error = _profile(body)
     if error:
         return error

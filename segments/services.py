@@ -5,6 +5,7 @@ import datetime
 import hashlib
 import io
 import json
+import logging
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,6 +30,8 @@ from segments.models import (
     Segment,
     sample_bucket_for,
 )
+
+log = logging.getLogger(__name__)
 
 # --- Upload API (SPEC 2.2) -------------------------------------------------------------
 
@@ -507,6 +510,8 @@ ROW_BAD_TYPE = 'Type must be "i" (identity)'
 ROW_BAD_IDENTITY = "Identity is empty or longer than 256 characters"
 ROW_UNKNOWN = "No profile with this identity"
 ROW_COLUMNS = "Expected two columns: Type,Identity"
+ROW_UNSTORABLE = "Row {reason}"
+ERR_CSV_FAILED = "The file could not be processed; upload it again or contact support."
 CHUNK_ROWS = 5000
 
 
@@ -597,7 +602,10 @@ def _rows(fileobj):
             yield reader.line_num, row, None, ROW_COLUMNS
             continue
         kind, identity = row[0].strip(), row[1].strip()
-        if kind.lower() != "i":
+        unstorable = input_checks.text_problem(kind + identity)
+        if unstorable:
+            yield reader.line_num, row, None, ROW_UNSTORABLE.format(reason=unstorable)
+        elif kind.lower() != "i":
             yield reader.line_num, row, None, ROW_BAD_TYPE
         elif not identity or len(identity) > 256:
             yield reader.line_num, row, None, ROW_BAD_IDENTITY
@@ -606,10 +614,26 @@ def _rows(fileobj):
 
 
 def custom_list_process(*, upload_id: int) -> CustomListUpload:
-    """Read the stored CSV in chunks; replace the list's members in one transaction at the end."""
+    """Read the stored CSV in chunks; replace the list's members in one transaction at the end.
+
+    Never leaves the upload In progress: a failure nobody foresaw marks it Failed (and is logged),
+    so the marketer sees it and can upload again instead of watching a list that never finishes.
+    """
     upload = CustomListUpload.objects.select_related("custom_list").get(pk=upload_id)
     if upload.status != CustomListUpload.Status.IN_PROGRESS:
         return upload
+    try:
+        return _custom_list_process(upload)
+    except Exception:
+        log.exception("Custom list upload %s failed", upload.pk)
+        CustomListUpload.objects.filter(pk=upload.pk, status=CustomListUpload.Status.IN_PROGRESS).update(
+            status=CustomListUpload.Status.FAILED, error=ERR_CSV_FAILED, finished_at=timezone.now()
+        )
+        upload.refresh_from_db()
+        return upload
+
+
+def _custom_list_process(upload: CustomListUpload) -> CustomListUpload:
     seen: set[str] = set()
     matched_ids: list[int] = []
     counts = {"rows": 0, "matched": 0, "unknown": 0, "duplicate": 0, "invalid": 0}
@@ -635,7 +659,8 @@ def custom_list_process(*, upload_id: int) -> CustomListUpload:
                 counts["rows"] += 1
                 if problem:
                     counts["invalid"] += 1
-                    writer.writerow([line, csv_safe(",".join(row)[:300]), problem])
+                    shown = input_checks.text_display(",".join(row)[:300])
+                    writer.writerow([line, csv_safe(shown), problem])
                     continue
                 if identity in seen:
                     counts["duplicate"] += 1

@@ -4,6 +4,7 @@ import datetime
 
 from django.http import JsonResponse
 
+from config import input_checks
 from config.account import account_tzinfo
 from config.api import api_error, api_view
 from segments.models import Profile
@@ -27,6 +28,9 @@ def profile_vouchers(request):
     identity = request.GET.get("identity", "").strip()
     if not identity:
         return api_error(400, ERR_IDENTITY_REQUIRED)
+    problem = input_checks.field_problem(identity, path="identity")
+    if problem is not None:
+        return api_error(400, problem[1], field=problem[0])
     profile = Profile.objects.filter(identity=identity).first()
     if profile is None:
         return api_error(404, ERR_UNKNOWN_IDENTITY.format(identity=identity[:256]))

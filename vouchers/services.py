@@ -43,6 +43,7 @@ ERR_EXPIRY_PAST = "The expiry date cannot be in the past."
 ERR_EXPIRY_BACKWARD = "The expiry date can only be moved later (it is {current})."
 ERR_EXPIRY_CLEARED = "The expiry date cannot be removed."
 ERR_ARCHIVED_READ_ONLY = "An archived list cannot be changed."
+ERR_VALIDATION_FAILED = "The file could not be validated; upload it again or contact support."
 ERR_PAUSE = "Only an active list can be paused."
 ERR_ACTIVATE = "Only a paused or expired list can be activated."
 ERR_ACTIVATE_EXPIRED = "The list's expiry date has passed. Extend it before activating the list."
@@ -437,6 +438,10 @@ def voucher_upload_validate(*, upload: VoucherUpload) -> VoucherUpload:
             )
     except upload_files.FileRejected as exc:
         return _reject(upload, str(exc))
+    except Exception:
+        # Never left Validating (nor a 500 for the partner): whatever was not foreseen fails the upload.
+        logger.exception("Voucher upload %s could not be validated", upload.pk)
+        return _reject(upload, ERR_VALIDATION_FAILED)
     upload.refresh_from_db()
     return upload
 

@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.http import JsonResponse
 from django.utils import timezone
 
+from config import input_checks
 from config.account import account_tzinfo
 from config.api import api_error, api_view
 from segments.models import Profile
@@ -97,10 +98,18 @@ def parse_duration(text: str, *, start: datetime.datetime) -> datetime.datetime:
 def _profile(identity) -> Profile:
     if not isinstance(identity, str) or not identity.strip():
         raise FieldError("identity", ERR_REQUIRED.format(field="identity"))
+    _storable(identity, field="identity")
     profile = Profile.objects.filter(identity=identity).first()
     if profile is None:
         raise FieldError("identity", ERR_IDENTITY_UNKNOWN, 404)
     return profile
+
+
+def _storable(value, *, field: str) -> None:
+    """400 for a value PostgreSQL cannot store (NUL, lone surrogate, Infinity, deep nesting)."""
+    problem = input_checks.field_problem(value, path=field)
+    if problem is not None:
+        raise FieldError(problem[0], problem[1])
 
 
 def _wallet(value) -> Wallet:
@@ -207,6 +216,8 @@ def _points(value, wallet: Wallet) -> Decimal:
 
 def _validate_movement(body: dict) -> dict:
     """Every field of a credit / debit request, or the first FieldError (in field order)."""
+    for field, value in body.items():
+        _storable(value, field=field)
     for field in ("identity", "walletId", "transactionType", "points", "description"):
         if field not in body or body[field] is None:
             raise FieldError(field, ERR_REQUIRED.format(field=field))
@@ -243,10 +254,16 @@ def _validate_movement(body: dict) -> dict:
         "profile": profile,
         "points": points,
         "description": description.strip(),
-        "metadata": _jsonable(metadata),
+        "metadata": _metadata(metadata),
         "order_id": order_id or "",
         "activates_at": activates_at,
     }
+
+
+def _metadata(metadata):
+    stored = _jsonable(metadata)
+    _storable(stored, field="metadata")  # a Decimal beyond a float's range became Infinity
+    return stored
 
 
 def _jsonable(metadata):
@@ -297,8 +314,8 @@ def _try_key_lock(api_key_id: int, key: str) -> bool:
 @api_view("POST")
 def wallet_transactions_post(request):
     try:
-        body = json.loads(request.body, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
+        body = input_checks.json_parse(request.body, parse_float=Decimal)
+    except input_checks.BadJson:
         return api_error(400, ERR_JSON)
     if not isinstance(body, dict):
         return api_error(400, ERR_JSON)
