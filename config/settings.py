@@ -187,7 +187,17 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 3600,
+        # A publish to a broker that is down fails after one quick retry instead of kombu's
+        # default of retrying for the 4 s connect timeout: every publish is a wake-up call whose
+        # work waits in the database (config/outbox.py, the run sweep), so an outage must not
+        # hold each API request that much longer. Workers reconnect by their own retry policy.
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "connect_retries_timeout": 1,
+    }
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_TASK_IGNORE_RESULT = True
