@@ -11,7 +11,6 @@ concurrent transactions:
 """
 
 import base64
-import contextlib
 import datetime
 import json
 import os
@@ -69,23 +68,6 @@ def closed_port_url() -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
-@contextlib.contextmanager
-def broker_at(url: str):
-    """Point this process's Celery app at `url` (Celery reads CELERY_BROKER_URL from the
-    environment before its settings) with fresh connection pools; restored on exit."""
-    before = os.environ.get("CELERY_BROKER_URL")
-    os.environ["CELERY_BROKER_URL"] = url
-    celery_app._after_fork()  # drop the pooled connections to the previous broker
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("CELERY_BROKER_URL", None)
-        else:
-            os.environ["CELERY_BROKER_URL"] = before
-        celery_app._after_fork()
-
-
 def owed_event_ids() -> set[int]:
     rows = Outbox.objects.filter(topic=outbox.TOPIC_LIVE_EVENTS).values_list("payload", flat=True)
     return {i for payload in rows for i in payload["event_ids"]}
@@ -103,7 +85,7 @@ def test_with_the_broker_unreachable_uploads_answer_200_and_live_rewards_arrive_
     client = api_client(api_key)
     batches = [[event(f"app{b}-u{i}", recent_ts(i)) for i in range(5)] for b in range(4)]
 
-    with broker_at(closed_port_url()):
+    with harness.broker_at(closed_port_url()):
         started = time.monotonic()
         responses = [post(client, {"d": batch}) for batch in batches]
         # The app re-sends its first batch, as it would after a timeout.
@@ -124,7 +106,7 @@ def test_with_the_broker_unreachable_uploads_answer_200_and_live_rewards_arrive_
     settings.OUTBOX_GRACE_SECONDS = 0
     broker = harness.redis_url()
     harness.purge_redis(broker)
-    with broker_at(broker), harness.celery_process("worker", name="-outbox"):
+    with harness.broker_at(broker), harness.celery_process("worker", name="-outbox"):
         assert outbox.outbox_sweep() == [outbox.TOPIC_LIVE_EVENTS]
         harness.wait_for(
             lambda: len(grants(campaign, granted=True)) == 20, timeout=60, what="the live rewards after the outage"
