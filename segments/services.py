@@ -109,15 +109,20 @@ def _storable(value, *, path: str) -> None:
 def event_dedup_key(*, identity: str, name: str, ts: int | None, data: dict, event_id: str | None) -> uuid.UUID | None:
     """What makes a re-sent event the same event: the client's `evtId` (per identity) when sent,
     else (identity, evtName, ts, evtData with sorted keys) when the client sent `ts`; None (never
-    de-duplicated) for an event stamped with the server's time. 128 bits of SHA-256, as a uuid:
-    a 16-byte index key."""
+    de-duplicated) for an event stamped with the server's time. 16 bytes, as a uuid.
+
+    A content key starts with `ts` (5 bytes, big-endian) and ends with 88 bits of SHA-256: events
+    arrive roughly in time order, so new keys land at the right edge of the unique index instead
+    of at random pages of a 10M-entry btree (a random-keyed index cut ingest 4.8x in our
+    measurements, docs reference). An evtId key is 0xFF then 120 bits of SHA-256: the two kinds
+    never collide (a ts fits in 5 bytes with a first byte of at most 0x02)."""
     if event_id is not None:
         material = json.dumps(["id", identity, event_id], separators=(",", ":"))
-    elif ts is not None:
-        material = json.dumps(["ts", identity, name, ts, data], sort_keys=True, separators=(",", ":"))
-    else:
+        return uuid.UUID(bytes=b"\xff" + hashlib.sha256(material.encode()).digest()[:15])
+    if ts is None:
         return None
-    return uuid.UUID(bytes=hashlib.sha256(material.encode()).digest()[:16])
+    material = json.dumps([identity, name, ts, data], sort_keys=True, separators=(",", ":"))
+    return uuid.UUID(bytes=ts.to_bytes(5, "big") + hashlib.sha256(material.encode()).digest()[:11])
 
 
 def _check_properties(data, *, structure_error: str, path: str) -> dict:
