@@ -37,8 +37,29 @@ def outbox_add(*, topic: str, payload: dict) -> Outbox:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError(ERR_NOT_IN_TRANSACTION)
     row = Outbox.objects.create(topic=topic, payload=payload)
-    transaction.on_commit(lambda: outbox_wake(topic=topic))
+    args = tuple(payload.get("args", ()))
+    transaction.on_commit(lambda: outbox_wake(topic=topic, args=args))
     return row
+
+
+# --- Jobs: one task per row, for background work on one object (an upload, a code batch) -------
+#
+# A job row ({"args": [...]}) is written in the transaction that creates the work and deleted by
+# the task when it starts (`job_started`): it exists exactly while the task has not started, so
+# the sweep re-sends it (with its args) only when its wake-up never arrived. Once started, the
+# task is covered by acks_late + reject_on_worker_lost like every other task. The sweep re-sends
+# a job at most every OUTBOX_JOB_GRACE_SECONDS, so a job waiting behind a long one in the queue
+# is not multiplied.
+
+
+def job_enqueue(*, task: str, args: list) -> Outbox:
+    """Owe one run of `task` with `args` from the current transaction (sent after it commits)."""
+    return outbox_add(topic=task, payload={"args": list(args)})
+
+
+def job_started(*, task: str, args: list) -> None:
+    """Called by the task first: its job row is gone, the sweep will not send it again."""
+    Outbox.objects.filter(topic=task, payload={"args": list(args)}).delete()
 
 
 def outbox_wake(*, topic: str, args: tuple = ()) -> bool:
@@ -74,8 +95,24 @@ def outbox_done(*, ids: list[int]) -> None:
 
 
 def outbox_sweep(*, now: datetime.datetime | None = None) -> list[str]:
-    """Wake each topic that holds a row older than the grace period; returns the topics woken."""
+    """Wake each topic that holds a row older than the grace period, and re-send each job whose
+    task never started; returns the topics woken (once per job sent)."""
     now = now or timezone.now()
     cutoff = now - datetime.timedelta(seconds=settings.OUTBOX_GRACE_SECONDS)
-    topics = sorted(set(Outbox.objects.filter(created_at__lt=cutoff).values_list("topic", flat=True).distinct()))
-    return [topic for topic in topics if outbox_wake(topic=topic)]
+    old = Outbox.objects.filter(created_at__lt=cutoff)
+    topics = sorted(set(old.exclude(payload__has_key="args").values_list("topic", flat=True).distinct()))
+    woken = [topic for topic in topics if outbox_wake(topic=topic)]
+    job_cutoff = now - datetime.timedelta(seconds=settings.OUTBOX_JOB_GRACE_SECONDS)
+    for pk, topic, payload in (
+        Outbox.objects.filter(created_at__lt=job_cutoff, payload__has_key="args")
+        .order_by("pk")
+        .values_list("pk", "topic", "payload")[:SWEEP_JOBS]
+    ):
+        if outbox_wake(topic=topic, args=tuple(payload["args"])):
+            Outbox.objects.filter(pk=pk).update(created_at=now)  # not again before the next grace
+            woken.append(topic)
+    return woken
+
+
+# Jobs re-sent per sweep at most (each is one task; a backlog drains over a few sweeps).
+SWEEP_JOBS = 100

@@ -218,6 +218,9 @@ RUN_STALL_SECONDS = env_int("RUN_STALL_SECONDS", 45)
 # Outbox rows older than this whose wake-up task never came are woken by the 30 s outbox sweep
 # (config/outbox.py); younger ones most likely have their wake-up task in flight.
 OUTBOX_GRACE_SECONDS = env_int("OUTBOX_GRACE_SECONDS", 10)
+# A background job (custom list, voucher upload, code batch) whose task has not started this long
+# after it was owed is sent again (at most once per this period: it may just be queued).
+OUTBOX_JOB_GRACE_SECONDS = env_int("OUTBOX_JOB_GRACE_SECONDS", 120)
 # Profiles per chunk of a run (one transaction, one task each).
 RUN_CHUNK_SIZE = env_int("RUN_CHUNK_SIZE", 5000)
 # Concurrent sweeps (database connections) of each wallet lifecycle job: the work is in

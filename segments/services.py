@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config import input_checks, pg_arrays
+from config import input_checks, outbox, pg_arrays
 from config.csv_safety import csv_safe
 from config.row_triggers import row_triggers_skippable, row_triggers_skipped
 from segments import live, rules
@@ -518,6 +518,7 @@ ROW_COLUMNS = "Expected two columns: Type,Identity"
 ROW_UNSTORABLE = "Row {reason}"
 ERR_CSV_FAILED = "The file could not be processed; upload it again or contact support."
 CHUNK_ROWS = 5000
+CUSTOM_LIST_TASK = "segments.custom_list_process"
 
 
 def custom_list_in_use(*, custom_list: CustomList) -> bool:
@@ -575,8 +576,6 @@ def custom_list_upload_start(
         names = custom_list_campaigns_in_use(custom_list=custom_list)
         if names:
             raise ValidationError({"file": ERR_LIST_IN_USE.format(names=", ".join(names))})
-    from segments import tasks
-
     with transaction.atomic():
         if custom_list is None:
             if CustomList.objects.filter(name=name).exists():
@@ -591,7 +590,8 @@ def custom_list_upload_start(
         # Server-side file name: never trust the client's.
         upload.file.save(f"list-{custom_list.pk}.csv", uploaded_file, save=False)
         upload.save()
-        transaction.on_commit(lambda: tasks.custom_list_process.delay(upload.pk))
+        # Owed with the upload row: a broker down at the commit delays the processing, never loses it.
+        outbox.job_enqueue(task=CUSTOM_LIST_TASK, args=[upload.pk])
     return upload
 
 

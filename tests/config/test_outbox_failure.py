@@ -233,3 +233,41 @@ def test_an_upload_whose_idempotency_key_is_in_flight_is_answered_409(api_key):
         thread.join()
     assert response.status_code == 409
     assert user_events().count() == 0
+
+
+def test_a_custom_list_uploaded_while_the_broker_is_down_is_processed_once_it_is_back(settings, tmp_path, monkeypatch):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from segments import tasks as segment_tasks
+    from segments.models import CustomListUpload
+    from tests.factories import UserFactory
+    from tests.segments.factories import ProfileFactory
+
+    settings.MEDIA_ROOT = tmp_path
+    ProfileFactory(identity="u1")
+    client = Client(raise_request_exception=False)
+    client.force_login(UserFactory(username="maya", groups=["Marketer"]))
+    csv = SimpleUploadedFile("vips.csv", b"Type,Identity\ni,u1\ni,ghost\n", content_type="text/csv")
+
+    with harness.broker_at(closed_port_url()):
+        response = client.post("/audience/lists/", {"name": "VIPs", "file": csv})
+
+    assert response.status_code == 302  # the marketer's page, not a 500 after the commit
+    upload = CustomListUpload.objects.get()
+    assert upload.status == CustomListUpload.Status.IN_PROGRESS
+    job = ("segments.custom_list_process", {"args": [upload.pk]})
+    assert list(Outbox.objects.values_list("topic", "payload")) == [job]
+
+    sent = []
+    monkeypatch.setattr(celery_app, "send_task", lambda name, args, **kwargs: sent.append((name, args)))
+    too_soon = timezone.now() + datetime.timedelta(seconds=settings.OUTBOX_JOB_GRACE_SECONDS - 5)
+    assert outbox.outbox_sweep(now=too_soon) == []  # it may just be queued: not sent twice
+    later = timezone.now() + datetime.timedelta(seconds=settings.OUTBOX_JOB_GRACE_SECONDS + 1)
+    assert outbox.outbox_sweep(now=later) == ["segments.custom_list_process"]
+    assert outbox.outbox_sweep(now=later) == []  # once per grace period
+    assert sent == [("segments.custom_list_process", [upload.pk])]
+
+    segment_tasks.custom_list_process(*sent[0][1])  # the task the sweep sent, on a worker
+    upload.refresh_from_db()
+    assert (upload.status, upload.matched, upload.unknown) == (CustomListUpload.Status.COMPLETED, 1, 1)
+    assert not Outbox.objects.exists()
