@@ -2,7 +2,8 @@
 
 - `points_for` / `points_lifecycle`: what a points reward is worth and when it lives (SPEC 6.2).
 - `runs_dispatch_due`: the beat job; claims due pending runs (SKIP LOCKED), starts them, plans
-  the next recurring run, and enqueues `promotions.run_distribute` after commit.
+  the next recurring run, and wakes `promotions.run_distribute` after commit (the running run row is
+  the record of the work owed: `runs_recover_stalled` re-sends a chunk whose wake-up was lost).
 - `run_distribute_chunk`: one chunk of a run in one transaction: keyset page of the audience
   (profile id > run.cursor), one bulk catalogue call, one bulk grant insert, counters moved.
 

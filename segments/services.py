@@ -231,7 +231,7 @@ def upload_records(*, records: list, now: datetime.datetime | None = None) -> Up
 
 def system_events_record(*, events: list[tuple[int, str, dict]], now: datetime.datetime | None = None) -> list[int]:
     """Record system events (`Points Credited`, …) for profiles: one insert, the catalogue kept current,
-    and, after commit, the same live-matching hook as uploaded events. Call inside the caller's transaction.
+    and the same live-matching hook as uploaded events (an outbox row). Call inside the caller's transaction.
 
     `events` holds (profile id, event name, properties); returns the new event ids.
     """
