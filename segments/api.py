@@ -16,7 +16,7 @@ ERR_BODY_TOO_LARGE = "Request body is larger than 5 MB."
 ERR_TOO_MANY_RECORDS = f"Too many records: at most {services.MAX_RECORDS} per request."
 ERR_MALFORMED = input_checks.ERR_JSON_MALFORMED
 ERR_NO_D = 'The body must be a JSON object with a "d" list of records.'
-ERR_KEY_TOO_LONG = "Idempotency-Key must be at most 255 characters."
+ERR_KEY_TOO_LONG = "Idempotency-Key must be at most 255 characters of text."
 ERR_KEY_REUSED = "This Idempotency-Key was already used with a different request body."
 ERR_KEY_IN_FLIGHT = "A request with this Idempotency-Key is still being processed; retry shortly."
 
@@ -49,7 +49,7 @@ def _records(request) -> list | JsonResponse:
 @api_view("POST", rate_limit="upload")
 def upload(request):
     key = request.headers.get("Idempotency-Key", "").strip() or None
-    if key is not None and len(key) > 255:
+    if key is not None and (len(key) > 255 or input_checks.text_problem(key)):
         return api_error(400, ERR_KEY_TOO_LONG, field="Idempotency-Key")
     records = _records(request)
     if isinstance(records, JsonResponse):

@@ -320,7 +320,7 @@ def wallet_transactions_post(request):
     if not isinstance(body, dict):
         return api_error(400, ERR_JSON)
     key = request.headers.get("Idempotency-Key", "").strip() or None
-    if key is not None and len(key) > 255:
+    if key is not None and (len(key) > 255 or input_checks.text_problem(key)):
         return api_error(400, ERR_KEY_TOO_LONG, field="Idempotency-Key")
     try:
         fields = _validate_movement(body)
