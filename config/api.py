@@ -11,7 +11,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from decimal import Decimal
@@ -28,7 +27,7 @@ from ninja.parser import Parser
 from ninja.security import HttpBasicAuth
 from pydantic_core import PydanticCustomError
 
-from config import ratelimit
+from config import input_checks, ratelimit
 from config.models import ApiKey, ApiScope, all_scopes
 
 ERR_NO_CREDENTIALS = "API key required: send the key id and secret with HTTP Basic authentication."
@@ -42,7 +41,6 @@ ERR_BODY_TOO_LARGE = "Request body is larger than 5 MB."
 ERR_LENGTH_REQUIRED = "This server cannot read a chunked request body: send Content-Length."
 ERR_NOT_FOUND = "Not found."
 ERR_REQUIRED = "{field} is required."
-ERR_TEXT_UNSTORABLE = "{field} must not contain NUL characters or unpaired surrogates."
 ERR_UNKNOWN_SCOPES = "Unknown scope(s): {scopes}. Known scopes: {known}."
 
 KEY_ID_PREFIX = "pk_"
@@ -133,6 +131,8 @@ def authenticate(request) -> ApiKey:
     if creds is None:
         raise _unauthorized(ERR_NO_CREDENTIALS)
     key_id, secret = creds
+    if input_checks.text_problem(key_id):
+        raise _unauthorized(ERR_BAD_CREDENTIALS)  # a NUL would fail the lookup itself
     key = ApiKey.objects.filter(key_id=key_id).first()
     expected = key.secret_hash if key else _DUMMY_HASH
     if not hmac.compare_digest(expected, hash_secret(secret)) or key is None:
@@ -221,39 +221,14 @@ def key_auth(scope: str, *, rate_limit: str | None = None) -> ApiKeyAuth:
     return ApiKeyAuth(scope, rate_limit=rate_limit)
 
 
-def unstorable_text_field(value) -> str | None:
-    """The path ("metadata.note", "tags[2]") of the first text PostgreSQL cannot store (a NUL
-    character, an unpaired surrogate), else None. Iterative: a deeply nested body cannot
-    exhaust the stack."""
-    stack = [("", value)]
-    while stack:
-        path, item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item or not _encodable(item):
-                return path
-        elif isinstance(item, dict):
-            for key, child in reversed(item.items()):
-                child_path = f"{path}.{key}" if path else str(key)
-                stack.append((child_path, child))
-                stack.append((child_path, key))
-        elif isinstance(item, list):
-            stack.extend((f"{path}[{i}]", child) for i, child in reversed(list(enumerate(item))))
-    return None
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def refuse_unstorable_text(data) -> None:
-    field = unstorable_text_field(data)
-    if field is not None:
-        extra = {"field": field} if field else {}
-        raise ApiError(400, ERR_TEXT_UNSTORABLE.format(field=field or "The body"), **extra)
+    """400 naming the field when any part of a parsed body or query string cannot be stored
+    (NUL, unpaired surrogate, non-finite number, nesting deeper than input_checks.MAX_DEPTH)."""
+    problem = input_checks.value_problem(data)
+    if problem is not None:
+        where, reason = problem
+        extra = {"field": where} if where else {}
+        raise ApiError(400, input_checks.ERR_FIELD.format(path=where or "The body", reason=reason), **extra)
 
 
 class ApiParser(Parser):
@@ -261,7 +236,11 @@ class ApiParser(Parser):
     query strings with text the database cannot store are refused (400 naming the field)."""
 
     def parse_body(self, request):
-        data = json.loads(body_load(request), parse_float=Decimal)
+        try:
+            data = input_checks.json_parse(body_load(request), parse_float=Decimal)
+        except input_checks.BadJson as exc:
+            message = exc.message if exc.message == input_checks.ERR_JSON_TOO_DEEP else ERR_JSON
+            raise ApiError(400, message) from exc
         refuse_unstorable_text(data)
         return data
 

@@ -25,12 +25,14 @@ from django.http import HttpResponse
 from ninja import Header
 from pydantic import BeforeValidator
 
+from config import input_checks
 from config.api import ApiError, field_error
 from config.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 ERR_KEY_TOO_LONG = "Idempotency-Key must be at most 255 characters."
+ERR_KEY_UNSTORABLE = "Idempotency-Key {reason}."
 ERR_KEY_REUSED = "This Idempotency-Key was already used with a different request body."
 ERR_KEY_IN_FLIGHT = "A request with this Idempotency-Key is still being processed; retry shortly."
 HEADER_DESCRIPTION = (
@@ -49,6 +51,9 @@ def _clean_key(value):
     value = value.strip()
     if len(value) > MAX_KEY_LENGTH:
         raise field_error(ERR_KEY_TOO_LONG)
+    reason = input_checks.text_problem(value)
+    if reason:
+        raise field_error(ERR_KEY_UNSTORABLE.format(reason=reason))
     return value or None
 
 

@@ -135,3 +135,24 @@ class RateLimitCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bucket}: {self.count} in window {self.window_number}"
+
+
+class Outbox(models.Model):
+    """Work owed because a transaction committed, written in that transaction (config/outbox.py).
+
+    `topic` is the name of the Celery task that consumes the rows (`promotions.live_events`:
+    live matching of a stored batch; later webhooks): the layer that writes a row never imports
+    the one that reads it. The consumer claims rows with SKIP LOCKED and deletes them in the
+    transaction that does their work, so a row exists exactly as long as its work is owed.
+    """
+
+    topic = models.CharField(max_length=100)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        # Consumers take a topic's oldest rows; the sweep asks which topics have old rows.
+        indexes = [models.Index(fields=["topic", "id"], name="outbox_topic_id")]
+
+    def __str__(self) -> str:
+        return f"{self.topic} #{self.pk} at {self.created_at:%H:%M:%S}"

@@ -196,7 +196,17 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 3600,
+        # A publish to a broker that is down fails after one quick retry instead of kombu's
+        # default of retrying for the 4 s connect timeout: every publish is a wake-up call whose
+        # work waits in the database (config/outbox.py, the run sweep), so an outage must not
+        # hold each API request that much longer. Workers reconnect by their own retry policy.
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "connect_retries_timeout": 1,
+    }
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_TASK_IGNORE_RESULT = True
@@ -208,9 +218,18 @@ CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-# A running campaign run with no progress for this long lost its chunk task (a worker died, the
-# broker dropped it): the 30 s dispatch sweep enqueues it again (chunks are idempotent).
-RUN_STALL_SECONDS = env_int("RUN_STALL_SECONDS", 300)
+# A running campaign run with no heartbeat for this long lost its chunk task (a worker died, the
+# broker dropped it): the 30 s dispatch sweep enqueues it again (chunks are idempotent). Each
+# chunk commits its heartbeat, and a chunk still working holds its run row locked, which the
+# sweep skips (SKIP LOCKED): so the limit needs to cover only a chunk task's wait in the queue,
+# not its work. 45 s + the 30 s sweep: a killed worker's run resumes within 75 s (issue 15).
+RUN_STALL_SECONDS = env_int("RUN_STALL_SECONDS", 45)
+# Outbox rows older than this whose wake-up task never came are woken by the 30 s outbox sweep
+# (config/outbox.py); younger ones most likely have their wake-up task in flight.
+OUTBOX_GRACE_SECONDS = env_int("OUTBOX_GRACE_SECONDS", 10)
+# A background job (custom list, voucher upload, code batch) whose task has not started this long
+# after it was owed is sent again (at most once per this period: it may just be queued).
+OUTBOX_JOB_GRACE_SECONDS = env_int("OUTBOX_JOB_GRACE_SECONDS", 120)
 # Profiles per chunk of a run (one transaction, one task each).
 RUN_CHUNK_SIZE = env_int("RUN_CHUNK_SIZE", 5000)
 # Concurrent sweeps (database connections) of each wallet lifecycle job: the work is in

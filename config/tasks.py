@@ -10,3 +10,11 @@ from config.models import WorkerHeartbeat
 def worker_heartbeat() -> None:
     """Record that a worker is alive and consuming; beat sends this every minute."""
     WorkerHeartbeat.objects.update_or_create(hostname=socket.gethostname(), defaults={"seen_at": timezone.now()})
+
+
+@shared_task(name="config.outbox_sweep", acks_late=True, reject_on_worker_lost=True)
+def outbox_sweep() -> list[str]:
+    """Wake the consumers of outbox rows whose wake-up task never came (beat, every 30 s)."""
+    from config import outbox
+
+    return outbox.outbox_sweep()

@@ -15,6 +15,8 @@ import re
 from django.core.exceptions import ValidationError
 from django.db import connection
 
+from config import input_checks
+
 MAX_BYTES = 50 * 1024 * 1024
 MAX_CODES = 1_000_000
 MAX_LISTED = 10
@@ -26,6 +28,7 @@ ERR_TOO_LARGE = "The file is {size_mb:.1f} MB; the limit is 50 MB."
 ERR_TOO_MANY = "The file has more than 1,000,000 codes; split it into several imports."
 ERR_NOT_UTF8 = "The file is not UTF-8 text (line {line}); save it as CSV UTF-8 and try again."
 ERR_NOT_CSV = "The file could not be read as CSV: {error}."
+ERR_UNSTORABLE = "Line {line} contains a NUL character; save the file as CSV UTF-8 text and try again."
 ERR_COLUMNS = "Line {line}: found {count} columns; the file must have one column, the code."
 ERR_BAD_CODE = "Line {line}: “{code}” is not a valid code (1–64 characters, no spaces)."
 ERR_REPEATED = "Line {line}: code “{code}” repeats line {first}."
@@ -56,8 +59,9 @@ def read_codes(upload) -> list[tuple[int, str]]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValidationError(ERR_NOT_UTF8.format(line=raw[: exc.start].count(b"\n") + 1)) from exc
-    if "\x00" in text:
-        raise ValidationError(ERR_NOT_UTF8.format(line=text[: text.index("\x00")].count("\n") + 1))
+    if input_checks.text_problem(text):
+        # NUL (the only unstorable a strict UTF-8 decode lets through): refused whole, with its line.
+        raise ValidationError(ERR_UNSTORABLE.format(line=text[: text.index("\x00")].count("\n") + 1))
     problems: list[str] = []
     rows: list[tuple[int, str]] = []
     first_seen: dict[str, int] = {}

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
-from config import code_pool, live_progress, row_triggers
+from config import code_pool, live_progress, outbox, row_triggers
 from coupons import codegen
 from coupons.models import CodeAssignment, CodeBatch, Coupon, CouponCode, CouponEvent, Redemption
 
@@ -45,6 +45,8 @@ POOL = code_pool.Pool(
 # Big chunks: one statement per chunk, so per-statement overhead is paid 50 times per million.
 ASSIGN_CHUNK = 20_000
 GENERATE_CHUNK = 250_000
+GENERATE_TASK = "coupons.generate_codes"
+IMPORT_TASK = "coupons.import_codes"
 # Imports: codes per INSERT (the progress step); files up to this size are checked inside
 # the request, so their problems reach the form at once.
 IMPORT_CHUNK = 100_000
@@ -256,9 +258,7 @@ def code_generation_start(
             label += f" (prefix “{prefix}”, suffix “{suffix}”)"
         _event(coupon=coupon, actor=actor, action="generate", message=f"Started generating {label}.")
         if not run_now:
-            from coupons import tasks
-
-            tasks.generate_codes.delay_on_commit(batch.pk)
+            outbox.job_enqueue(task=GENERATE_TASK, args=[batch.pk])
     if run_now:
         while code_generation_step(batch_id=batch.pk):
             pass
@@ -408,7 +408,7 @@ def code_import_start(*, coupon: Coupon, upload, actor) -> CodeBatch:
     reach the form at once and nothing is queued; a larger file is checked by the task, and
     its problems are shown on the batch. Either way no code is stored unless all are.
     """
-    from coupons import imports, tasks
+    from coupons import imports
 
     _check_importable(coupon)
     size = getattr(upload, "size", None) or 0
@@ -437,7 +437,7 @@ def code_import_start(*, coupon: Coupon, upload, actor) -> CodeBatch:
         batch.file.save("import.csv", upload, save=False)
         batch.save()
         _event(coupon=coupon, actor=actor, action="import", message=f"Started importing codes from {batch.file_name}.")
-        tasks.import_codes.delay_on_commit(batch.pk)
+        outbox.job_enqueue(task=IMPORT_TASK, args=[batch.pk])
     return batch
 
 

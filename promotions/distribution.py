@@ -2,7 +2,8 @@
 
 - `points_for` / `points_lifecycle`: what a points reward is worth and when it lives (SPEC 6.2).
 - `runs_dispatch_due`: the beat job; claims due pending runs (SKIP LOCKED), starts them, plans
-  the next recurring run, and enqueues `promotions.run_distribute` after commit.
+  the next recurring run, and wakes `promotions.run_distribute` after commit (the running run row is
+  the record of the work owed: `runs_recover_stalled` re-sends a chunk whose wake-up was lost).
 - `run_distribute_chunk`: one chunk of a run in one transaction: keyset page of the audience
   (profile id > run.cursor), one bulk catalogue call, one bulk grant insert, counters moved.
 
@@ -22,9 +23,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from config import pg_arrays
+from config import outbox, pg_arrays
 from config.account import account_tzinfo
 from config.row_triggers import keys_locked, row_triggers_skippable, row_triggers_skipped
 from coupons import services as coupon_services
@@ -45,6 +47,7 @@ R = Grant.Reason
 DISPATCH_BATCH = 200
 
 MORE, DONE, HALTED = "more", "done", "halted"
+RUN_TASK = "promotions.run_distribute"
 MSG_MISSED = "Missed while the scheduler was down; a later occurrence ran instead."
 MSG_CODES_OUT = "Codes ran out: the remaining profiles of this run got no code."
 END_DONE = "Distribution finished"
@@ -338,9 +341,10 @@ def _audience(campaign: Campaign, run: CampaignRun):
 
 
 def _enqueue(run_id: int) -> None:
-    from promotions.tasks import run_distribute
-
-    run_distribute.delay(run_id)
+    """Wake the run's next chunk. Only a wake-up call: the run row (RUNNING, cursor, heartbeat)
+    is the durable record of the work owed, and `runs_recover_stalled` re-sends a chunk whose
+    task never came, so a broker failure here is logged, never raised to the caller."""
+    outbox.outbox_wake(topic=RUN_TASK, args=(run_id,))
 
 
 def run_distribute_chunk(*, run_id: int, chunk_size: int | None = None) -> str:
@@ -373,6 +377,9 @@ def run_distribute_chunk(*, run_id: int, chunk_size: int | None = None) -> str:
         )
         run_update = {
             "processed": F("processed") + new,
+            # The audience was counted at the start; profiles that joined since are processed
+            # too, so the total grows with them and the progress never passes 100 %.
+            "total": Greatest(F("total"), F("processed") + new),
             "granted": F("granted") + granted,
             "cursor": ids[-1],
             "heartbeat_at": timezone.now(),

@@ -50,7 +50,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
-from config import pg_arrays
+from config import outbox, pg_arrays
 from config.account import account_tzinfo
 from coupons.models import Coupon
 from promotions import distribution, system_events
@@ -59,7 +59,6 @@ from promotions.models import (
     CampaignCounter,
     Grant,
     InactionCheck,
-    LiveInbox,
     LiveTrigger,
     ProfileCounter,
 )
@@ -798,18 +797,10 @@ def _inbox_match(batches: list[tuple[int, list]]) -> dict:
 INBOX_TAKE = 20
 
 
-def inbox_record(*, event_ids: list[int]) -> None:
-    """Record a committed batch of stored events for matching, and enqueue a matching task."""
-    if not event_ids:
-        return
-    from promotions.tasks import live_events
-
-    LiveInbox.objects.create(event_ids=list(event_ids))
-    transaction.on_commit(lambda: live_events.delay(list(event_ids)))
-
-
 def inbox_drain() -> dict:
-    """Match every batch waiting in the inbox, up to INBOX_TAKE batches per transaction; returns counts.
+    """Match every batch waiting in the outbox (topic `promotions.live_events`, written by
+    `segments.live.events_stored` in the transaction that stored the events), up to INBOX_TAKE
+    batches per transaction; returns counts.
 
     Each transaction claims the oldest waiting batches (SKIP LOCKED: two tasks take different
     ones), matches all their events in one `events_process`, and deletes the batches it
@@ -819,15 +810,12 @@ def inbox_drain() -> dict:
     summary = {"batches": 0, "events": 0, "campaigns": 0, "granted": 0, "not_granted": 0, "checks": 0}
     while True:
         with transaction.atomic():
-            batches = list(
-                LiveInbox.objects.select_for_update(skip_locked=True)
-                .order_by("pk")
-                .values_list("pk", "event_ids")[:INBOX_TAKE]
-            )
-            if not batches:
+            rows = outbox.outbox_claim(topic=outbox.TOPIC_LIVE_EVENTS, limit=INBOX_TAKE)
+            if not rows:
                 return summary
+            batches = [(pk, payload.get("event_ids") or []) for pk, payload in rows]
             counts = _inbox_match(batches)
-            LiveInbox.objects.filter(pk__in=[pk for pk, _ in batches]).delete()
+            outbox.outbox_done(ids=[pk for pk, _ in batches])
         summary["batches"] += len(batches)
         for key, value in counts.items():
             summary[key] += value

@@ -572,20 +572,3 @@ class InactionCheck(models.Model):
     @property
     def occurrence(self) -> str:
         return f"check:{self.pk}"
-
-
-class LiveInbox(models.Model):
-    """A committed batch of stored events waiting for live matching (`promotions.live.inbox_drain`).
-
-    The upload API and the system events record one row per batch, then enqueue a matching
-    task. A task matches every waiting batch at once and deletes the rows in the transaction
-    that writes their grants: when the worker falls behind, the next task catches up on all
-    of them in one pass instead of paying each campaign's locks and counters once per batch,
-    and a batch whose task was lost is matched by the next task or the 30 s live sweep.
-    """
-
-    event_ids = models.JSONField()
-    created_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self) -> str:
-        return f"{len(self.event_ids)} events at {self.created_at:%H:%M:%S}"

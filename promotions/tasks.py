@@ -18,7 +18,7 @@ def run_distribute(run_id: int) -> str:
     """One chunk of a run, then the next chunk as a new task (a restart resumes at the cursor)."""
     outcome = distribution.run_distribute_chunk(run_id=run_id)
     if outcome == distribution.MORE:
-        run_distribute.delay(run_id)
+        distribution._enqueue(run_id)
     return outcome
 
 
@@ -29,8 +29,9 @@ _LIVE_RETRY = {"autoretry_for": live.RETRYABLE, "retry_backoff": 1, "max_retries
 
 @shared_task(name="promotions.live_events", acks_late=True, reject_on_worker_lost=True, **_LIVE_RETRY)
 def live_events(event_ids: list[int] | None = None) -> dict:
-    """Match the batches waiting in the live inbox, this one's (`event_ids`) among them: a task
-    sent while an earlier one was still matching usually finds its batch already done."""
+    """Match the batches waiting in the live inbox (the outbox topic of this task's name): a
+    wake-up sent while an earlier task was still matching usually finds its batch already done.
+    `event_ids` is accepted from tasks queued before the outbox, and ignored."""
     return live.inbox_drain()
 
 

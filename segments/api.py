@@ -6,13 +6,13 @@ index while the good ones are stored. The record schemas below describe them in 
 document; they do not validate (a schema error would refuse the whole batch).
 """
 
-import json
 from typing import Any, Literal
 
 import pydantic
 from django.http import JsonResponse
 from ninja import Field, Router, Schema
 
+from config import idempotency, input_checks
 from config.api import ERR_BODY_TOO_LARGE, ApiError, error_responses, key_auth
 from config.models import ApiScope
 from segments import services
@@ -20,7 +20,7 @@ from segments import services
 router = Router(tags=["Events and profiles"])
 
 ERR_TOO_MANY_RECORDS = f"Too many records: at most {services.MAX_RECORDS} per request."
-ERR_MALFORMED = "Malformed JSON body."
+ERR_MALFORMED = input_checks.ERR_JSON_MALFORMED
 ERR_NO_D = 'The body must be a JSON object with a "d" list of records.'
 __all__ = ["ERR_BODY_TOO_LARGE", "ERR_MALFORMED", "ERR_NO_D", "ERR_TOO_MANY_RECORDS", "router"]
 
@@ -124,28 +124,41 @@ UPLOAD_BODY = {
 @router.post(
     "upload",
     auth=key_auth(ApiScope.EVENTS_WRITE, rate_limit="upload"),
-    response={200: UploadOut, **error_responses(413, 429)},
+    response={200: UploadOut, **error_responses(409, 413, 422, 429)},
     summary="Upload events and profiles",
     description=(
         "At most 1000 records and 5 MB per request (413 above). Valid records are stored even when "
         "others fail; each failed record is listed in `unprocessed` with its index, code and message: "
         "509 event name missing, 512 invalid structure, 522 more than 256 properties, 523 identity "
         "missing, 524 neither event nor profile, 525 `ts` not epoch seconds, 526 key or value too long. "
+        "A record with NUL characters, unpaired surrogates, non-finite numbers or nesting deeper than "
+        f"{input_checks.MAX_DEPTH} levels is refused on its own (512). An event re-sent with the same `evtId`, or "
+        "with the same identity, `evtName`, `ts` and `evtData`, is stored once and acknowledged as processed. "
+        "`Idempotency-Key` makes a retried request return the first response. "
         "Rate limited per API key (429 with `Retry-After`). Scope: `events:write`."
     ),
     openapi_extra=UPLOAD_BODY,
 )
-def upload(request):
+def upload(request, idempotency_key: idempotency.IdempotencyKey = idempotency.HEADER_PARAM):
     try:
-        payload = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, ERR_MALFORMED) from exc
+        # Never raises anything else: a body nested too deep to parse is a 400 like malformed JSON;
+        # Infinity / NaN parse, and are reported on their record (code 512).
+        payload = input_checks.json_parse(request.body)
+    except input_checks.BadJson as exc:
+        raise ApiError(400, exc.message) from exc
     try:
         envelope = UploadIn.model_validate(payload if isinstance(payload, dict) else {})
     except pydantic.ValidationError as exc:
         raise ApiError(400, ERR_NO_D) from exc
     if len(envelope.d) > services.MAX_RECORDS:
         raise ApiError(413, ERR_TOO_MANY_RECORDS)
-    # The raw records, not the envelope's copies: the service validates each one.
-    result = services.upload_records(records=payload["d"])
-    return JsonResponse(result.as_json())
+    # The raw records, not the envelope's copies: the service validates each one. A whole-request
+    # error above ran nothing, so it is not stored under the Idempotency-Key.
+    records = payload["d"]
+    return idempotency.idempotent(
+        request,
+        endpoint="segments.upload",
+        key=idempotency_key,
+        body=payload,
+        run=lambda _scoped_key: JsonResponse(services.upload_records(records=records).as_json()),
+    )

@@ -1,15 +1,17 @@
-"""Live matching entry point: the upload API (and system events) hand every committed batch here.
+"""Live matching entry point: the upload API (and system events) hand every stored batch here.
 
-`promotions.live.inbox_record` writes the batch's ids to the live inbox and enqueues a
-matching task; `promotions.live` matches waiting batches against live campaigns. The import
-is late because `promotions` builds on `segments`.
+`events_stored` runs inside the transaction that stored the events and writes the batch to the
+outbox (config/outbox.py) under the live matcher's task name, so the batch's matching commits or
+rolls back with the events themselves; the wake-up task goes after the commit, and the outbox
+sweep catches any that never arrives. `segments` never imports `promotions`: the row and the
+task name are all that travel upward.
 """
+
+from config import outbox
 
 
 def events_stored(*, event_ids: list[int]) -> None:
-    """Called once per committed batch of stored events with their ids: queue their live matching."""
+    """Record a batch of stored events for live matching; call inside the storing transaction."""
     if not event_ids:
         return
-    from promotions.live import inbox_record
-
-    inbox_record(event_ids=list(event_ids))
+    outbox.outbox_add(topic=outbox.TOPIC_LIVE_EVENTS, payload={"event_ids": list(event_ids)})

@@ -62,9 +62,19 @@ class Event(models.Model):
     properties = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)
+    # What makes a re-sent event the same event (segments/services.py `event_dedup_key`): 128
+    # bits of a digest of the client's evtId, or of (identity, evtName, ts, evtData) when the
+    # client sent `ts`. Null (no de-duplication) for records without either and system events.
+    dedup_key = models.UUIDField(null=True, blank=True)
 
     class Meta:
         ordering = ["-occurred_at"]
+        constraints = [
+            # Partial: only rows with a key are indexed, so events without one cost nothing.
+            models.UniqueConstraint(
+                fields=["dedup_key"], condition=models.Q(dedup_key__isnull=False), name="event_dedup_key_once"
+            ),
+        ]
         indexes = [
             # Rule queries ask "did profile P do E in a window": profile first, then name and time.
             models.Index(fields=["profile", "name", "occurred_at"], name="event_profile_name_time"),

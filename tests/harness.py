@@ -23,6 +23,25 @@ def redis_url() -> str:
     return os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
+@contextlib.contextmanager
+def broker_at(url: str):
+    """Point this (test) process's Celery app at `url`, with fresh connection pools; restored on
+    exit. Celery reads CELERY_BROKER_URL from the environment before its settings."""
+    from config.celery import app
+
+    before = os.environ.get("CELERY_BROKER_URL")
+    os.environ["CELERY_BROKER_URL"] = url
+    app._after_fork()  # drop the pooled connections to the previous broker
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = before
+        app._after_fork()
+
+
 def purge_redis(url: str) -> None:
     import redis
 

@@ -16,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config import code_pool, live_progress, row_triggers
+from config import code_pool, live_progress, outbox, row_triggers
 from vouchers import selectors, upload_files
 from vouchers.models import (
     MAX_CODES_PER_LIST,
@@ -43,6 +43,9 @@ ERR_EXPIRY_PAST = "The expiry date cannot be in the past."
 ERR_EXPIRY_BACKWARD = "The expiry date can only be moved later (it is {current})."
 ERR_EXPIRY_CLEARED = "The expiry date cannot be removed."
 ERR_ARCHIVED_READ_ONLY = "An archived list cannot be changed."
+VALIDATE_TASK = "vouchers.upload_validate"
+PROCESS_TASK = "vouchers.upload_process"
+ERR_VALIDATION_FAILED = "The file could not be validated; upload it again or contact support."
 ERR_PAUSE = "Only an active list can be paused."
 ERR_ACTIVATE = "Only a paused or expired list can be activated."
 ERR_ACTIVATE_EXPIRED = "The list's expiry date has passed. Extend it before activating the list."
@@ -264,8 +267,11 @@ def voucher_lists_expire() -> int:
 # --- Uploads ---------------------------------------------------------------------------
 
 
-def voucher_upload_create(*, voucher_list: VoucherList, file, uploaded_by) -> VoucherUpload:
-    """Store an uploaded CSV (not its codes) as Validating; the caller validates it next."""
+def voucher_upload_create(
+    *, voucher_list: VoucherList, file, uploaded_by, validate_in_background: bool = False
+) -> VoucherUpload:
+    """Store an uploaded CSV (not its codes) as Validating; the caller validates it next, or a
+    background task does (`validate_in_background`: owed in the same transaction, config/outbox.py)."""
     if file.size > upload_files.MAX_UPLOAD_BYTES:
         raise VoucherError(upload_files.file_too_large_message(file.size))
     if voucher_list.status not in (Status.ACTIVE, Status.PAUSED):
@@ -281,6 +287,8 @@ def voucher_upload_create(*, voucher_list: VoucherList, file, uploaded_by) -> Vo
         )
         upload.file.save("upload.csv", file, save=False)
         upload.save()
+        if validate_in_background:
+            outbox.job_enqueue(task=VALIDATE_TASK, args=[upload.pk])
     return upload
 
 
@@ -437,14 +445,16 @@ def voucher_upload_validate(*, upload: VoucherUpload) -> VoucherUpload:
             )
     except upload_files.FileRejected as exc:
         return _reject(upload, str(exc))
+    except Exception:
+        # Never left Validating (nor a 500 for the partner): whatever was not foreseen fails the upload.
+        logger.exception("Voucher upload %s could not be validated", upload.pk)
+        return _reject(upload, ERR_VALIDATION_FAILED)
     upload.refresh_from_db()
     return upload
 
 
 def voucher_upload_confirm(*, upload: VoucherUpload, actor) -> VoucherUpload:
-    """Awaiting confirmation → In progress, and queue the processing task after commit."""
-    from vouchers import tasks
-
+    """Awaiting confirmation → In progress, and owe the processing task in the same transaction."""
     with transaction.atomic():
         voucher_list = upload.voucher_list
         if voucher_list.status not in (Status.ACTIVE, Status.PAUSED):
@@ -463,7 +473,7 @@ def voucher_upload_confirm(*, upload: VoucherUpload, actor) -> VoucherUpload:
         if not updated:
             raise VoucherError(ERR_CONFIRM_STATUS)
         _event(voucher_list, actor, VoucherListEvent.Action.UPLOAD_CONFIRMED, upload.file_name)
-        tasks.voucher_upload_process_task.delay_on_commit(upload.pk)
+        outbox.job_enqueue(task=PROCESS_TASK, args=[upload.pk])
     upload.refresh_from_db()
     return upload
 

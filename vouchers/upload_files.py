@@ -9,6 +9,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 
+from config import input_checks
 from config.csv_safety import csv_safe
 from vouchers.models import CODE_MAX_LENGTH, MAX_CODES_PER_LIST
 
@@ -50,6 +51,9 @@ ERR_TOO_MANY_ROWS = f"The file has more than {MAX_CODES_PER_LIST:,} codes; a lis
 def _code_error(code: str) -> str:
     if not code:
         return ERR_EMPTY_CODE
+    unstorable = input_checks.text_problem(code)
+    if unstorable:
+        return f"Code {unstorable}"
     if len(code) > CODE_MAX_LENGTH:
         return ERR_TOO_LONG
     if any(ch.isspace() or not ch.isprintable() for ch in code):
@@ -116,7 +120,9 @@ def read_code_rows(raw) -> Iterator[tuple[int, str, str, str]]:
             if count > MAX_CODES_PER_LIST:
                 raise FileRejected(ERR_TOO_MANY_ROWS)
             error = _code_error(code)
-            yield reader.line_num, code[:CODE_MAX_LENGTH], (KIND_BAD if error else KIND_VALID), error
+            # The staging table and the error file get a storable copy (a NUL shown as U+FFFD).
+            shown = input_checks.text_display(code[:CODE_MAX_LENGTH])
+            yield reader.line_num, shown, (KIND_BAD if error else KIND_VALID), error
     except csv.Error as exc:
         raise FileRejected(f"Line {reader.line_num + 1} cannot be read as CSV: {exc}.") from exc
     if count == 0:

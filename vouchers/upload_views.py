@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from vouchers import selectors, services, tasks, upload_files
+from vouchers import selectors, services, upload_files
 from vouchers.models import VoucherList, VoucherUpload
 
 # Files up to this size are validated inside the request; larger ones by a Celery task.
@@ -40,10 +40,12 @@ def upload_urls(ns: str, upload: VoucherUpload) -> dict[str, str]:
 
 def upload_start(*, voucher_list: VoucherList, file, user) -> VoucherUpload:
     """Store the file, then validate it now (small) or in the background (large)."""
-    upload = services.voucher_upload_create(voucher_list=voucher_list, file=file, uploaded_by=user)
-    if upload.file_size <= SYNC_VALIDATE_BYTES:
+    background = file.size > SYNC_VALIDATE_BYTES
+    upload = services.voucher_upload_create(
+        voucher_list=voucher_list, file=file, uploaded_by=user, validate_in_background=background
+    )
+    if not background:
         return services.voucher_upload_validate(upload=upload)
-    tasks.voucher_upload_validate_task.delay_on_commit(upload.pk)
     return upload
 
 

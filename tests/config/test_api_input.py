@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from config import input_checks
 from tests.segments.factories import ProfileFactory
 from tests.wallets.factories import WalletFactory
 from wallets.models import Lot
@@ -26,25 +27,21 @@ def wallet():
 
 
 @pytest.mark.parametrize(
-    ("raw_changes", "field"),
+    ("raw_changes", "field", "reason"),
     [
-        ({"description": "nul \u0000 here"}, "description"),
-        ({"orderId": "\ud800"}, "orderId"),
-        ({"metadata": {"note": "a\u0000b"}}, "metadata.note"),
-        ({"metadata": {"list": [1, {"deep": "\udfff"}]}}, "metadata.list[1].deep"),
-        ({"metadata": {"bad\u0000key": 1}}, "metadata.bad\u0000key"),
+        ({"description": "nul \u0000 here"}, "description", input_checks.ERR_NUL),
+        ({"orderId": "\ud800"}, "orderId", input_checks.ERR_SURROGATE),
+        ({"metadata": {"note": "a\u0000b"}}, "metadata.note", input_checks.ERR_NUL),
+        ({"metadata": {"list": [1, {"deep": "\udfff"}]}}, "metadata.list[1].deep", input_checks.ERR_SURROGATE),
+        # The key itself is shown with U+FFFD: the answer never carries the NUL back.
+        ({"metadata": {"bad\u0000key": 1}}, "metadata.bad\ufffdkey", "key " + input_checks.ERR_NUL),
     ],
 )
-def test_text_the_database_cannot_store_is_refused_naming_the_field(api_client, wallet, raw_changes, field):
+def test_text_the_database_cannot_store_is_refused_naming_the_field(api_client, wallet, raw_changes, field, reason):
     raw = json.dumps(credit(wallet, **raw_changes))  # json.dumps escapes NUL and lone surrogates
     response = api_client.post(TXN, raw, content_type="application/json")
     assert response.status_code == 400
-    assert response.json() == {
-        "status": "fail",
-        "code": 400,
-        "error": f"{field} must not contain NUL characters or unpaired surrogates.",
-        "field": field,
-    }
+    assert response.json() == {"status": "fail", "code": 400, "error": f"{field} {reason}.", "field": field}
     assert not Lot.objects.exists()
 
 
@@ -52,7 +49,7 @@ def test_text_the_database_cannot_store_is_refused_naming_the_field(api_client, 
 def test_metadata_numbers_must_be_finite(api_client, wallet, number):
     raw = json.dumps(credit(wallet, metadata={"n": 1})).replace('"n": 1', f'"n": {number}')
     response = api_client.post(TXN, raw, content_type="application/json")
-    assert (response.status_code, response.json()["field"]) == (400, "metadata")
+    assert (response.status_code, response.json()["field"]) == (400, "metadata.n")
     assert not Lot.objects.exists()
 
 
@@ -68,7 +65,7 @@ def test_a_body_nested_too_deep_to_parse_is_400(api_client, wallet):
     raw = '{"metadata": ' + "[" * 100_000 + "]" * 100_000 + "}"
     response = api_client.post(TXN, raw, content_type="application/json")
     assert response.status_code == 400
-    assert response.json()["error"] == "The body must be a JSON object."
+    assert response.json()["error"] == input_checks.ERR_JSON_TOO_DEEP
 
 
 def test_a_deeply_nested_metadata_that_parses_is_walked_without_recursion(api_client, wallet):

@@ -9,6 +9,7 @@
 """
 
 import datetime
+import time
 import zoneinfo
 from decimal import Decimal
 
@@ -166,6 +167,15 @@ def test_worker_killed_mid_distribution_then_a_new_worker_rewards_everyone_exact
         assert Lot.objects.filter(campaign=campaign).count() == interrupted.processed  # no half chunk
 
         with harness.celery_process("worker", env=WORKER_ENV, name="-fresh"):
+            started = time.monotonic()
+            harness.wait_for(
+                lambda: CampaignRun.objects.filter(pk=interrupted.pk, processed__gt=interrupted.processed).exists(),
+                timeout=60,
+                interval=0.1,
+                what="the run to resume",
+            )
+            # Stall limit (2 s here) + beat tick (1 s) + the worker's start-up, not minutes.
+            assert time.monotonic() - started < 20
             harness.wait_for(
                 lambda: Campaign.objects.filter(pk=campaign.pk, status=C.Status.COMPLETED).exists(),
                 timeout=90,

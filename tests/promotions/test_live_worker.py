@@ -9,8 +9,6 @@ import pytest
 from django.apps import apps
 
 from config.beat import periodic_task_ensure
-from config.celery import app
-from promotions import tasks
 from promotions.models import Campaign, Grant, InactionCheck
 from tests import harness
 from tests.promotions.live_support import running_inaction, running_live
@@ -19,15 +17,12 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 
 @pytest.fixture
-def redis_broker(monkeypatch):
-    """The upload view runs in this test process, whose broker is memory://: send its one task per
-    batch to the Redis the worker reads instead (the same task, the same ids, after commit)."""
+def redis_broker():
+    """The upload view runs in this test process, whose broker is memory://: send its wake-up
+    tasks to the Redis the worker reads instead."""
     url = harness.redis_url()
     harness.purge_redis(url)
-    with app.connection_for_write(url) as conn:
-        monkeypatch.setattr(
-            tasks.live_events, "delay", lambda event_ids: tasks.live_events.apply_async((event_ids,), connection=conn)
-        )
+    with harness.broker_at(url):
         yield url
 
 
