@@ -331,7 +331,7 @@ def live_report(campaign: Campaign, replay: Replay, *, since, until) -> dict:
             {
                 "profile_id": d.profile_id,
                 "points": str(d.points),
-                "at": d.at.astimezone(tz).isoformat(timespec="minutes"),
+                "at": f"{d.at.astimezone(tz):%d %b %Y, %H:%M}",
             }
             for d in largest
         ],

@@ -457,7 +457,8 @@ def _forecast_shows(campaign: Campaign) -> bool:
     return campaign.status in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
 
 
-def _forecast_chart(result: dict):
+def _forecast_charts(result: dict) -> list[tuple[str, dict]]:
+    """(label, geometry): rewards per day, then points (or codes) per day, each on its own axis."""
     rows = [
         _Row(
             day=datetime.date.fromisoformat(d["day"]),
@@ -468,14 +469,16 @@ def _forecast_chart(result: dict):
         for d in result.get("per_day") or []
     ]
     if not rows:
-        return None
-    series = FORECAST_POINTS if result.get("reward_type") == Campaign.RewardType.POINTS else FORECAST_CODES
-    return charts.grouped_bars(
-        rows,
-        series=[*FORECAST_COUNTS, *series],
-        label=lambda r: f"{r.day:%d %b}",
-        title=lambda r: f"{r.day:%d %b %Y}",
-    )
+        return []
+    shape = {"label": lambda r: f"{r.day:%d %b}", "title": lambda r: f"{r.day:%d %b %Y}"}
+    points = result.get("reward_type") == Campaign.RewardType.POINTS
+    return [
+        ("Forecast rewards per day", charts.grouped_bars(rows, series=FORECAST_COUNTS, height=160, **shape)),
+        (
+            "Forecast points per day" if points else "Forecast codes per day",
+            charts.grouped_bars(rows, series=FORECAST_POINTS if points else FORECAST_CODES, height=160, **shape),
+        ),
+    ]
 
 
 def _forecast_context(campaign: Campaign, job=None) -> dict:
@@ -487,7 +490,7 @@ def _forecast_context(campaign: Campaign, job=None) -> dict:
     return {
         "forecast_job": job,
         "forecast_result": result,
-        "forecast_chart": _forecast_chart(result) if result else None,
+        "forecast_charts": _forecast_charts(result) if result else [],
         "forecast_refused": refused,
         "forecast_days": job.days if job is not None else forecast.DEFAULT_DAYS,
         "forecast_max_days": forecast.MAX_DAYS,
