@@ -286,7 +286,7 @@ def live_report(campaign: Campaign, replay: Replay, *, since, until) -> dict:
             d.at.astimezone(tz).date(), {"rewards": 0, "points": Decimal(0), "codes": 0, "refused": 0}
         )
         if d.reason:
-            refused[d.reason] += 1
+            refused[str(d.reason)] += 1
             day["refused"] += 1
             continue
         day["rewards"] += 1
