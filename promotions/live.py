@@ -31,6 +31,13 @@ campaign never triggers on a system event it produced itself (its own Campaign I
 system event whose Trigger Depth reached MAX_TRIGGER_DEPTH triggers nothing, so two campaigns
 that reward each other's system events stop after a bounded chain.
 
+One decision (issue #21). `decide` is the pure decision: given the campaign's configuration,
+`Counters` (points used, rewards given, per-user period rows) and an ordered list of items, it
+returns each item's outcome and moves the counters in place; `used_up_reason` says whether the
+campaign ends after it. The engine (`_decide_and_give`) calls it with counters read from the
+database and a code claim, then applies the deltas with its conditional UPDATEs; the forecast
+(`promotions.forecast`) calls it with in-memory counters and a count of the codes left.
+
 Per-user periods (day / week / month recurrence) are the calendar periods in the account
 timezone of the triggering event's time (inaction: the check's due time). Coupon and voucher
 rewards are assigned one occurrence at a time (each is a code claim with SKIP LOCKED inside

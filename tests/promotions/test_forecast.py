@@ -278,3 +278,32 @@ def test_forecast_panel_starts_the_job_shows_progress_then_the_result(marketer_c
     assert forecast.forecast_run(forecast_id=job.pk) == "done"
     page = marketer_client.get(url, **HTMX).content.decode()
     assert "every 1s" not in page and "No stored event of the last 30 days" in page
+
+
+def test_bulk_forecast_of_codes_says_how_many_profiles_would_get_none():
+    coupon = BulkCouponFactory(name="Diwali")
+    coupon_services.code_generation_start(
+        coupon=coupon, code_format="alphanumeric", length=8, prefix="D-", suffix="", count=5, actor=None, run_now=True
+    )
+    coupon.refresh_from_db()
+    campaign = campaign_past(
+        members=8,
+        reward_type=C.RewardType.COUPON,
+        coupon=coupon,
+        coupon_kind="bulk",
+        wallet=None,
+        delivery=C.Delivery.RECURRING,
+    )
+    report = forecast.bulk_forecast(campaign)
+    assert report["codes"] == 8 and report["codes_left"] == 5 and report["recurring"]
+    assert "It takes 8 codes per run. Only 5 codes are left: 3 profiles would get none." in report["summary"]
+    assert CodeAssignment.objects.count() == 0
+
+
+def test_a_running_campaign_is_not_forecast_and_the_window_is_at_most_90_days(marketer_client, monkeypatch):
+    monkeypatch.setattr("config.outbox.outbox_wake", lambda *, topic, args=(): True)
+    running = running_live()
+    assert marketer_client.post(f"/campaigns/{running.pk}/forecast/", {"days": "30"}, **HTMX).status_code == 409
+    draft = running_live(status=C.Status.DRAFT)
+    marketer_client.post(f"/campaigns/{draft.pk}/forecast/", {"days": "365"}, **HTMX)
+    assert Forecast.objects.get(campaign=draft).days == forecast.MAX_DAYS
