@@ -1,3 +1,5 @@
+import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -597,5 +599,20 @@ class Forecast(models.Model):
     class Meta:
         indexes = [models.Index(fields=["campaign", "-created_at"], name="forecast_campaign_recent")]
 
+    # A forecast still Waiting / Running this long after it was asked for lost its worker.
+    STALE_AFTER = datetime.timedelta(minutes=5)
+
     def __str__(self) -> str:
         return f"forecast {self.pk} of campaign {self.campaign_id}: {self.status}"
+
+    @property
+    def in_progress(self) -> bool:
+        """Waiting or Running, and recent enough to still be worked on (the panel polls it)."""
+        return self.status in (self.Status.PENDING, self.Status.RUNNING) and not self.stale
+
+    @property
+    def stale(self) -> bool:
+        return (
+            self.status in (self.Status.PENDING, self.Status.RUNNING)
+            and self.created_at < timezone.now() - self.STALE_AFTER
+        )

@@ -307,3 +307,16 @@ def test_a_running_campaign_is_not_forecast_and_the_window_is_at_most_90_days(ma
     draft = running_live(status=C.Status.DRAFT)
     marketer_client.post(f"/campaigns/{draft.pk}/forecast/", {"days": "365"}, **HTMX)
     assert Forecast.objects.get(campaign=draft).days == forecast.MAX_DAYS
+
+
+def test_a_forecast_no_worker_took_stops_polling_and_can_be_started_again(marketer_client, monkeypatch):
+    monkeypatch.setattr("config.outbox.outbox_wake", lambda *, topic, args=(): True)
+    draft = running_live(status=C.Status.DRAFT)
+    url = f"/campaigns/{draft.pk}/forecast/"
+    marketer_client.post(url, {"days": "30"}, **HTMX)
+    Forecast.objects.update(created_at=timezone.now() - datetime.timedelta(minutes=6))
+
+    page = marketer_client.get(url, **HTMX).content.decode()
+
+    assert "every 1s" not in page and "This forecast did not finish" in page
+    assert 'id="forecast-button">' in page  # not disabled
