@@ -252,6 +252,8 @@ def live_replay(
     replay = replay_items(campaign, items, rng=rng, progress=progress)
     if campaign.past_filter:
         replay.approximations.append("The past-behaviour filter is read on today's profiles.")
+    if campaign.reward_type == C.RewardType.POINTS and campaign.points_type == C.PointsType.RANDOM:
+        replay.approximations.append("Random points: one seeded draw per trigger, as the engine draws them.")
     return replay, since, until
 
 
