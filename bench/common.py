@@ -19,6 +19,7 @@ FIGURE_NAMES = (
     "campaign_list_queries",
     "lifecycle_jobs",
     "pages_p95",  # issue 18: every page reachable from the navigation (bench/pages_bench.py)
+    "forecast_replay",  # issue 21: a 30-day replay through a live campaign (bench/forecast_bench.py)
 )
 
 

@@ -1,3 +1,5 @@
+import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -572,3 +574,45 @@ class InactionCheck(models.Model):
     @property
     def occurrence(self) -> str:
         return f"check:{self.pk}"
+
+
+class Forecast(models.Model):
+    """One on-demand forecast of a campaign (issue #21): its progress while the background task
+    replays history, then its result (per-day series, totals, run-out day, refusals by cap)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="forecasts")
+    days = models.PositiveSmallIntegerField(default=30)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent
+    stage = models.CharField(max_length=120, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["campaign", "-created_at"], name="forecast_campaign_recent")]
+
+    # A forecast still Waiting / Running this long after it was asked for lost its worker.
+    STALE_AFTER = datetime.timedelta(minutes=5)
+
+    def __str__(self) -> str:
+        return f"forecast {self.pk} of campaign {self.campaign_id}: {self.status}"
+
+    @property
+    def in_progress(self) -> bool:
+        """Waiting or Running, and recent enough to still be worked on (the panel polls it)."""
+        return self.status in (self.Status.PENDING, self.Status.RUNNING) and not self.stale
+
+    @property
+    def stale(self) -> bool:
+        return (
+            self.status in (self.Status.PENDING, self.Status.RUNNING)
+            and self.created_at < timezone.now() - self.STALE_AFTER
+        )

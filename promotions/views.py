@@ -1,4 +1,7 @@
 import csv
+import datetime
+from collections import namedtuple
+from decimal import Decimal
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -10,13 +13,14 @@ from django.utils import timezone
 
 from config import access, charts
 from config.account import timezone_label
+from promotions import forecast, selectors, services
 from promotions import forms as section_forms
-from promotions import selectors, services
 from promotions.distribution import MSG_CODES_OUT
 from promotions.filters import CampaignFilter
 from promotions.models import Campaign, CampaignRun, Grant
 
 BUILDER = "promotions/campaign_builder.html"
+_Row = namedtuple("_Row", "day rewards points codes")
 SECTIONS = (*Campaign.SECTIONS, "publish")
 PAGE_SIZES = (25, 50, 100)
 CODES_OUT_REASONS = (Grant.Reason.BULK_CODES_EXHAUSTED, Grant.Reason.VOUCHER_CODES_EXHAUSTED)
@@ -89,6 +93,7 @@ def _builder_context(campaign: Campaign, *, open_section: str | None = None, for
         "summary": summary,
         "timezone_label": timezone_label(tz),
         "publish_url": reverse("promotions:campaign_publish", args=[campaign.pk]) if campaign.pk else "",
+        **(_forecast_context(campaign) if open_section == "publish" and campaign.pk else {}),
     }
 
 
@@ -354,6 +359,8 @@ def campaign_detail(request, pk: int):
     context["codes_out"] = context["codes_out"] or any(e["reason"] in CODES_OUT_REASONS for e in context["errors"])
     if context["show_chart"]:
         context.update(_chart_context(request, campaign))
+    if _forecast_shows(campaign):
+        context.update(_forecast_context(campaign))
     return render(request, "promotions/campaign_detail.html", context)
 
 
@@ -436,3 +443,75 @@ def campaign_grants_csv(request, pk: int):
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-grants.csv"'
     return response
+
+
+# The forecast (issue #21) ----------------------------------------------------------------
+
+FORECAST = "promotions/_forecast.html"
+FORECAST_COUNTS = [("rewards", "Rewards", "#4f46e5")]
+FORECAST_POINTS = [("points", "Points", "#f59e0b")]
+FORECAST_CODES = [("codes", "Codes", "#22c1a3")]
+
+
+def _forecast_shows(campaign: Campaign) -> bool:
+    return campaign.status in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
+
+
+def _forecast_charts(result: dict) -> list[tuple[str, dict]]:
+    """(label, geometry): rewards per day, then points (or codes) per day, each on its own axis."""
+    rows = [
+        _Row(
+            day=datetime.date.fromisoformat(d["day"]),
+            rewards=d["rewards"],
+            points=Decimal(d["points"]),
+            codes=d["codes"],
+        )
+        for d in result.get("per_day") or []
+    ]
+    if not rows:
+        return []
+    shape = {"label": lambda r: f"{r.day:%d %b}", "title": lambda r: f"{r.day:%d %b %Y}"}
+    points = result.get("reward_type") == Campaign.RewardType.POINTS
+    return [
+        ("Forecast rewards per day", charts.grouped_bars(rows, series=FORECAST_COUNTS, height=160, **shape)),
+        (
+            "Forecast points per day" if points else "Forecast codes per day",
+            charts.grouped_bars(rows, series=FORECAST_POINTS if points else FORECAST_CODES, height=160, **shape),
+        ),
+    ]
+
+
+def _forecast_context(campaign: Campaign, job=None) -> dict:
+    job = job or forecast.forecast_latest(campaign=campaign)
+    result = job.result if job is not None and job.status == job.Status.DONE else {}
+    refused = [
+        (Grant.Reason(r).label if r in Grant.Reason.values else r, n) for r, n in (result.get("refused") or {}).items()
+    ]
+    return {
+        "forecast_job": job,
+        "forecast_result": result,
+        "forecast_charts": _forecast_charts(result) if result else [],
+        "forecast_refused": refused,
+        "forecast_days": job.days if job is not None else forecast.DEFAULT_DAYS,
+        "forecast_max_days": forecast.MAX_DAYS,
+        "forecast_shows": _forecast_shows(campaign),
+    }
+
+
+@access.marketer_required
+def campaign_forecast(request, pk: int):
+    """The Forecast panel: POST starts a forecast (background task), GET shows the latest one
+    (polled every second while it runs)."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    job = None
+    if request.method == "POST":
+        if not _forecast_shows(campaign):
+            return HttpResponse("Only a Draft or Scheduled campaign can be forecast.", status=409)
+        try:
+            days = int(request.POST.get("days") or forecast.DEFAULT_DAYS)
+        except ValueError:
+            days = forecast.DEFAULT_DAYS
+        job = forecast.forecast_start(campaign=campaign, days=days)
+        if not request.htmx:
+            return redirect(request.POST.get("next") or campaign.get_absolute_url())
+    return render(request, FORECAST, {"campaign": campaign, **_forecast_context(campaign, job)})
