@@ -203,7 +203,7 @@ _ERROR_EXAMPLES_SQL = """
 SELECT r.reason, p.id, p.identity
 FROM (
     SELECT campaign_id, reason FROM promotions_grantreasoncount
-    WHERE campaign_id = %s GROUP BY 1, 2 HAVING sum(count) > 0
+    WHERE campaign_id = %s AND reason <> 'Held out' GROUP BY 1, 2 HAVING sum(count) > 0
 ) r
 CROSS JOIN LATERAL (
     SELECT g.profile_id FROM promotions_grant g
@@ -216,7 +216,10 @@ ORDER BY r.reason, p.id
 
 _GRANT_STATS_SQL = """
 SELECT COALESCE(sum(rewards), 0), COALESCE(sum(first_ever), 0), COALESCE(sum(points), 0), COALESCE(sum(codes), 0),
-       (SELECT COALESCE(sum(count), 0) FROM promotions_grantreasoncount WHERE campaign_id = %(c)s)
+       (SELECT COALESCE(sum(count), 0) FROM promotions_grantreasoncount
+        WHERE campaign_id = %(c)s AND reason <> 'Held out'),
+       (SELECT COALESCE(sum(count), 0) FROM promotions_grantreasoncount
+        WHERE campaign_id = %(c)s AND reason = 'Held out')
 FROM promotions_grantrollup WHERE campaign_id = %(c)s
 """
 
@@ -232,13 +235,14 @@ def campaign_grant_stats(*, campaign: Campaign) -> dict:
 
     with connection.cursor() as cursor:
         cursor.execute(_GRANT_STATS_SQL, {"c": campaign.pk})
-        rewards, profiles, points, codes, not_granted = cursor.fetchone()
+        rewards, profiles, points, codes, not_granted, held_out = cursor.fetchone()
     return {
         "rewards_given": rewards,
         "profiles_rewarded": profiles,
         "points_distributed": points or Decimal(0),  # the page shows 0, not blank
         "codes_distributed": codes,
-        "not_granted": not_granted,
+        "not_granted": not_granted,  # errors only: "Held out" is the holdout group, not an error
+        "held_out": held_out,
     }
 
 
@@ -247,10 +251,11 @@ def campaign_grant_errors(*, campaign: Campaign) -> list[dict]:
     from django.db import connection
     from django.db.models import Sum
 
-    from promotions.models import GrantReasonCount
+    from promotions.models import Grant, GrantReasonCount
 
     counts = (
         GrantReasonCount.objects.filter(campaign=campaign)
+        .exclude(reason=Grant.Reason.HELD_OUT)
         .values("reason")
         .annotate(count=Sum("count"))
         .filter(count__gt=0)

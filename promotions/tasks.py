@@ -39,3 +39,11 @@ def live_events(event_ids: list[int] | None = None) -> dict:
 def live_sweep() -> dict:
     """Due inaction checks, live campaigns' start and end (every 30 s from beat)."""
     return live.live_sweep()
+
+
+@shared_task(name="promotions.outcomes_refresh_due", acks_late=True, reject_on_worker_lost=True)
+def outcomes_refresh_due() -> int:
+    """Refresh the outcome reports of campaigns with a goal (beat, every 15 minutes)."""
+    from promotions import outcomes
+
+    return len(outcomes.outcomes_refresh_due())
