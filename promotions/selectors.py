@@ -74,6 +74,25 @@ def campaign_published_audience(campaign: Campaign) -> int | None:
     return (event.details or {}).get("audience") if event else None
 
 
+def _outcome_rows(c: Campaign) -> list[tuple[str, str]]:
+    """The goal and holdout in words (issue #19); nothing when neither is set."""
+    from segments.rules import describe_filter
+
+    rows = []
+    if c.goal_event:
+        goal = c.goal_event
+        if c.goal_filters:
+            goal += " where " + " and ".join(describe_filter(f) for f in c.goal_filters)
+        if c.goal_window_value and c.goal_window_unit:
+            goal += f", within {c.goal_window_value} {c.get_goal_window_unit_display().lower()} of qualifying"
+        if c.goal_value_property:
+            goal += f"; value: sum of {c.goal_value_property}"
+        rows.append(("Conversion goal", goal))
+    if c.holdout_percent:
+        rows.append(("Holdout", f"{c.holdout_percent} % of qualifying profiles are not rewarded"))
+    return rows
+
+
 def campaign_summary(campaign: Campaign) -> dict[str, list[tuple[str, str]]]:
     """Section → (label, value) rows: what the Publish section and the detail page show."""
     c = campaign
@@ -167,6 +186,7 @@ def campaign_summary(campaign: Campaign) -> dict[str, list[tuple[str, str]]]:
             what.append(("Max per user", str(c.max_codes_per_user)))
         if c.max_codes_per_campaign:
             what.append(("Max per campaign", str(c.max_codes_per_campaign)))
+        what += _outcome_rows(c)
 
     when = []
     tz = timezone.get_current_timezone()

@@ -125,6 +125,7 @@ def _refresh_initial(request, section: str) -> dict:
         elif refresh == f"remove_{prefix}":
             initial[counter] = str(max(1, count - 1))
     section_forms.refresh_trigger_filters(initial, refresh)
+    section_forms.refresh_goal_filters(initial, refresh)
     return initial
 
 
