@@ -479,3 +479,10 @@ def _grant_series_from_grants(*, campaign: Campaign, period: str, tz, since, unt
         .annotate(rewards=Count("id"), points=Sum("points"), profiles=Count("profile_id", distinct=True))
         .order_by()
     )
+
+
+def campaign_outcome(*, campaign: Campaign):
+    """The campaign's last computed outcome report (CampaignOutcome) or None."""
+    from promotions.models import CampaignOutcome
+
+    return CampaignOutcome.objects.filter(pk=campaign.pk).first()
