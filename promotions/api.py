@@ -529,7 +529,13 @@ def campaign_profile_outcome(request, campaign_id: Path[CampaignId], identity: s
             if not line["group"]
         ],
         "events": [
-            {"at": e["at"].isoformat(), "event": e["name"], "matched": e["matched"], "why": e["why"], "outcome": e["outcome"]}
+            {
+                "at": e["at"].isoformat(),
+                "event": e["name"],
+                "matched": e["matched"],
+                "why": e["why"],
+                "outcome": e["outcome"],
+            }
             for e in story["events"]
         ],
         "counters": [{"counter": label, "value": value} for label, value in story["counters"]],

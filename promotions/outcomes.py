@@ -200,7 +200,12 @@ def outcomes_refresh_due(*, now: datetime.datetime | None = None, limit: int = S
         window = goal_window(campaign)
         ended = campaign.status in (C.Status.COMPLETED, C.Status.STOPPED)
         last = getattr(campaign, "outcome", None)  # select_related: None when never computed
-        if ended and last is not None and window is not None and last.computed_at > campaign.updated_at + window + LATE_EVENTS:
+        if (
+            ended
+            and last is not None
+            and window is not None
+            and last.computed_at > campaign.updated_at + window + LATE_EVENTS
+        ):
             continue  # its windows are over and the stored report already saw them
         outcome_refresh(campaign=campaign, now=now)
         done.append(campaign.pk)

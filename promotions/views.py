@@ -386,9 +386,7 @@ def _outcome_context(campaign: Campaign) -> dict:
     chart = None
     if report and campaign.has_goal:
         curve = report["curve"]
-        steps = [
-            _CurveStep(i + 1, curve["rewarded"][i], curve["holdout"][i]) for i in range(len(curve["rewarded"]))
-        ]
+        steps = [_CurveStep(i + 1, curve["rewarded"][i], curve["holdout"][i]) for i in range(len(curve["rewarded"]))]
         total = len(steps)
         chart = charts.grouped_bars(
             steps,
@@ -436,10 +434,15 @@ def _outcome_figures(report: dict) -> list[tuple[str, str, str]]:
     u = report["uplift"]
     relative = "—"
     if u["relative"] is not None:
-        relative = f"{u['relative'] * 100:+.1f} % (95 % CI {u['relativeLower'] * 100:+.1f} % to {u['relativeUpper'] * 100:+.1f} %)"
+        low, high = u["relativeLower"] * 100, u["relativeUpper"] * 100
+        relative = f"{u['relative'] * 100:+.1f} % (95 % CI {low:+.1f} % to {high:+.1f} %)"
     cost = u["costPerIncrementalConversion"]
     return [
-        ("uplift-absolute", "Uplift", f"{_pts(u['absolute'])} points (95 % CI {_pts(u['lower'])} to {_pts(u['upper'])})"),
+        (
+            "uplift-absolute",
+            "Uplift",
+            f"{_pts(u['absolute'])} points (95 % CI {_pts(u['lower'])} to {_pts(u['upper'])})",
+        ),
         ("uplift-relative", "Relative uplift", relative),
         ("uplift-incremental", "Incremental conversions", f"{u['incrementalConversions']:,.1f}"),
         ("uplift-value", "Incremental goal value", f"{u['incrementalValue']:,.2f}"),

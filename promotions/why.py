@@ -1,4 +1,4 @@
-""""Why this profile?" (SPEC 11, issue #19): what a campaign did with one profile, and why.
+""" "Why this profile?" (SPEC 11, issue #19): what a campaign did with one profile, and why.
 
 A read for one profile, so a handful of bounded, indexed queries: the audience rules explained
 rule by rule (past behaviour: the segment explainer), or its recent trigger events each with
@@ -29,6 +29,9 @@ SAY_AFTER_END = "happened or arrived after the campaign ended"
 SAY_FILTER = "filter not met: {filter}"
 SAY_PAST_FILTER = "the past-behaviour filter did not match"
 SAY_MATCHED = "matched the trigger"
+SAY_NEVER = (
+    "Not rewarded: the campaign never decided for this profile (not in the audience at a run, or no matching event)."
+)
 
 
 def _window_reason(campaign: Campaign, event: Event) -> str | None:
@@ -59,7 +62,9 @@ def _live_events(campaign: Campaign, profile: Profile, grants_by_occurrence: dic
             filters = []
         for f in filters:
             passing = set(
-                Event.objects.filter(pk__in=ids, name=name).filter(segment_rules.filter_q(f)).values_list("pk", flat=True)
+                Event.objects.filter(pk__in=ids, name=name)
+                .filter(segment_rules.filter_q(f))
+                .values_list("pk", flat=True)
             )
             for e in events:
                 if e.name == name and e.pk not in passing and e.pk not in failed:
@@ -83,7 +88,10 @@ def _live_events(campaign: Campaign, profile: Profile, grants_by_occurrence: dic
         if e.pk in checks:
             check = checks[e.pk]
             occurrence = check.occurrence
-            why = why or f"event A: inaction check {check.get_status_display().lower()}, due {check.due_at:%Y-%m-%d %H:%M}"
+            why = (
+                why
+                or f"event A: inaction check {check.get_status_display().lower()}, due {check.due_at:%Y-%m-%d %H:%M}"
+            )
         grant = grants_by_occurrence.get(occurrence)
         rows.append(
             {
@@ -103,7 +111,12 @@ def _counters(campaign: Campaign, profile: Profile) -> list[tuple[str, str]]:
     counter = CampaignCounter.objects.filter(pk=campaign.pk).first()
     if counter is not None:
         if campaign.budget_campaign is not None:
-            rows.append(("Campaign budget used", f"{counter.points_used.normalize():f} of {campaign.budget_campaign.normalize():f}"))
+            rows.append(
+                (
+                    "Campaign budget used",
+                    f"{counter.points_used.normalize():f} of {campaign.budget_campaign.normalize():f}",
+                )
+            )
         if campaign.max_codes_per_campaign:
             rows.append(("Campaign codes given", f"{counter.rewards} of {campaign.max_codes_per_campaign}"))
     for pc in ProfileCounter.objects.filter(campaign=campaign, profile=profile).order_by("period"):
@@ -129,9 +142,7 @@ def profile_story(*, campaign: Campaign, identity: str, now: datetime.datetime |
     profile = Profile.objects.filter(identity=identity).first()
     if profile is None:
         return None
-    grants = list(
-        Grant.objects.filter(campaign=campaign, profile=profile).order_by("created_at", "pk")[:GRANTS_SHOWN]
-    )
+    grants = list(Grant.objects.filter(campaign=campaign, profile=profile).order_by("created_at", "pk")[:GRANTS_SHOWN])
     by_occurrence = {g.occurrence: g for g in grants}
     story = {
         "profile": profile,
@@ -184,8 +195,12 @@ def _summary(story: dict, campaign: Campaign) -> str:
         reasons = ", ".join(dict.fromkeys(g["reason"] for g in story["grants"]))
         text = f"Not rewarded: {reasons}."
     else:
-        text = "Not rewarded: the campaign never decided for this profile (not in the audience at a run, or no matching event)."
+        text = SAY_NEVER
     if campaign.has_goal and story["qualified_at"]:
         n = len(story["conversions"])
-        text += f" Converted ({campaign.goal_event}) {n} time(s) within the goal's window." if n else f" No {campaign.goal_event} within the goal's window yet."
+        text += (
+            f" Converted ({campaign.goal_event}) {n} time(s) within the goal's window."
+            if n
+            else f" No {campaign.goal_event} within the goal's window yet."
+        )
     return text

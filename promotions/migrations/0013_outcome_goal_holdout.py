@@ -6,66 +6,106 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('coupons', '0006_import_file'),
-        ('promotions', '0012_live_inbox_to_outbox'),
-        ('segments', '0008_event_dedup_key_index'),
-        ('vouchers', '0006_assignment_key_portable_fewer_indexes'),
-        ('wallets', '0007_idempotency_record_moves_to_config'),
+        ("coupons", "0006_import_file"),
+        ("promotions", "0012_live_inbox_to_outbox"),
+        ("segments", "0008_event_dedup_key_index"),
+        ("vouchers", "0006_assignment_key_portable_fewer_indexes"),
+        ("wallets", "0007_idempotency_record_moves_to_config"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CampaignOutcome',
+            name="CampaignOutcome",
             fields=[
-                ('campaign', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='outcome', serialize=False, to='promotions.campaign')),
-                ('computed_at', models.DateTimeField()),
-                ('report', models.JSONField(default=dict)),
+                (
+                    "campaign",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="outcome",
+                        serialize=False,
+                        to="promotions.campaign",
+                    ),
+                ),
+                ("computed_at", models.DateTimeField()),
+                ("report", models.JSONField(default=dict)),
             ],
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='goal_event',
+            model_name="campaign",
+            name="goal_event",
             field=models.CharField(blank=True, max_length=256),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='goal_filters',
+            model_name="campaign",
+            name="goal_filters",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='goal_value_property',
+            model_name="campaign",
+            name="goal_value_property",
             field=models.CharField(blank=True, max_length=120),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='goal_window_unit',
-            field=models.CharField(blank=True, choices=[('hours', 'Hours'), ('days', 'Days')], max_length=8),
+            model_name="campaign",
+            name="goal_window_unit",
+            field=models.CharField(blank=True, choices=[("hours", "Hours"), ("days", "Days")], max_length=8),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='goal_window_value',
+            model_name="campaign",
+            name="goal_window_value",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='holdout_percent',
+            model_name="campaign",
+            name="holdout_percent",
             field=models.PositiveSmallIntegerField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='grant',
-            name='reason',
-            field=models.CharField(blank=True, choices=[('Invalid wallet configuration', 'Invalid wallet configuration'), ('Inactive wallet', 'Inactive wallet'), ('Invalid points calculated', 'Invalid points calculated'), ('Reward recurrence limit exceeded', 'Reward recurrence limit exceeded'), ('Campaign points budget exceeded', 'Campaign points budget exceeded'), ('User points budget exceeded', 'User points budget exceeded'), ('Inactive coupon', 'Inactive coupon'), ('Campaign coupon limit exceeded', 'Campaign coupon limit exceeded'), ('User coupon limit exceeded', 'User coupon limit exceeded'), ('Bulk codes exhausted', 'Bulk codes exhausted'), ('Coupon redemption limit reached', 'Coupon redemption limit reached'), ('Inactive voucher list', 'Inactive voucher list'), ('Campaign voucher limit exceeded', 'Campaign voucher limit exceeded'), ('User voucher limit exceeded', 'User voucher limit exceeded'), ('Voucher codes exhausted', 'Voucher codes exhausted'), ('Campaign paused or stopped', 'Campaign paused or stopped'), ('Held out', 'Held out')], max_length=40),
+            model_name="grant",
+            name="reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("Invalid wallet configuration", "Invalid wallet configuration"),
+                    ("Inactive wallet", "Inactive wallet"),
+                    ("Invalid points calculated", "Invalid points calculated"),
+                    ("Reward recurrence limit exceeded", "Reward recurrence limit exceeded"),
+                    ("Campaign points budget exceeded", "Campaign points budget exceeded"),
+                    ("User points budget exceeded", "User points budget exceeded"),
+                    ("Inactive coupon", "Inactive coupon"),
+                    ("Campaign coupon limit exceeded", "Campaign coupon limit exceeded"),
+                    ("User coupon limit exceeded", "User coupon limit exceeded"),
+                    ("Bulk codes exhausted", "Bulk codes exhausted"),
+                    ("Coupon redemption limit reached", "Coupon redemption limit reached"),
+                    ("Inactive voucher list", "Inactive voucher list"),
+                    ("Campaign voucher limit exceeded", "Campaign voucher limit exceeded"),
+                    ("User voucher limit exceeded", "User voucher limit exceeded"),
+                    ("Voucher codes exhausted", "Voucher codes exhausted"),
+                    ("Campaign paused or stopped", "Campaign paused or stopped"),
+                    ("Held out", "Held out"),
+                ],
+                max_length=40,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='campaign',
-            constraint=models.CheckConstraint(condition=models.Q(('holdout_percent__isnull', True), models.Q(('holdout_percent__gte', 1), ('holdout_percent__lte', 50)), _connector='OR'), name='campaign_holdout_1_50'),
+            model_name="campaign",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("holdout_percent__isnull", True),
+                    models.Q(("holdout_percent__gte", 1), ("holdout_percent__lte", 50)),
+                    _connector="OR",
+                ),
+                name="campaign_holdout_1_50",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='campaign',
-            constraint=models.CheckConstraint(condition=models.Q(('goal_window_value__isnull', True), ('goal_window_value__gt', 0), _connector='OR'), name='campaign_goal_window_value_positive'),
+            model_name="campaign",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("goal_window_value__isnull", True), ("goal_window_value__gt", 0), _connector="OR"),
+                name="campaign_goal_window_value_positive",
+            ),
         ),
     ]

@@ -54,7 +54,11 @@ def _measured_campaign(n=400, rates=(0.05, 0.40)):
     for i, p in enumerate(profiles):
         rate = rates[0] if p.pk in held else rates[1]
         if (i * 7919) % 1000 < rate * 1000:  # deterministic, spread evenly
-            events.append(Event(profile=p, name="Charged", properties={"Amount": 50}, occurred_at=at + datetime.timedelta(hours=3)))
+            events.append(
+                Event(
+                    profile=p, name="Charged", properties={"Amount": 50}, occurred_at=at + datetime.timedelta(hours=3)
+                )
+            )
     Event.objects.bulk_create(events)
     return campaign, held, profiles
 

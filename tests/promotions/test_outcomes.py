@@ -120,12 +120,32 @@ def _seed_report(campaign, *, rates, n, at, value=10, seed=3):
         if rng.random() < rates[group]:
             truth[group] += 1
             hours = rng.uniform(1, 47)
-            events.append(Event(profile=p, name="Charged", properties={"Amount": value}, occurred_at=at + datetime.timedelta(hours=hours)))
+            events.append(
+                Event(
+                    profile=p,
+                    name="Charged",
+                    properties={"Amount": value},
+                    occurred_at=at + datetime.timedelta(hours=hours),
+                )
+            )
         # Noise the report must ignore: before qualifying, after the window, another event, a filtered-out one.
-        events.append(Event(profile=p, name="Charged", properties={"Amount": 1}, occurred_at=at - datetime.timedelta(hours=1)))
-        events.append(Event(profile=p, name="Charged", properties={"Amount": 1}, occurred_at=at + datetime.timedelta(hours=49)))
-        events.append(Event(profile=p, name="App Launched", properties={}, occurred_at=at + datetime.timedelta(hours=2)))
-        events.append(Event(profile=p, name="Charged", properties={"Amount": 1, "Mode": "test"}, occurred_at=at + datetime.timedelta(hours=3)))
+        events.append(
+            Event(profile=p, name="Charged", properties={"Amount": 1}, occurred_at=at - datetime.timedelta(hours=1))
+        )
+        events.append(
+            Event(profile=p, name="Charged", properties={"Amount": 1}, occurred_at=at + datetime.timedelta(hours=49))
+        )
+        events.append(
+            Event(profile=p, name="App Launched", properties={}, occurred_at=at + datetime.timedelta(hours=2))
+        )
+        events.append(
+            Event(
+                profile=p,
+                name="Charged",
+                properties={"Amount": 1, "Mode": "test"},
+                occurred_at=at + datetime.timedelta(hours=3),
+            )
+        )
     Event.objects.bulk_create(events)
     return held, truth
 
@@ -166,7 +186,10 @@ def test_report_counts_conversions_set_based_within_the_window_and_the_filters(d
 def test_periodic_sweep_refreshes_campaigns_with_a_goal_only():
     at = timezone.now() - datetime.timedelta(hours=5)
     with_goal = campaign_past(
-        members=0, status=C.Status.RUNNING, goal_event="Charged", goal_window_value=1,
+        members=0,
+        status=C.Status.RUNNING,
+        goal_event="Charged",
+        goal_window_value=1,
         goal_window_unit=C.GoalWindowUnit.DAYS,
     )
     campaign_past(members=0, status=C.Status.RUNNING)
