@@ -19,6 +19,7 @@ FIGURE_NAMES = (
     "campaign_list_queries",
     "lifecycle_jobs",
     "pages_p95",  # issue 18: every page reachable from the navigation (bench/pages_bench.py)
+    "outcome_report",  # issue 19: uplift of a campaign over every profile with a holdout (bench/outcomes_bench.py)
 )
 
 

@@ -198,3 +198,33 @@ def test_periodic_sweep_refreshes_campaigns_with_a_goal_only():
     assert outcomes.outcomes_refresh_due() == []  # fresh for REFRESH_EVERY
     later = timezone.now() + outcomes.REFRESH_EVERY + datetime.timedelta(minutes=1)
     assert outcomes.outcomes_refresh_due(now=later) == [with_goal.pk]
+
+
+def test_held_out_profiles_take_no_code_from_a_bulk_series():
+    from tests.promotions.test_distribution_runs import bulk_coupon
+
+    coupon = bulk_coupon(40)
+    campaign = campaign_past(
+        members=30,
+        holdout_percent=40,
+        reward_type=C.RewardType.COUPON,
+        coupon_kind=C.CouponKind.BULK,
+        coupon=coupon,
+        wallet=None,
+        points_type="",
+        flat_points=None,
+    )
+    members = list(campaign.custom_list.members.values_list("profile_id", flat=True))
+    held = expected_held(campaign, members)
+    run_all(campaign)
+    from coupons.models import CodeAssignment
+
+    assigned = set(CodeAssignment.objects.filter(campaign=campaign).values_list("profile_id", flat=True))
+    assert assigned == set(members) - held
+    assert Grant.objects.filter(campaign=campaign, reason=R.HELD_OUT).count() == len(held)
+
+
+def test_the_outcome_sweep_is_a_static_beat_entry():
+    from django_celery_beat.models import PeriodicTask
+
+    assert PeriodicTask.objects.filter(task="promotions.outcomes_refresh_due", enabled=True).count() == 1
