@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from promotions import selectors
 from promotions import uplift as stats
 from promotions.models import Campaign, CampaignOutcome, Grant
 from segments import rules as segment_rules
@@ -120,8 +121,6 @@ def _cumulative(group: dict) -> list[float]:
 
 def outcome_report(campaign: Campaign, *, spent: dict | None = None) -> dict:
     """The figures of the report as JSON-ready values (counts from `outcome_counts`, cost from the rollups)."""
-    from promotions import selectors
-
     groups = outcome_counts(campaign)
     spent = spent or selectors.campaign_grant_stats(campaign=campaign)
     rewarded, holdout = groups["rewarded"], groups["holdout"]

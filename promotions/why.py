@@ -11,7 +11,7 @@ import datetime
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from promotions import catalogue, holdout, outcomes
+from promotions import catalogue, holdout, outcomes, selectors
 from promotions.models import Campaign, CampaignCounter, Grant, InactionCheck, ProfileCounter
 from segments import rules as segment_rules
 from segments import selectors as segment_selectors
@@ -172,7 +172,11 @@ def profile_story(*, campaign: Campaign, identity: str, now: datetime.datetime |
     if campaign.is_live:
         story["events"] = _live_events(campaign, profile, by_occurrence)
         story["counters"] = _counters(campaign, profile)
-    else:
+    if campaign.reward_type in (C.RewardType.COUPON, C.RewardType.VOUCHER):
+        left = selectors.campaign_codes_left(campaign=campaign)
+        if left is not None:
+            story["counters"].append(("Codes left now", f"{left:,}"))
+    if not campaign.is_live:
         rules = catalogue.audience_rules(campaign)
         if rules is not None:
             try:
