@@ -235,3 +235,15 @@ def test_the_outcome_sweep_is_a_static_beat_entry():
     from django_celery_beat.models import PeriodicTask
 
     assert PeriodicTask.objects.filter(task="promotions.outcomes_refresh_due", enabled=True).count() == 1
+
+
+def test_a_profile_stays_in_its_group_across_runs_of_a_recurring_campaign():
+    # Two runs of the same campaign (what a recurring schedule creates), each rewarding again.
+    campaign = campaign_past(members=30, holdout_percent=25, reward_again=True)
+    members = list(campaign.custom_list.members.values_list("profile_id", flat=True))
+    first, second = run_all(campaign), run_all(campaign, chunk_size=4)
+    held = expected_held(campaign, members)
+    for run in (first, second):
+        in_run = Grant.objects.filter(run=run)
+        assert set(in_run.filter(reason=R.HELD_OUT).values_list("profile_id", flat=True)) == held
+        assert in_run.filter(granted=True).count() == 30 - len(held)
