@@ -83,6 +83,10 @@ def test_live_held_out_items_use_no_budget_and_no_cap_and_stay_in_their_group():
     # The cap turned down only the rewarded group's second event.
     assert sum(1 for g in grants if g.reason == R.RECURRENCE_LIMIT) == rewarded
     assert CampaignCounter.objects.get(campaign=campaign).points_used == 10 * rewarded
+    # The same batch matched again (a re-sent batch, a retried task): nothing new, held out or given.
+    events = list(Event.objects.filter(name="Charged", profile__in=profiles))
+    process(*events)
+    assert Grant.objects.filter(campaign=campaign).count() == len(grants)
 
 
 def test_inaction_check_of_a_held_out_profile_is_recorded_held_out():
