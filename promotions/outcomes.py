@@ -199,7 +199,9 @@ def outcomes_refresh_due(*, now: datetime.datetime | None = None, limit: int = S
         .order_by("pk")
     )
     done = []
-    for campaign in candidates[: limit * 2]:
+    # Iterated, not sliced: ended campaigns whose report is final are skipped without a query
+    # each, and must not fill a slice and starve the campaigns behind them.
+    for campaign in candidates.iterator(chunk_size=200):
         window = goal_window(campaign)
         ended = campaign.status in (C.Status.COMPLETED, C.Status.STOPPED)
         last = getattr(campaign, "outcome", None)  # select_related: None when never computed

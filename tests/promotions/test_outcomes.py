@@ -251,3 +251,17 @@ def test_a_profile_stays_in_its_group_across_runs_of_a_recurring_campaign():
         in_run = Grant.objects.filter(run=run)
         assert set(in_run.filter(reason=R.HELD_OUT).values_list("profile_id", flat=True)) == held
         assert in_run.filter(granted=True).count() == 30 - len(held)
+
+
+def test_sweep_stops_refreshing_an_ended_campaign_once_its_windows_are_over():
+    ended = campaign_past(
+        members=0,
+        status=C.Status.COMPLETED,
+        goal_event="Charged",
+        goal_window_value=2,
+        goal_window_unit=C.GoalWindowUnit.HOURS,
+    )
+    Campaign.objects.filter(pk=ended.pk).update(updated_at=timezone.now() - datetime.timedelta(days=3))
+    assert outcomes.outcomes_refresh_due() == [ended.pk]  # never computed: computed once
+    later = timezone.now() + outcomes.REFRESH_EVERY + datetime.timedelta(minutes=1)
+    assert outcomes.outcomes_refresh_due(now=later) == []  # the stored report already saw every window
