@@ -20,6 +20,7 @@ FIGURE_NAMES = (
     "lifecycle_jobs",
     "pages_p95",  # issue 18: every page reachable from the navigation (bench/pages_bench.py)
     "forecast_replay",  # issue 21: a 30-day replay through a live campaign (bench/forecast_bench.py)
+    "outcome_report",  # issue 19: uplift of a campaign over every profile with a holdout (bench/outcomes_bench.py)
 )
 
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from bench import cluster, dataset  # noqa: E402
 from bench.common import FIGURE_NAMES, Context, Figure, log  # noqa: E402
 
-FAMILIES = ("distribute", "audience", "upload", "campaign_list", "lifecycle", "pages", "forecast")
+FAMILIES = ("distribute", "audience", "upload", "campaign_list", "lifecycle", "pages", "forecast", "outcomes")
 # Which figures a family owns, to print FAIL n/a lines when a family crashes.
 OWNS = {
     "distribute": ("distribute_wallet", "distribute_codes", "naive_ratio_wallet", "naive_ratio_codes"),
@@ -33,6 +33,7 @@ OWNS = {
     "lifecycle": ("lifecycle_jobs",),
     "pages": ("pages_p95",),
     "forecast": ("forecast_replay",),
+    "outcomes": ("outcome_report",),
 }
 
 

@@ -60,7 +60,7 @@ from django.utils import timezone
 from config import outbox, pg_arrays
 from config.account import account_tzinfo
 from coupons.models import Coupon
-from promotions import distribution, system_events
+from promotions import distribution, holdout, system_events
 from promotions.models import (
     Campaign,
     CampaignCounter,
@@ -663,7 +663,14 @@ def grant_items_locked(
         # Completed (budget, limit or end time), archived or not started: it matches nothing any more.
         return []
     else:
-        outcome = _decide_and_give(campaign, fresh, now, rng or random.Random())
+        # Held-out items (the goal's holdout group) never reach the budget, cap or code decisions.
+        held = holdout.held_out_ids(
+            campaign_id=campaign.pk, profile_ids={i.profile_id for i in fresh}, percent=campaign.holdout_percent
+        )
+        outcome = {i.occurrence: (R.HELD_OUT, None, "") for i in fresh if i.profile_id in held}
+        rest = [i for i in fresh if i.profile_id not in held]
+        if rest:
+            outcome.update(_decide_and_give(campaign, rest, now, rng or random.Random()))
     granted_ids = {i.profile_id for i in fresh if not outcome[i.occurrence][0]}
     before = set(
         Grant.objects.filter(campaign=campaign, granted=True, profile_id__in=granted_ids)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from config import access, charts
 from config.account import timezone_label
-from promotions import forecast, selectors, services
+from promotions import forecast, outcomes, selectors, services, why
 from promotions import forms as section_forms
 from promotions.distribution import MSG_CODES_OUT
 from promotions.filters import CampaignFilter
@@ -130,6 +130,7 @@ def _refresh_initial(request, section: str) -> dict:
         elif refresh == f"remove_{prefix}":
             initial[counter] = str(max(1, count - 1))
     section_forms.refresh_trigger_filters(initial, refresh)
+    section_forms.refresh_goal_filters(initial, refresh)
     return initial
 
 
@@ -336,8 +337,12 @@ def campaign_detail(request, pk: int):
     if request.htmx and request.headers.get("HX-Target") == "campaign-chart" and _shows_chart(campaign):
         context = {"campaign": campaign, **_chart_context(request, campaign)}
         return render(request, "promotions/campaign_detail.html#campaign-chart", context)
+    if request.htmx and request.headers.get("HX-Target") == "profile-why":
+        return render(request, "promotions/_profile_why.html#profile-why", _why_context(request, campaign))
     runs = selectors.campaign_runs(campaign=campaign)
     context = {
+        **_outcome_context(campaign),
+        **_why_context(request, campaign),
         "campaign": campaign,
         "show_chart": _shows_chart(campaign),
         **_progress_context(runs),
@@ -362,6 +367,116 @@ def campaign_detail(request, pk: int):
     if _forecast_shows(campaign):
         context.update(_forecast_context(campaign))
     return render(request, "promotions/campaign_detail.html", context)
+
+
+# Outcome report and "why this profile" (issue #19) -------------------------------------------
+
+OUTCOME_SERIES = [("rewarded", "Rewarded group", "#4f46e5"), ("holdout", "Holdout", "#f59e0b")]
+
+
+class _CurveStep:
+    def __init__(self, index: int, rewarded: float, holdout: float):
+        self.index, self.rewarded, self.holdout = index, _percent(rewarded), _percent(holdout)
+
+
+def _percent(rate) -> Decimal:
+    return Decimal(str(round((rate or 0) * 100, 2)))
+
+
+def _outcome_context(campaign: Campaign) -> dict:
+    """The stored outcome report and its cumulative-conversion chart (nothing without goal or holdout)."""
+    if not (campaign.has_goal or campaign.holdout_percent):
+        return {"show_outcome": False}
+    row = selectors.campaign_outcome(campaign=campaign)
+    report = row.report if row else None
+    chart = None
+    if report and campaign.has_goal:
+        curve = report["curve"]
+        steps = [_CurveStep(i + 1, curve["rewarded"][i], curve["holdout"][i]) for i in range(len(curve["rewarded"]))]
+        total = len(steps)
+        chart = charts.grouped_bars(
+            steps,
+            series=OUTCOME_SERIES,
+            label=lambda st: f"{st.index * 100 // total}%",
+            title=lambda st: f"By {st.index * 100 // total}% of the window · converted (%)",
+        )
+    return {
+        "show_outcome": True,
+        "outcome": row,
+        "report": report,
+        "outcome_chart": chart,
+        "outcome_groups": _outcome_groups(report) if report else [],
+        "outcome_figures": _outcome_figures(report) if report and report.get("uplift") else [],
+    }
+
+
+def _pct(rate) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f} %"
+
+
+def _pts(value) -> str:
+    return f"{value * 100:+.1f}"
+
+
+def _outcome_groups(report: dict) -> list[dict]:
+    rows = []
+    for key, label in (("rewarded", "Rewarded group"), ("holdout", "Holdout")):
+        g = report["groups"][key]
+        rows.append(
+            {
+                "id": f"outcome-{key}",
+                "label": label,
+                "profiles": g["profiles"],
+                "converted": g["converted"],
+                "rate": _pct(g["rate"]),
+                "value": g["value"],
+            }
+        )
+    return rows
+
+
+def _outcome_figures(report: dict) -> list[tuple[str, str, str]]:
+    """(id, label, value) rows of the uplift, its interval, the incremental figures and their cost."""
+    u = report["uplift"]
+    relative = "—"
+    if u["relative"] is not None:
+        low, high = u["relativeLower"] * 100, u["relativeUpper"] * 100
+        relative = f"{u['relative'] * 100:+.1f} % (95 % CI {low:+.1f} % to {high:+.1f} %)"
+    cost = u["costPerIncrementalConversion"]
+    return [
+        (
+            "uplift-absolute",
+            "Uplift",
+            f"{_pts(u['absolute'])} points (95 % CI {_pts(u['lower'])} to {_pts(u['upper'])})",
+        ),
+        ("uplift-relative", "Relative uplift", relative),
+        ("uplift-incremental", "Incremental conversions", f"{u['incrementalConversions']:,.1f}"),
+        ("uplift-value", "Incremental goal value", f"{u['incrementalValue']:,.2f}"),
+        (
+            "uplift-cost",
+            "Cost per incremental conversion",
+            f"{cost:,.2f} {u['costUnit']}" if cost is not None else "— (no incremental conversions)",
+        ),
+    ]
+
+
+def _why_context(request, campaign: Campaign) -> dict:
+    identity = request.GET.get("identity", "").strip()[:256]
+    story = why.profile_story(campaign=campaign, identity=identity) if identity else None
+    return {"why_identity": identity, "story": story, "why_missing": bool(identity) and story is None}
+
+
+@access.marketer_required
+def campaign_outcome_refresh(request, pk: int):
+    """Compute the outcome report now (the Refresh button); the page shows when it was computed."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    campaign = get_object_or_404(Campaign.objects.select_related("wallet"), pk=pk)
+    outcomes.outcome_refresh(campaign=campaign)
+    if request.htmx:
+        context = {"campaign": campaign, **_outcome_context(campaign)}
+        return render(request, "promotions/_outcome_report.html#outcome-report", context)
+    return redirect(campaign.get_absolute_url() + "#outcome-report")
 
 
 def _history_note(details: dict) -> str:
