@@ -641,6 +641,8 @@ class Forecast(models.Model):
             self.status in (self.Status.PENDING, self.Status.RUNNING)
             and self.created_at < timezone.now() - self.STALE_AFTER
         )
+
+
 class CampaignOutcome(models.Model):
     """The campaign's last computed outcome report (promotions.outcomes): figures and when they were computed.
 

@@ -45,6 +45,8 @@ def live_sweep() -> dict:
 def forecast_run(forecast_id: int) -> str:
     """Compute one on-demand forecast (issue #21) and store it on its progress row."""
     return forecast.forecast_run(forecast_id=forecast_id)
+
+
 @shared_task(name="promotions.outcomes_refresh_due", acks_late=True, reject_on_worker_lost=True)
 def outcomes_refresh_due() -> int:
     """Refresh the outcome reports of campaigns with a goal (beat, every 15 minutes)."""
