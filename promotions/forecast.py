@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from config import outbox
 from config.account import account_tzinfo
-from promotions import catalogue, live
+from promotions import catalogue, holdout, live
 from promotions.models import Campaign, Forecast
 from promotions.points import random_points_distribution
 from segments import rules as segment_rules
@@ -74,6 +74,7 @@ class Replay:
     ended_at: datetime.datetime | None = None
     end_reason: str = ""
     codes_left: int | None = None
+    held_out: int = 0  # items of profiles in the campaign's holdout group: never decided, never rewarded
     approximations: list[str] = field(default_factory=list)
 
 
@@ -222,8 +223,15 @@ def replay_items(campaign: Campaign, items: list[live.Item], *, rng=None, progre
         stock[0] -= 1
         return "", FORECAST_CODE
 
+    # As the engine does: the holdout group never reaches the budget, cap or code decisions.
+    held = holdout.held_out_ids(
+        campaign_id=campaign.pk, profile_ids={i.profile_id for i in items}, percent=campaign.holdout_percent
+    )
     step = max(len(items) // 20, 1)
     for n, item in enumerate(items, 1):
+        if item.profile_id in held:
+            result.held_out += 1
+            continue
         outcome, _, _ = live.decide(
             campaign, [item], counters=counters, tz=tz, rng=rng, take_code=take_code, refused=refused
         )
@@ -252,6 +260,10 @@ def live_replay(
     replay = replay_items(campaign, items, rng=rng, progress=progress)
     if campaign.past_filter:
         replay.approximations.append("The past-behaviour filter is read on today's profiles.")
+    if replay.held_out:
+        replay.approximations.append(
+            f"{replay.held_out:,} triggers came from the {campaign.holdout_percent} % holdout group: not rewarded."
+        )
     if campaign.reward_type == C.RewardType.POINTS and campaign.points_type == C.PointsType.RANDOM:
         replay.approximations.append("Random points: one seeded draw per trigger, as the engine draws them.")
     return replay, since, until

@@ -320,3 +320,25 @@ def test_a_forecast_no_worker_took_stops_polling_and_can_be_started_again(market
 
     assert "every 1s" not in page and "This forecast did not finish" in page
     assert 'id="forecast-button">' in page  # not disabled
+
+
+def test_live_replay_leaves_the_holdout_group_out_as_the_engine_does(monkeypatch):
+    # The split hashes (campaign, profile); here it follows the profile alone, so the draft and
+    # its running twin (two campaign ids) hold out the same profiles.
+    from promotions import holdout
+
+    monkeypatch.setattr(
+        holdout, "holdout_bucket", lambda *, campaign_id, profile_id: 0 if profile_id % 3 == 0 else 9_999
+    )
+    now = timezone.now()
+    events = _history(now, seed=11)
+    draft, engine = _twins(now, **_config(budget_campaign=None, past_filter={}, holdout_percent=30))
+
+    replay, _, _ = forecast.live_replay(draft, days=30, now=now)
+    for event in events:
+        live.events_process(event_ids=[event.pk])
+
+    held = [g for g in _engine(engine) if g[3] == R.HELD_OUT]
+    assert held and replay.held_out == len(held)
+    assert _replayed(replay) == [g for g in _engine(engine) if g[3] != R.HELD_OUT]
+    assert any("holdout group" in note for note in replay.approximations)
