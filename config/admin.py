@@ -29,9 +29,9 @@ class ApiKeyForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
         choices=ApiScope.choices,
         widget=forms.CheckboxSelectMultiple,
-        required=False,
-        initial=ApiScope.values,
-        help_text="What the key may do; a call outside its scopes gets 403. None ticked means every scope.",
+        # Nothing ticked to begin with: a key gets only what the admin chose for it.
+        error_messages={"required": "Choose at least one scope: the key may do only what its scopes allow."},
+        help_text="What the key may do; a call outside its scopes gets 403. Tick only what the integration needs.",
     )
 
     class Meta:
@@ -65,9 +65,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if change:
             obj.save(update_fields=["name"])
             return
-        key, secret = api.api_key_create(
-            name=obj.name, created_by=request.user, scopes=form.cleaned_data.get("scopes") or None
-        )
+        key, secret = api.api_key_create(name=obj.name, created_by=request.user, scopes=form.cleaned_data["scopes"])
         obj.pk, obj.key_id = key.pk, key.key_id
         self.message_user(
             request,

@@ -39,10 +39,10 @@ from django.utils import timezone
 from config import outbox
 from config.account import account_tzinfo
 from promotions import catalogue, holdout, live
-from promotions.models import Campaign, Forecast
+from promotions.models import Campaign, Forecast, Grant
 from promotions.points import random_points_distribution
 from segments import rules as segment_rules
-from segments.models import Event
+from segments.models import Event, Profile
 
 log = logging.getLogger(__name__)
 
@@ -311,6 +311,12 @@ def live_report(campaign: Campaign, replay: Replay, *, since, until) -> dict:
     total_points = sum((d.points or Decimal(0) for d in granted), Decimal(0))
     largest = sorted((d for d in granted if d.points), key=lambda d: (-d.points, d.at))[:LARGEST]
     end_day = (replay.ended_at.astimezone(tz).date() - first).days + 1 if replay.ended_at else None
+    # A budget can run dry without being used up to the last point (a Percentage reward larger
+    # than what is left is refused, and the engine keeps the campaign running): the first such
+    # refusal is when the money ran out, for the marketer.
+    dry = next((d for d in replay.decisions if d.reason == Grant.Reason.CAMPAIGN_BUDGET), None)
+    dry_date = dry.at.astimezone(tz).date() if dry else None
+    identities = dict(Profile.objects.filter(pk__in={d.profile_id for d in largest}).values_list("pk", "identity"))
     report = {
         "kind": "live",
         "days": round((until - since) / datetime.timedelta(days=1)),  # the window asked for
@@ -331,6 +337,8 @@ def live_report(campaign: Campaign, replay: Replay, *, since, until) -> dict:
         "end_reason": replay.end_reason,
         "end_day": end_day,
         "end_date": replay.ended_at.astimezone(tz).date().isoformat() if replay.ended_at else None,
+        "budget_dry_day": (dry_date - first).days + 1 if dry_date else None,
+        "budget_dry_date": f"{dry_date:%d %b}" if dry_date else None,
         "per_day": [
             {
                 "day": d.isoformat(),
@@ -344,6 +352,7 @@ def live_report(campaign: Campaign, replay: Replay, *, since, until) -> dict:
         "largest": [
             {
                 "profile_id": d.profile_id,
+                "identity": identities.get(d.profile_id, f"profile {d.profile_id}"),
                 "points": str(d.points),
                 "at": f"{d.at.astimezone(tz):%d %b %Y, %H:%M}",
             }
@@ -376,6 +385,13 @@ def live_summary(campaign: Campaign, report: dict) -> str:
     elif report["end_reason"]:
         parts.append(
             f"At {pace} this campaign reaches its limit of {_plural(report['max_codes'], 'code')} on day {end_day}."
+        )
+    elif report["budget"] is not None and report.get("budget_dry_day"):
+        refused = report["refused"].get(str(Grant.Reason.CAMPAIGN_BUDGET), 0)
+        parts.append(
+            f"At {pace} this campaign spends {_n(points)} of its {_n(Decimal(report['budget']))} points budget "
+            f"by day {report['budget_dry_day']} ({report['budget_dry_date']}); after that "
+            f"{_plural(refused, 'trigger')} find too little budget left."
         )
     elif report["budget"] is not None and points > 0:
         budget = Decimal(report["budget"])

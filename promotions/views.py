@@ -469,9 +469,9 @@ def _why_context(request, campaign: Campaign) -> dict:
 @access.marketer_required
 def campaign_outcome_refresh(request, pk: int):
     """Compute the outcome report now (the Refresh button); the page shows when it was computed."""
+    campaign = get_object_or_404(Campaign.objects.select_related("wallet"), pk=pk)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    campaign = get_object_or_404(Campaign.objects.select_related("wallet"), pk=pk)
     outcomes.outcome_refresh(campaign=campaign)
     if request.htmx:
         context = {"campaign": campaign, **_outcome_context(campaign)}

@@ -8,7 +8,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_admin_creates_an_api_key_and_shows_the_secret_once(admin_client_):
-    response = admin_client_.post("/admin/config/apikey/add/", {"name": "Checkout service"}, follow=True)
+    response = admin_client_.post(
+        "/admin/config/apikey/add/", {"name": "Checkout service", "scopes": ["events:write"]}, follow=True
+    )
     assert response.status_code == 200
     text = response.content.decode()
     match = re.search(r"Key id: (pk_[0-9a-f]+) — secret: (\S+) — copy the secret now", text)

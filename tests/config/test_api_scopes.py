@@ -133,6 +133,10 @@ def test_create_api_key_refuses_an_unknown_scope():
 def test_admin_chooses_scopes_with_checkboxes_and_lists_them(admin_client_):
     form = admin_client_.get("/admin/config/apikey/add/").content.decode()
     assert form.count('type="checkbox" name="scopes"') == len(ApiScope.values)
+    assert "checked" not in form.split('name="scopes"', 1)[1].split("</ul>", 1)[0]  # nothing ticked for you
+    refused = admin_client_.post("/admin/config/apikey/add/", {"name": "Everything by accident"})
+    assert "Choose at least one scope" in refused.content.decode()
+    assert not ApiKey.objects.filter(name="Everything by accident").exists()
     admin_client_.post(
         "/admin/config/apikey/add/", {"name": "Checkout", "scopes": ["coupons:read", "coupons:write"]}, follow=True
     )

@@ -178,3 +178,16 @@ def test_rule_builder_value_typed_while_a_row_re_renders_is_kept_and_saved(page)
     expect(page).not_to_have_url(re.compile(r"/segments/new/$"))
     rules = Segment.objects.get(name="Pune buyers").rules["rules"]
     assert rules[0]["value"] == "Pune" and rules[1]["event"] == "Charged"
+
+
+def test_enter_in_a_field_saves_the_section_and_adds_no_metadata_row(page, live_at_what):
+    what = open_what(page, live_at_what)
+    budget = what.get_by_label("Campaign budget (points, optional)")
+    budget.fill("6000")
+    page.wait_for_function("!document.querySelector('.htmx-request')")
+    with settled(page):
+        budget.press("Enter")  # the form's default button is Save, not "+ Add metadata row"
+    expect(page.locator('input[name="metadata_key_1"]')).to_have_count(0)
+    live_at_what.refresh_from_db()
+    assert live_at_what.budget_campaign == 6000
+    assert live_at_what.what_complete

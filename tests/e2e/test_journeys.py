@@ -243,6 +243,7 @@ def test_admin_creates_a_wallet_and_an_api_key_whose_secret_is_shown_once(page, 
 
     page.goto("/admin/config/apikey/add/")
     page.get_by_label("Name:").fill("Mobile app")
+    page.get_by_label("wallets:read: read wallets and transactions").check()  # nothing is ticked for the admin
     page.get_by_role("button", name="Save", exact=True).click()
     message = page.locator(".messagelist").inner_text()
     found = re.search(r"Key id: (pk_[0-9a-f]+) — secret: (\S+) — copy the secret now", message)

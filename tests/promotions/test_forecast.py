@@ -13,7 +13,7 @@ from coupons import services as coupon_services
 from coupons.models import CodeAssignment
 from promotions import forecast, live
 from promotions.models import Campaign, Forecast, Grant, InactionCheck
-from segments.models import Event
+from segments.models import Event, Profile
 from tests.coupons.factories import BulkCouponFactory
 from tests.promotions.factories import CampaignFactory, WalletFactory
 from tests.promotions.helpers import HTMX, campaign_past
@@ -342,3 +342,42 @@ def test_live_replay_leaves_the_holdout_group_out_as_the_engine_does(monkeypatch
     assert held and replay.held_out == len(held)
     assert _replayed(replay) == [g for g in _engine(engine) if g[3] != R.HELD_OUT]
     assert any("holdout group" in note for note in replay.approximations)
+
+
+def test_a_budget_that_runs_dry_before_its_last_point_is_reported_on_the_day_it_ran_dry():
+    # 1,000-point orders at 7 % give 70 points: a 1,000 budget is spent down to 20 and then every
+    # reward is refused, but never used up to the last point, so the campaign is not completed.
+    now = timezone.now()
+    profiles = [ProfileFactory() for _ in range(5)]
+    for day in range(30):
+        for p in profiles:
+            Event.objects.create(
+                profile=p,
+                name="Charged",
+                properties={"Amount": 1000},
+                occurred_at=now - datetime.timedelta(days=30 - day, hours=-1),
+                received_at=now,
+            )
+    draft = CampaignFactory(
+        name="Cashback",
+        qualification=C.Qualification.LIVE_ACTION,
+        triggers=[{"event": "Charged", "filters": []}],
+        reward_type=C.RewardType.POINTS,
+        wallet=WalletFactory(),
+        points_type=C.PointsType.PERCENTAGE,
+        points_property="Amount",
+        percentage=7,
+        budget_campaign=1_000,
+    )
+    replay, since, until = forecast.live_replay(draft, days=30, now=now)
+    report = forecast.live_report(draft, replay, since=since, until=until)
+    # 5 rewards of 70 a day: 14 rewards (980 points) over days 1-3, the first refusal on day 3.
+    assert (report["rewards"], Decimal(report["points"])) == (14, 980)
+    assert not report["end_reason"] and report["budget_dry_day"] in (3, 4)
+    refused = report["refused"][str(R.CAMPAIGN_BUDGET)]
+    assert refused == 150 - 14
+    assert report["summary"].startswith(
+        f"At last month's pace this campaign spends 980 of its 1,000 points budget by day {report['budget_dry_day']} "
+        f"({report['budget_dry_date']}); after that {refused} triggers find too little budget left."
+    )
+    assert report["largest"][0]["identity"] == Profile.objects.get(pk=report["largest"][0]["profile_id"]).identity
