@@ -139,11 +139,11 @@ def events_record(*, type: str, payloads: list[dict]) -> int:
         )
         created = cursor.fetchone()[0]
     if created:
-        transaction.on_commit(_wake)
+        transaction.on_commit(wake)
     return created
 
 
-def _wake() -> None:
+def wake() -> None:
     from config.outbox import outbox_wake
 
     outbox_wake(topic=TASK_DELIVER)
@@ -358,7 +358,7 @@ def notify(*, user_ids, kind: str, title: str, body: str = "", url: str = "") ->
         [Notification(user_id=uid, kind=kind, title=title[:300], body=body, url=url[:300]) for uid in set(user_ids)]
     )
     if rows:
-        transaction.on_commit(_wake)
+        transaction.on_commit(wake)
     return len(rows)
 
 

@@ -4,6 +4,21 @@ threshold or reached zero; the alert goes to marketers and admins and to the lis
 
 from django.db import migrations
 
+from webhooks.upload_alerts import upload_failed_trigger
+
+UPLOAD_CREATE, UPLOAD_DROP = upload_failed_trigger(
+    table="vouchers_voucherupload",
+    name="voucher_upload",
+    title_sql="(SELECT format('Voucher upload %s to %s / %s failed', r.file_name, pa.name, l.tag) "
+    "FROM vouchers_voucherlist l JOIN vouchers_partner pa ON pa.id = l.partner_id WHERE l.id = r.voucher_list_id)",
+    body_sql="r.error_message",
+    url_sql="format('/vouchers/uploads/%s/', r.id)",
+    # The list's partner hears of it too, with a link to their own area.
+    extra_sql="PERFORM webhooks_notify_users(ARRAY(SELECT pu.user_id FROM vouchers_partneruser pu "
+    "JOIN vouchers_voucherlist l ON l.partner_id = pu.partner_id WHERE l.id = r.voucher_list_id), 'upload_failed', "
+    "format('Voucher upload %s failed', r.file_name), r.error_message, format('/partner/uploads/%s/', r.id));",
+)
+
 FUNCTIONS = """
 CREATE OR REPLACE FUNCTION vouchers_inventory_webhooks() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -30,7 +45,7 @@ BEGIN
         PERFORM webhooks_notify_staff(nkind, ntitle, '', format('/vouchers/%s/', r.id));
         PERFORM webhooks_notify_users(
             ARRAY(SELECT user_id FROM vouchers_partneruser WHERE partner_id = r.partner_id), nkind, ntitle, '',
-            '/partner/');
+            format('/partner/lists/%s/', r.id));
     END LOOP;
     RETURN NULL;
 END $$;
@@ -53,4 +68,4 @@ class Migration(migrations.Migration):
         ("webhooks", "0002_sql_functions_and_beat"),
     ]
 
-    operations = [migrations.RunSQL(FUNCTIONS, DROP)]
+    operations = [migrations.RunSQL(FUNCTIONS, DROP), migrations.RunSQL(UPLOAD_CREATE, UPLOAD_DROP)]
