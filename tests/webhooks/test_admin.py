@@ -54,3 +54,14 @@ def test_delivery_log_and_resend_pages_open(admin_client_):
         assert receiver.requests[0][0]["webhook-id"] == receiver.requests[1][0]["webhook-id"]  # same id: de-duplicable
     finally:
         receiver.stop()
+
+
+def test_the_openapi_document_describes_every_event_type_with_an_example(client):
+    from webhooks.models import EventType
+
+    doc = client.get("/api/1/openapi.json").json()
+    assert set(doc["webhooks"]) == set(EventType.values)
+    granted = doc["webhooks"]["reward.granted"]["post"]
+    example = granted["requestBody"]["content"]["application/json"]["example"]
+    assert example["type"] == "reward.granted" and example["data"]["identity"]
+    assert {p["name"] for p in granted["parameters"]} == {"webhook-id", "webhook-timestamp", "webhook-signature"}
