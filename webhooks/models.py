@@ -66,6 +66,21 @@ class WebhookEvent(models.Model):
         return f"msg_{self.pk}"
 
 
+class PendingEvents(models.Model):
+    """Events owed but not yet built: one row per statement of a bulk writer (a run chunk's grants,
+    ledger rows), written by its trigger in its transaction; the deliverer expands it into events
+    and deliveries with `function(ids)` (a SQL function of the app that owns the rows, named here
+    as data so this app imports none). Keeps a million-profile run's cost to one small row per chunk."""
+
+    type = models.CharField(max_length=40, choices=EventType.choices)
+    function = models.CharField(max_length=63)
+    ids = ArrayField(models.BigIntegerField())
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.type}: {len(self.ids)} via {self.function}"
+
+
 class WebhookDelivery(models.Model):
     """The state of one event for one endpoint: due at `next_attempt_at` until delivered or failed."""
 

@@ -7,6 +7,7 @@ import ipaddress
 import json
 import logging
 import random
+import re
 import secrets
 import socket
 import time
@@ -21,7 +22,15 @@ from django.db.models import Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from webhooks.models import EventType, Notification, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from webhooks.models import (
+    EventType,
+    Notification,
+    PendingEvents,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +152,32 @@ def events_record(*, type: str, payloads: list[dict]) -> int:
     return created
 
 
+_FUNCTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+def events_expand(*, budget_seconds: float = 30) -> int:
+    """Build the events that bulk writers' triggers left as one row per statement
+    (PendingEvents), each row in its own transaction with the events and deliveries it makes;
+    returns the events built."""
+    built, deadline = 0, time.monotonic() + budget_seconds
+    while time.monotonic() < deadline:
+        with transaction.atomic():
+            row = PendingEvents.objects.select_for_update(skip_locked=True).order_by("pk").first()
+            if row is None:
+                break
+            if _FUNCTION_NAME.match(row.function):
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"SELECT webhooks_emit(%s, ARRAY(SELECT {row.function}(%s::bigint[])))",  # noqa: S608 (checked name)
+                        [row.type, row.ids],
+                    )
+                built += len(row.ids)
+            else:
+                log.error("Pending events %s name an invalid function %r; dropped", row.pk, row.function)
+            row.delete()
+    return built
+
+
 def wake() -> None:
     from config.outbox import outbox_wake
 
@@ -180,19 +215,27 @@ def envelope(event: WebhookEvent) -> dict:
     return {"type": event.type, "timestamp": event.created_at.isoformat(), "data": event.payload}
 
 
-def _claim(endpoint: WebhookEndpoint, now: datetime.datetime) -> list[WebhookDelivery]:
-    """Take up to batch_size due deliveries for a lease (the POST happens outside any
-    transaction; a crash leaves them due again when the lease ends)."""
-    lease = now + datetime.timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS * 3)
-    with transaction.atomic():
-        ids = list(
-            WebhookDelivery.objects.select_for_update(skip_locked=True)
-            .filter(endpoint=endpoint, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
-            .order_by("next_attempt_at", "pk")
-            .values_list("pk", flat=True)[: endpoint.batch_size]
+def _claim(endpoint: WebhookEndpoint, now: datetime.datetime, after) -> list[WebhookDelivery]:
+    """Lock up to batch_size due deliveries, oldest due first, after `after` = (next_attempt_at,
+    id) of the previous batch: the keyset walks past the index entries of rows just delivered
+    (dead until vacuum) instead of re-reading them for every batch. SKIP LOCKED: another worker's
+    batch is not waited for. The locks are held over the POST, so a crash leaves them due."""
+    keyset = "AND (next_attempt_at, id) > (%s, %s)" if after else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT id FROM webhooks_webhookdelivery
+            WHERE endpoint_id = %s AND status = 'pending' AND next_attempt_at <= %s {keyset}
+            ORDER BY next_attempt_at, id
+            LIMIT %s
+            FOR UPDATE SKIP LOCKED
+            """,  # noqa: S608 (constant fragments)
+            [endpoint.pk, now, *(after or ()), endpoint.batch_size],
         )
-        WebhookDelivery.objects.filter(pk__in=ids).update(next_attempt_at=lease)
-    return list(WebhookDelivery.objects.filter(pk__in=ids).select_related("event").order_by("pk"))
+        ids = [row[0] for row in cursor.fetchall()]
+    if not ids:
+        return []
+    return list(WebhookDelivery.objects.filter(pk__in=ids).select_related("event").order_by("next_attempt_at", "pk"))
 
 
 def _post(endpoint: WebhookEndpoint, body: bytes, headers: dict) -> tuple[int | None, str]:
@@ -223,34 +266,39 @@ def _post(endpoint: WebhookEndpoint, body: bytes, headers: dict) -> tuple[int | 
         conn.close()
 
 
-def endpoint_deliver_once(*, endpoint: WebhookEndpoint, now: datetime.datetime | None = None) -> int:
+def endpoint_deliver_once(*, endpoint: WebhookEndpoint, now: datetime.datetime | None = None, after=None) -> int:
     """Claim and POST one batch of due deliveries for the endpoint; returns how many were sent
-    (0 when nothing was due)."""
-    now = now or timezone.now()
-    deliveries = _claim(endpoint, now)
-    if not deliveries:
-        return 0
-    events = [d.event for d in deliveries]
-    if endpoint.batch_size > 1:
-        body = json.dumps([{"id": e.msg_id, **envelope(e)} for e in events], default=str)
-        msg_id = f"batch_{events[0].pk}_{events[-1].pk}_{len(events)}"
-    else:
-        body = json.dumps(envelope(events[0]), default=str)
-        msg_id = events[0].msg_id
-    sent_at = timezone.now()
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "PromoCampaigns-Webhooks/1",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(sent_at.timestamp())),
-        "webhook-signature": _signatures(endpoint, msg_id, sent_at, body),
-    }
-    started = time.monotonic()
-    status, text = _post(endpoint, body.encode(), headers)
-    latency = int((time.monotonic() - started) * 1000)
-    ok = status is not None and 200 <= status < 300
-    _record(endpoint, deliveries, ok=ok, status=status, text=text, latency=latency)
-    return len(deliveries)
+    (0 when nothing was due). `after`: the keyset of the previous batch (endpoint_deliver)."""
+    events_expand()
+    return _deliver_batch(endpoint=endpoint, now=now or timezone.now(), after=after)[0]
+
+
+def _deliver_batch(*, endpoint: WebhookEndpoint, now: datetime.datetime, after) -> tuple[int, tuple | None]:
+    with transaction.atomic():
+        deliveries = _claim(endpoint, now, after)
+        if not deliveries:
+            return 0, None
+        events = [d.event for d in deliveries]
+        if endpoint.batch_size > 1:
+            body = json.dumps([{"id": e.msg_id, **envelope(e)} for e in events], default=str)
+            msg_id = f"batch_{events[0].pk}_{events[-1].pk}_{len(events)}"
+        else:
+            body = json.dumps(envelope(events[0]), default=str)
+            msg_id = events[0].msg_id
+        sent_at = timezone.now()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "PromoCampaigns-Webhooks/1",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(sent_at.timestamp())),
+            "webhook-signature": _signatures(endpoint, msg_id, sent_at, body),
+        }
+        started = time.monotonic()
+        status, text = _post(endpoint, body.encode(), headers)
+        latency = int((time.monotonic() - started) * 1000)
+        ok = status is not None and 200 <= status < 300
+        _record(endpoint, deliveries, ok=ok, status=status, text=text, latency=latency)
+    return len(deliveries), (deliveries[-1].next_attempt_at, deliveries[-1].pk)
 
 
 def _record(endpoint, deliveries, *, ok: bool, status, text: str, latency: int) -> None:
@@ -306,18 +354,17 @@ def endpoint_deliver(*, endpoint_id: int, budget_seconds: float | None = None) -
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_SPACE, endpoint_id])
         if not cursor.fetchone()[0]:
             return 0
-    sent = 0
+    sent, after = 0, None
     try:
+        events_expand()
         endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, is_active=True).first()
         deadline = time.monotonic() + budget
-        while endpoint and time.monotonic() < deadline:
-            n = endpoint_deliver_once(endpoint=endpoint)
+        now = timezone.now()
+        while endpoint and endpoint.is_active and time.monotonic() < deadline:
+            n, after = _deliver_batch(endpoint=endpoint, now=now, after=after)
             if not n:
                 break
             sent += n
-            endpoint.refresh_from_db()
-            if not endpoint.is_active:
-                break
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_SPACE, endpoint_id])

@@ -4,6 +4,8 @@
   so a trigger on a million-row statement does nothing when nobody listens.
 - `webhooks_emit(type, payloads jsonb[])`: one event row per payload and one delivery row per
   (event, subscribed active endpoint): two set-based statements whatever the count.
+- `webhooks_emit_later(type, function, ids)`: one row per statement for bulk writers (a run
+  chunk): the deliverer builds the events later with `function(ids)` (webhooks.models.PendingEvents).
 - `webhooks_notify_staff(kind, title, body, url)`: a notification for every active marketer and
   admin; `webhooks_notify_users(user_ids, …)` for given people (a partner's users).
   E-mails follow from `emailed_at IS NULL` (the deliver sweep sends them), so nothing more has to
@@ -31,6 +33,15 @@ CREATE OR REPLACE FUNCTION webhooks_emit(etype text, payloads jsonb[]) RETURNS b
     SELECT count(*) FROM d
 $$;
 
+-- The cheap form for bulk writers: one row naming the rows and the function that builds their
+-- payloads (`fn(ids bigint[]) RETURNS SETOF jsonb`); the deliverer expands it later.
+CREATE OR REPLACE FUNCTION webhooks_emit_later(etype text, fn text, ids bigint[]) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO webhooks_pendingevents (type, function, ids, created_at)
+    SELECT etype, fn, ids, now()
+    WHERE cardinality(ids) > 0
+      AND EXISTS (SELECT 1 FROM webhooks_webhookendpoint WHERE is_active AND etype = ANY(event_types))
+$$;
+
 CREATE OR REPLACE FUNCTION webhooks_notify_users(user_ids bigint[], nkind text, ntitle text, nbody text, nurl text)
 RETURNS void LANGUAGE sql AS $$
     INSERT INTO webhooks_notification (user_id, kind, title, body, url, created_at)
@@ -53,5 +64,6 @@ DROP = """
 DROP FUNCTION IF EXISTS webhooks_notify_staff(text, text, text, text);
 DROP FUNCTION IF EXISTS webhooks_notify_users(bigint[], text, text, text, text);
 DROP FUNCTION IF EXISTS webhooks_emit(text, jsonb[]);
+DROP FUNCTION IF EXISTS webhooks_emit_later(text, text, bigint[]);
 DROP FUNCTION IF EXISTS webhooks_subscribed(text);
 """

@@ -5,10 +5,12 @@ from webhooks import services
 
 @shared_task(name="webhooks.deliver_due", acks_late=True, reject_on_worker_lost=True)
 def deliver_due() -> int:
-    """Beat (every 5 s) and wake-ups: start a deliverer per endpoint with due events, send alert e-mails."""
+    """Beat (every 5 s) and wake-ups: send alert e-mails, build events bulk writers left pending, and
+    start a deliverer per endpoint with due events."""
     from config.celery import app
 
     services.notifications_email()
+    services.events_expand()
     due = services.endpoints_due()
     for endpoint_id in due:
         app.send_task(services.TASK_DELIVER_ENDPOINT, args=[endpoint_id])

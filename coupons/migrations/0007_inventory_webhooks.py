@@ -80,6 +80,6 @@ DROP FUNCTION IF EXISTS coupons_redemption_webhooks();
 
 
 class Migration(migrations.Migration):
-    dependencies = [("coupons", "0006_import_file"), ("webhooks", "0002_sql_functions_and_beat")]
+    dependencies = [("coupons", "0006_import_file"), ("webhooks", "0003_sql_functions_and_beat")]
 
     operations = [migrations.RunSQL(FUNCTIONS, DROP), migrations.RunSQL(UPLOAD_CREATE, UPLOAD_DROP)]

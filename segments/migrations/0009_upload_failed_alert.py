@@ -14,6 +14,6 @@ CREATE, DROP = upload_failed_trigger(
 
 
 class Migration(migrations.Migration):
-    dependencies = [("segments", "0008_event_dedup_key_index"), ("webhooks", "0002_sql_functions_and_beat")]
+    dependencies = [("segments", "0008_event_dedup_key_index"), ("webhooks", "0003_sql_functions_and_beat")]
 
     operations = [migrations.RunSQL(CREATE, DROP)]

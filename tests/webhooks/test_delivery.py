@@ -18,7 +18,7 @@ from tests.wallets.factories import WalletFactory
 from wallets import services as wallet_services
 from wallets.models import Source
 from webhooks import services
-from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from webhooks.models import PendingEvents, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -95,6 +95,9 @@ def test_a_run_chunk_sends_one_reward_granted_per_profile_from_one_statement(rec
     ids = list(campaign.custom_list.members.values_list("profile_id", flat=True))
     with transaction.atomic():
         reward_profiles(campaign=campaign, profile_ids=ids, occurrence="run:1")
+    # The chunk's transaction wrote one row naming its three grants, not three events.
+    (pending,) = PendingEvents.objects.filter(type="reward.granted")
+    assert len(pending.ids) == 3 and not WebhookEvent.objects.filter(type="reward.granted").exists()
 
     assert drain(endpoint) == 3
 

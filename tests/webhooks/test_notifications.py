@@ -108,3 +108,15 @@ def test_the_badge_counts_unread_and_mark_read_clears_it(staff, client):
     assert "1 unread" in response.content.decode()
     client.post("/notifications/read/")
     assert not Notification.objects.filter(user=maya, read_at=None).exists()
+
+
+def test_a_failed_run_notifies_the_marketers(staff):
+    from django.utils import timezone
+
+    from promotions.models import CampaignRun
+
+    campaign = campaign_past(members=1)
+    run = CampaignRun.objects.create(campaign=campaign, scheduled_for=timezone.now(), status="running")
+    CampaignRun.objects.filter(pk=run.pk).update(status="failed", error="Wallet deleted")
+    n = Notification.objects.get(user=staff[0])
+    assert n.title == 'Campaign "Diwali bonus": a run failed' and n.body == "Wallet deleted"

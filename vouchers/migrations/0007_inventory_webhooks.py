@@ -65,7 +65,7 @@ DROP FUNCTION IF EXISTS vouchers_inventory_webhooks();
 class Migration(migrations.Migration):
     dependencies = [
         ("vouchers", "0006_assignment_key_portable_fewer_indexes"),
-        ("webhooks", "0002_sql_functions_and_beat"),
+        ("webhooks", "0003_sql_functions_and_beat"),
     ]
 
     operations = [migrations.RunSQL(FUNCTIONS, DROP), migrations.RunSQL(UPLOAD_CREATE, UPLOAD_DROP)]

@@ -17,7 +17,7 @@ def remove_beat(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("webhooks", "0001_initial"),
+        ("webhooks", "0002_pending_events"),
         ("auth", "0012_alter_user_first_name_max_length"),
         BEAT_MIGRATION_DEPENDENCY,
     ]
