@@ -65,6 +65,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             messages.WARNING,
         )
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # untick Active instead: its deliveries and log stay readable
+
     @admin.action(description="Rotate the signing secret (the old one stays valid for 24 h)")
     def rotate_secret(self, request, queryset):
         for endpoint in queryset:
