@@ -76,7 +76,18 @@ def test_a_voucher_list_alert_reaches_its_partner_and_not_another(staff, client)
     mine = PartnerUserFactory(user__username="pat", user__email="pat@example.com")
     other = PartnerUserFactory(user__username="olga")
     voucher_list = VoucherListFactory(partner=mine.partner, tag="gold", codes_total=50, low_stock_threshold=5)
+    services.endpoint_create(url="https://hooks.example.com/v", event_types=["inventory.low"])
     VoucherList.objects.filter(pk=voucher_list.pk).update(codes_assigned=46)
+    (event,) = WebhookEvent.objects.filter(type="inventory.low")
+    assert event.payload == {
+        "kind": "voucher_list",
+        "voucherListId": voucher_list.pk,
+        "partner": mine.partner.name,
+        "tag": "gold",
+        "codesLeft": 4,
+        "threshold": 5,
+        "exhausted": False,
+    }
     assert Notification.objects.filter(user=mine.user, kind="inventory_low").count() == 1
     assert Notification.objects.filter(user=staff[0], kind="inventory_low").count() == 1
     assert not Notification.objects.filter(user=other.user).exists()
@@ -87,11 +98,15 @@ def test_a_voucher_list_alert_reaches_its_partner_and_not_another(staff, client)
     assert "is low on codes: 4 left" in client.get("/notifications/").content.decode()
 
 
-def test_a_completed_campaign_notifies_the_marketers(staff):
+def test_a_completed_campaign_notifies_the_marketers_and_sends_status_changed(staff):
+    services.endpoint_create(url="https://hooks.example.com/c", event_types=["campaign.status_changed"])
     campaign = campaign_past(members=1)
+    Campaign.objects.filter(pk=campaign.pk).update(status="running")
     Campaign.objects.filter(pk=campaign.pk).update(status="completed", end_reason="Distribution finished")
     n = Notification.objects.get(user=staff[0])
     assert n.title == 'Campaign "Diwali bonus" completed' and n.body == "Distribution finished"
+    changes = [(e.payload["from"], e.payload["to"], e.payload["reason"]) for e in WebhookEvent.objects.order_by("pk")]
+    assert changes == [("draft", "running", None), ("running", "completed", "Distribution finished")]
 
 
 def test_the_badge_counts_unread_and_mark_read_clears_it(staff, client):
