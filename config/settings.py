@@ -287,7 +287,7 @@ WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS", default=[])
 # Links in alert e-mails start with this (e.g. https://promo.example.com); empty: paths only.
 SITE_URL = env("SITE_URL", "")
 
-# E-mail: the console by default; EMAIL_URL (smtp://user:pass@host:587, smtp+ssl://…:465) or the
+# E-mail: the console by default; EMAIL_URL (smtp://USER:{password}@HOST:587, smtp+ssl://…:465) or the
 # usual EMAIL_HOST / EMAIL_PORT / EMAIL_HOST_USER / EMAIL_HOST_PASSWORD / EMAIL_USE_TLS send by SMTP.
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "promo@localhost")
 EMAIL_URL = env("EMAIL_URL", "")
