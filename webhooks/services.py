@@ -238,6 +238,21 @@ def _claim(endpoint: WebhookEndpoint, now: datetime.datetime, after) -> list[Web
     return list(WebhookDelivery.objects.filter(pk__in=ids).select_related("event").order_by("next_attempt_at", "pk"))
 
 
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to a given address, with SNI and certificate checks for the URL's host name."""
+
+    def __init__(self, host, port, *, address: str | None, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self):
+        if self._address is None:
+            return super().connect()
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        return None
+
+
 def _post(endpoint: WebhookEndpoint, body: bytes, headers: dict) -> tuple[int | None, str]:
     """POST; (status, start of the response) or (None, error). The host is resolved and checked
     again here (SSRF), and in the production profile the connection goes to the address checked."""
@@ -248,13 +263,15 @@ def _post(endpoint: WebhookEndpoint, body: bytes, headers: dict) -> tuple[int | 
     parts = urllib.parse.urlsplit(endpoint.url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+    # With the SSRF check on, connect to the address just checked (TLS still verifies the host
+    # name), so a DNS answer changing in between cannot point the POST elsewhere.
+    pinned = addresses[0] if settings.WEBHOOK_BLOCK_PRIVATE else None
+    # The port always given: http.client would read an IPv6 address's last group as one.
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout)
+        conn = _PinnedHTTPSConnection(parts.hostname, port, address=pinned, timeout=timeout)
     else:
-        # Connect to the address just checked, so a DNS answer changing in between cannot redirect it.
-        conn = http.client.HTTPConnection(
-            addresses[0] if settings.WEBHOOK_BLOCK_PRIVATE else parts.hostname, parts.port, timeout=timeout
-        )
+        conn = http.client.HTTPConnection(pinned or parts.hostname, port, timeout=timeout)
     try:
         conn.request("POST", path, body=body, headers={**headers, "Host": parts.netloc})
         response = conn.getresponse()
