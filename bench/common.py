@@ -23,6 +23,8 @@ FIGURE_NAMES = (
     "webhooks_run_ratio",
     "webhooks_events_per_s",
     "webhooks_events_per_s_single",
+    "forecast_replay",  # issue 21: a 30-day replay through a live campaign (bench/forecast_bench.py)
+    "outcome_report",  # issue 19: uplift of a campaign over every profile with a holdout (bench/outcomes_bench.py)
 )
 
 

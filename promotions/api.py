@@ -16,9 +16,9 @@ from ninja import Field, Path, Query, Router, Schema
 from config.account import account_tzinfo
 from config.api import ApiError, error_responses, key_auth
 from config.models import ApiScope
-from promotions import selectors, services
+from promotions import selectors, services, why
 from promotions.filters import SORT_FIELDS, CampaignFilter
-from promotions.models import Campaign, CampaignRun
+from promotions.models import Campaign, CampaignRun, Grant
 from segments.models import Profile
 
 router = Router(tags=["Campaigns"])
@@ -130,7 +130,8 @@ class CampaignStats(Schema):
     profilesRewarded: int
     pointsDistributed: float | int
     codesDistributed: int
-    notGranted: int
+    notGranted: int = Field(description="Grants not given, by error; profiles held out are not errors.")
+    heldOut: int = Field(0, description="Outcome records of held-out profiles (the holdout group).")
 
 
 class BudgetRow(Schema):
@@ -156,6 +157,16 @@ class CampaignDetail(CampaignRow):
     stats: CampaignStats
     budget: list[BudgetRow] = Field(description="Live campaigns: budget / campaign limit used and left.")
     notGrantedByReason: list[NotGrantedReason]
+    outcome: dict | None = Field(
+        None,
+        description=(
+            "The outcome report when the campaign has a goal or a holdout (issue #19): `computedAt`, per group "
+            "(`rewarded`, `holdout`) profiles, converted, rate and value; `uplift` (absolute and relative, with "
+            "the 95 % Newcombe interval, incremental conversions and value, cost per incremental conversion, "
+            "profiles still needed); `verdict` in words; `curve`, cumulative conversion per twentieth of the "
+            "window. Null until computed."
+        ),
+    )
 
 
 class CampaignDetailOut(Schema):
@@ -375,6 +386,7 @@ def campaign_detail(request, campaign_id: Path[CampaignId]):
             "pointsDistributed": _num(stats["points_distributed"]),
             "codesDistributed": stats["codes_distributed"],
             "notGranted": stats["not_granted"],
+            "heldOut": stats["held_out"],
         },
         "budget": [
             {
@@ -390,8 +402,16 @@ def campaign_detail(request, campaign_id: Path[CampaignId]):
             {"reason": row["reason"], "count": row["count"], "examples": [e["identity"] for e in row["examples"]]}
             for row in selectors.campaign_grant_errors(campaign=campaign)
         ],
+        "outcome": _outcome(campaign),
     }
     return {"status": "success", "campaign": detail}
+
+
+def _outcome(campaign: Campaign) -> dict | None:
+    row = selectors.campaign_outcome(campaign=campaign)
+    if row is None or not (campaign.has_goal or campaign.holdout_percent):
+        return None
+    return {"computedAt": row.computed_at.isoformat(), **row.report}
 
 
 class GrantRecord(Schema):
@@ -412,6 +432,17 @@ class ProfileOutcomeOut(Schema):
     rewarded: bool
     explanation: str = Field(description="The outcome in words.")
     grants: list[GrantRecord]
+    group: Literal["rewarded", "holdout"] | None = Field(
+        None, description="With a holdout: the profile's group (a stable hash of campaign and profile)."
+    )
+    rules: list[dict] = Field(
+        [], description="Past behaviour / custom list: each audience rule, true or false now, and why."
+    )
+    events: list[dict] = Field(
+        [], description="Live: its recent trigger events, each matched or not and which filter or time excluded it."
+    )
+    counters: list[dict] = Field([], description="Live: the campaign and per-profile counters that decide caps.")
+    conversions: list[dict] = Field([], description="With a goal: its goal events within the window.")
 
     model_config = {
         "json_schema_extra": {
@@ -443,6 +474,7 @@ MSG_NEVER_ATTEMPTED = (
     "place, or has not done what the campaign rewards)."
 )
 MSG_NOT_GRANTED = "Not rewarded: {reasons}."
+MSG_HELD_OUT = "Not rewarded: in the holdout group (deliberately, to measure the campaign)."
 MSG_REWARDED = "Rewarded {count} time(s)."
 ERR_NO_PROFILE = "No profile has identity “{identity}”."
 
@@ -464,8 +496,11 @@ def campaign_profile_outcome(request, campaign_id: Path[CampaignId], identity: s
         raise ApiError(404, ERR_NO_PROFILE.format(identity=identity[:256]), field="identity")
     grants = selectors.campaign_profile_grants(campaign=campaign, profile_id=profile.pk)
     granted = [g for g in grants if g.granted]
+    story = why.profile_story(campaign=campaign, identity=identity)
     if granted:
         explanation = MSG_REWARDED.format(count=len(granted))
+    elif grants and all(g.reason == Grant.Reason.HELD_OUT for g in grants):
+        explanation = MSG_HELD_OUT
     elif grants:
         explanation = MSG_NOT_GRANTED.format(reasons=", ".join(dict.fromkeys(g.reason for g in grants)))
     else:
@@ -486,6 +521,27 @@ def campaign_profile_outcome(request, campaign_id: Path[CampaignId], identity: s
                 "at": g.created_at.isoformat(),
             }
             for g in grants
+        ],
+        "group": ("holdout" if story["held_out"] else "rewarded") if campaign.holdout_percent else None,
+        "rules": [
+            {"rule": line["text"], "true": line["matched"], "why": line["why"]}
+            for line in (story["rules"] or {}).get("lines", [])
+            if not line["group"]
+        ],
+        "events": [
+            {
+                "at": e["at"].isoformat(),
+                "event": e["name"],
+                "matched": e["matched"],
+                "why": e["why"],
+                "outcome": e["outcome"],
+            }
+            for e in story["events"]
+        ],
+        "counters": [{"counter": label, "value": value} for label, value in story["counters"]],
+        "conversions": [
+            {"at": c["at"].isoformat(), "value": _num(c["value"]) if c["value"] is not None else None}
+            for c in story["conversions"]
         ],
     }
 

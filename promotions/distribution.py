@@ -31,7 +31,7 @@ from config.account import account_tzinfo
 from config.row_triggers import keys_locked, row_triggers_skippable, row_triggers_skipped
 from coupons import services as coupon_services
 from coupons.models import CodeAssignment, Coupon
-from promotions import catalogue, schedule, system_events
+from promotions import catalogue, holdout, schedule, system_events
 from promotions.models import Campaign, CampaignRun, Grant
 from promotions.points import random_points_draw
 from segments import selectors as segment_selectors
@@ -253,14 +253,21 @@ def reward_profiles(
     ids = sorted(set(profile_ids))
     if not ids:
         return 0, 0, 0
-    if campaign.reward_type == C.RewardType.POINTS:
-        outcome = _reward_points(campaign, ids, occurrence, now, rng)
+    # The holdout is decided before anything is given: held-out profiles reach no catalogue
+    # service (no points, budget or code) and get a "Held out" grant in the same insert.
+    held = holdout.held_out_ids(campaign_id=campaign.pk, profile_ids=ids, percent=campaign.holdout_percent)
+    to_reward = [pid for pid in ids if pid not in held] if held else ids
+    outcome = dict.fromkeys(held, (R.HELD_OUT, None, ""))
+    if not to_reward:
+        pass
+    elif campaign.reward_type == C.RewardType.POINTS:
+        outcome.update(_reward_points(campaign, to_reward, occurrence, now, rng))
     elif campaign.reward_type == C.RewardType.COUPON:
-        outcome = _reward_coupon(campaign, ids, occurrence, now)
+        outcome.update(_reward_coupon(campaign, to_reward, occurrence, now))
     elif campaign.reward_type == C.RewardType.VOUCHER:
-        outcome = _reward_voucher(campaign, ids, occurrence)
+        outcome.update(_reward_voucher(campaign, to_reward, occurrence))
     else:
-        outcome = dict.fromkeys(ids, (R.INVALID_WALLET, None, ""))
+        outcome.update(dict.fromkeys(to_reward, (R.INVALID_WALLET, None, "")))
     new = _grants_insert(
         ids, outcome, campaign_id=campaign.pk, occurrence=occurrence, run_id=run.pk if run else None, now=now
     )

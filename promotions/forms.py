@@ -46,6 +46,8 @@ MSG_WEEKDAYS = "Choose at least one day of the week."
 MSG_RANDOM_SPAN = f"The range from Min to Max may span at most {points.MAX_RANDOM_SPAN:,} points."
 MSG_SAME_EVENTS = "Event B must differ from event A."
 MSG_NOT_OFFERED = "Choose {label} among those offered: the one sent is not available."
+MSG_GOAL_FILTER_ROW = "Goal filter {row}: {message}"
+MSG_GOAL_WINDOW = "Enter how long after qualifying a conversion counts."
 MSG_CONSTANT_PROPERTY = "Constant event property: choose a property that both event A and event B have."
 
 
@@ -236,6 +238,33 @@ def _filter_control(i: int, j: int, part: str) -> str:
 
 
 FILTER_PARTS = ("property", "operator", "value", "value2")
+
+
+def _goal_filter_control(j: int, part: str) -> str:
+    """The POST name of one control of the goal's property filter j (e.g. "gf_1_operator")."""
+    return f"gf_{j}_{part}"
+
+
+def refresh_goal_filters(initial: dict, refresh: str) -> None:
+    """Apply an "add_goal_filter" / "remove_goal_filter_<j>" row action to the posted values, in place."""
+    match = re.fullmatch(r"(add|remove)_goal_filter(?:_(\d+))?", refresh or "")
+    if not match:
+        return
+    try:
+        count = max(0, min(MAX_TRIGGER_FILTERS, int(initial.get("goal_filter_count") or 0)))
+    except ValueError:
+        count = 0
+    if match.group(1) == "add":
+        initial["goal_filter_count"] = str(min(MAX_TRIGGER_FILTERS, count + 1))
+        return
+    if match.group(2) is None or int(match.group(2)) >= count:
+        return
+    for j in range(int(match.group(2)), count - 1):
+        for part in FILTER_PARTS:
+            initial[_goal_filter_control(j, part)] = initial.get(_goal_filter_control(j + 1, part), "")
+    for part in FILTER_PARTS:
+        initial.pop(_goal_filter_control(count - 1, part), None)
+    initial["goal_filter_count"] = str(count - 1)
 
 
 def refresh_trigger_filters(initial: dict, refresh: str) -> None:
@@ -574,7 +603,92 @@ class WhatForm(SectionForm):
     max_codes_per_user = forms.IntegerField(label="Max per user (optional)", min_value=1, required=False)
     max_codes_per_campaign = forms.IntegerField(label="Max per campaign (optional)", min_value=1, required=False)
 
-    always = ("reward_type",)
+    # Outcome (issue #19): an optional holdout and conversion goal, whatever the reward.
+    holdout_percent = forms.IntegerField(
+        label="Holdout (% of qualifying profiles not rewarded, optional)",
+        min_value=1,
+        max_value=50,
+        required=False,
+        help_text="Chosen by a stable hash of campaign and profile; measures what the reward changed.",
+    )
+    goal_event = forms.ChoiceField(label="Conversion goal (optional)", choices=(), required=False)
+    goal_window_value = forms.IntegerField(label="Counts within", min_value=1, max_value=100_000)
+    goal_window_unit = forms.ChoiceField(label="Unit", choices=C.GoalWindowUnit.choices, initial="days")
+    goal_value_property = forms.ChoiceField(label="Sum as the goal's value (optional)", choices=(), required=False)
+    goal_filter_count = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    goal_filters = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    GOAL_FIELDS = ("goal_window_value", "goal_window_unit", "goal_value_property", "goal_filter_count", "goal_filters")
+    # The outcome fields stay whatever the reward; _goal_visibility drops the goal's details without a goal.
+    always = ("reward_type", "holdout_percent", "goal_event", *GOAL_FIELDS)
+
+    def _goal_visibility(self) -> None:
+        self.fields["goal_event"].choices = [("", "No goal")] + [(n, n) for n in catalogue.event_names()]
+        event = self.value("goal_event")
+        if not event:
+            for name in self.GOAL_FIELDS:
+                self.fields.pop(name, None)
+            return
+        numeric = catalogue.event_numeric_properties(event)
+        self.fields["goal_value_property"].choices = [("", "Nothing (count conversions only)")] + [
+            (p, p) for p in numeric
+        ]
+
+    def goal_filter_rows(self) -> int:
+        try:
+            count = int(self.value("goal_filter_count") or 0)
+        except ValueError:
+            count = 0
+        return max(0, min(MAX_TRIGGER_FILTERS, count))
+
+    def goal_posted_filters(self) -> list[dict]:
+        types = dict(catalogue.event_properties(self.value("goal_event")))
+        rows = []
+        for j in range(self.goal_filter_rows()):
+            node = {part: self.value(_goal_filter_control(j, part)) for part in FILTER_PARTS}
+            if types.get(node["property"]):
+                node["value_type"] = types[node["property"]]
+            rows.append(node)
+        return rows
+
+    def goal_filters_vm(self) -> dict:
+        """What templates/promotions/_goal_filters.html draws: the same filter rows as a trigger's."""
+        props = catalogue.event_properties(self.value("goal_event"))
+        rows = []
+        for j, node in enumerate(self.goal_posted_filters()):
+            vm = rule_builder.filter_vm(node, f"gf_{j}", props)
+            vm["names"] = {part: _goal_filter_control(j, part) for part in FILTER_PARTS}
+            vm["index"] = j
+            rows.append(vm)
+        return {
+            "filters": rows,
+            "filter_count": len(rows),
+            "errors": self["goal_filters"].errors if "goal_filters" in self.fields else [],
+            "can_add_filter": len(rows) < MAX_TRIGGER_FILTERS,
+        }
+
+    def _clean_goal(self, data: dict) -> None:
+        if not data.get("goal_event"):
+            return
+        if not data.get("goal_window_value"):
+            self.add_error("goal_window_value", MSG_GOAL_WINDOW)
+        known = dict(catalogue.event_properties(data["goal_event"]))
+        clean = []
+        for j, node in enumerate(self.goal_posted_filters()):
+            try:
+                row = catalogue.validate_filters([node])
+            except ValidationError as exc:
+                for message in exc.messages:
+                    message = re.sub(r"^Rule trigger filter 1: ", "", message)
+                    message = message[:1].upper() + message[1:]
+                    self.add_error("goal_filters", MSG_GOAL_FILTER_ROW.format(row=j + 1, message=message))
+                continue
+            if row[0]["property"] not in known:
+                message = MSG_FILTER_NOT_OF_EVENT.format(property=row[0]["property"], event=data["goal_event"])
+                self.add_error("goal_filters", MSG_GOAL_FILTER_ROW.format(row=j + 1, message=message))
+                continue
+            clean.extend(row)
+        data["goal_filters"] = clean
 
     def numeric_trigger_properties(self) -> list[str]:
         """Percentage / Proportional apply only to a live user-action campaign with one trigger event."""
@@ -653,6 +767,8 @@ class WhatForm(SectionForm):
                 self.fields[f"metadata_key_{i}"] = forms.CharField(label="Key", max_length=120, required=False)
                 self.fields[f"metadata_value_{i}"] = forms.CharField(label="Value", max_length=512, required=False)
 
+        self._goal_visibility()
+
     def metadata_fields(self):
         return [(self[f"metadata_key_{i}"], self[f"metadata_value_{i}"]) for i in range(self.metadata_rows())]
 
@@ -695,7 +811,17 @@ class WhatForm(SectionForm):
             "max_codes_per_user": _fmt_int(c.max_codes_per_user),
             "max_codes_per_campaign": _fmt_int(c.max_codes_per_campaign),
             "metadata_count": str(max(1, len(c.metadata or {}))),
+            "holdout_percent": _fmt_int(c.holdout_percent),
+            "goal_event": c.goal_event,
+            "goal_window_value": _fmt_int(c.goal_window_value),
+            "goal_window_unit": c.goal_window_unit or C.GoalWindowUnit.DAYS,
+            "goal_value_property": c.goal_value_property,
+            "goal_filter_count": str(len(c.goal_filters or [])),
         }
+        for j, node in enumerate(c.goal_filters or []):
+            for part in FILTER_PARTS:
+                value = node.get(part, "")
+                data[_goal_filter_control(j, part)] = _filter_text(value) if part in ("value", "value2") else value
         for i, (key, value) in enumerate((c.metadata or {}).items()):
             data[f"metadata_key_{i}"] = key
             data[f"metadata_value_{i}"] = str(value)
@@ -725,6 +851,7 @@ class WhatForm(SectionForm):
                     continue
                 seen[key] = value
             data["metadata"] = seen
+        self._clean_goal(data)
         return data
 
     FIELDS = [
@@ -762,6 +889,11 @@ class WhatForm(SectionForm):
         "voucher_list",
         "max_codes_per_user",
         "max_codes_per_campaign",
+        "holdout_percent",
+        "goal_event",
+        "goal_window_value",
+        "goal_window_unit",
+        "goal_value_property",
     ]
 
     def values(self) -> dict:
@@ -776,6 +908,7 @@ class WhatForm(SectionForm):
                 value = None if model_field.null else model_field.get_default()
             values[name] = value
         values["metadata"] = self.cleaned_data.get("metadata", {}) if "metadata_count" in self.fields else {}
+        values["goal_filters"] = self.cleaned_data.get("goal_filters") or [] if values["goal_event"] else []
         return values
 
     # What the marketer sees beside the fields (computed from the current choices).

@@ -31,6 +31,13 @@ campaign never triggers on a system event it produced itself (its own Campaign I
 system event whose Trigger Depth reached MAX_TRIGGER_DEPTH triggers nothing, so two campaigns
 that reward each other's system events stop after a bounded chain.
 
+One decision (issue #21). `decide` is the pure decision: given the campaign's configuration,
+`Counters` (points used, rewards given, per-user period rows) and an ordered list of items, it
+returns each item's outcome and moves the counters in place; `used_up_reason` says whether the
+campaign ends after it. The engine (`_decide_and_give`) calls it with counters read from the
+database and a code claim, then applies the deltas with its conditional UPDATEs; the forecast
+(`promotions.forecast`) calls it with in-memory counters and a count of the codes left.
+
 Per-user periods (day / week / month recurrence) are the calendar periods in the account
 timezone of the triggering event's time (inaction: the check's due time). Coupon and voucher
 rewards are assigned one occurrence at a time (each is a code claim with SKIP LOCKED inside
@@ -53,7 +60,7 @@ from django.utils import timezone
 from config import outbox, pg_arrays
 from config.account import account_tzinfo
 from coupons.models import Coupon
-from promotions import distribution, system_events
+from promotions import distribution, holdout, system_events
 from promotions.models import (
     Campaign,
     CampaignCounter,
@@ -408,43 +415,77 @@ def _profile_counters_move(campaign, deltas: dict, limits: dict) -> None:
         raise LimitRace(f"campaign {campaign.pk}: per-user counters moved {moved} of {len(keys)}")
 
 
-def _decide_and_give(campaign: Campaign, items: list[Item], now: datetime.datetime, rng) -> dict:
-    """occurrence → (reason, points, code); consumes the counters (conditional UPDATEs) for what is given."""
-    tz = account_tzinfo()
-    counter, _ = CampaignCounter.objects.get_or_create(campaign=campaign)
-    used, given = counter.points_used, counter.rewards
-    per_user = _counter_rows(campaign, items, tz)
+@dataclass
+class Counters:
+    """The counters one decision reads and moves: the campaign's points used and rewards given,
+    and the per-user rows {(profile, period): [rewards, points]} the items touch. The live engine
+    reads them from the database; the forecast keeps them in memory across its whole replay."""
+
+    used: Decimal
+    given: int
+    per_user: dict
+
+
+def config_reason(campaign: Campaign) -> str | None:
+    """Why nothing at all can be given (no or inactive wallet, coupon or voucher list), or None."""
+    kind = campaign.reward_type
+    if kind == C.RewardType.POINTS:
+        wallet = campaign.wallet
+        if wallet is None or not campaign.points_type:
+            return R.INVALID_WALLET
+        if not wallet.is_active:
+            return R.INACTIVE_WALLET
+        return None
+    if kind == C.RewardType.COUPON:
+        if campaign.coupon is None or campaign.coupon.status != Coupon.Status.ACTIVE:
+            return R.INACTIVE_COUPON
+        return None
+    if kind == C.RewardType.VOUCHER:
+        if campaign.voucher_list is None or not voucher_selectors.voucher_list_is_usable(
+            voucher_list=campaign.voucher_list
+        ):
+            return R.INACTIVE_VOUCHER_LIST
+        return None
+    return R.INVALID_WALLET
+
+
+def decide(
+    campaign: Campaign,
+    items: list[Item],
+    *,
+    counters: Counters,
+    tz,
+    rng,
+    take_code,
+    refused: str | None = None,
+) -> tuple[dict, dict, dict]:
+    """THE decision of what a list of items (in order) gets: the one function the live engine and
+    the forecast both call, so a forecast cannot drift from what the engine does.
+
+    Reads and moves `counters` in place (points math, recurrence periods in the account
+    timezone `tz`, per-user budget, campaign budget, max per reward, code caps); `take_code(item)`
+    → (reason, code) gives one code (the engine claims a real one, the forecast counts stock down);
+    `refused` is a reason every item gets (the configuration's). Returns (occurrence → (reason,
+    points, code), per-user counter deltas {(profile, period): [n, points]}, their limits).
+    """
+    per_user = counters.per_user
     limits: dict = {}
     deltas: dict = {}
     outcome: dict = {}
     kind = campaign.reward_type
     wallet = campaign.wallet
     codes = kind in (C.RewardType.COUPON, C.RewardType.VOUCHER)
-    config_reason = None
-    if kind == C.RewardType.POINTS:
-        if wallet is None or not campaign.points_type:
-            config_reason = R.INVALID_WALLET
-        elif not wallet.is_active:
-            config_reason = R.INACTIVE_WALLET
-    elif kind == C.RewardType.COUPON:
-        if campaign.coupon is None or campaign.coupon.status != Coupon.Status.ACTIVE:
-            config_reason = R.INACTIVE_COUPON
-    elif kind == C.RewardType.VOUCHER:
-        if campaign.voucher_list is None or not voucher_selectors.voucher_list_is_usable(
-            voucher_list=campaign.voucher_list
-        ):
-            config_reason = R.INACTIVE_VOUCHER_LIST
-    else:
-        config_reason = R.INVALID_WALLET
     campaign_limit, user_limit, _ = _code_limits(campaign) if codes else (None, None, None)
     for item in items:
         points, code = None, ""
-        reason = config_reason
+        reason = refused
         if not reason and kind == C.RewardType.POINTS:
             points = distribution.points_for(campaign, wallet=wallet, value=item.value, rng=rng)
             if points is None:
                 reason = R.INVALID_POINTS
         periods = _periods(campaign, item.at, tz)
+        for period in periods:
+            per_user.setdefault((item.profile_id, period), [0, Decimal(0)])
         if not reason:
             # Recurrence: max per user in total / per day / week / month (the total row's other
             # limit, max codes per user, gets its own reason below).
@@ -452,7 +493,7 @@ def _decide_and_give(campaign: Campaign, items: list[Item], now: datetime.dateti
             if any(cap and per_user[(item.profile_id, p)][0] + 1 > cap for p, cap in recurrence.items()):
                 reason = R.RECURRENCE_LIMIT
         if not reason and points is not None:
-            if campaign.budget_campaign is not None and used + points > campaign.budget_campaign:
+            if campaign.budget_campaign is not None and counters.used + points > campaign.budget_campaign:
                 reason = R.CAMPAIGN_BUDGET
             elif (
                 campaign.budget_per_user is not None
@@ -460,7 +501,7 @@ def _decide_and_give(campaign: Campaign, items: list[Item], now: datetime.dateti
             ):
                 reason = R.USER_BUDGET
         if not reason and codes:
-            if campaign.max_codes_per_campaign and given + 1 > campaign.max_codes_per_campaign:
+            if campaign.max_codes_per_campaign and counters.given + 1 > campaign.max_codes_per_campaign:
                 reason = campaign_limit
             elif (
                 campaign.max_codes_per_user
@@ -468,17 +509,13 @@ def _decide_and_give(campaign: Campaign, items: list[Item], now: datetime.dateti
             ):
                 reason = user_limit
         if not reason and codes:
-            if kind == C.RewardType.COUPON:
-                got = distribution._reward_coupon(campaign, [item.profile_id], item.occurrence, now)
-            else:
-                got = distribution._reward_voucher(campaign, [item.profile_id], item.occurrence)
-            reason, _, code = got[item.profile_id]
+            reason, code = take_code(item)
         outcome[item.occurrence] = (reason or "", points, code)
         if reason:
             continue
         amount = points or Decimal(0)
-        used += amount
-        given += 1
+        counters.used += amount
+        counters.given += 1
         for period, cap in periods.items():
             entry = per_user[(item.profile_id, period)]
             entry[0] += 1
@@ -487,6 +524,30 @@ def _decide_and_give(campaign: Campaign, items: list[Item], now: datetime.dateti
             delta[0] += 1
             delta[1] += amount
             limits[(item.profile_id, period)] = cap
+    return outcome, deltas, limits
+
+
+def _decide_and_give(campaign: Campaign, items: list[Item], now: datetime.datetime, rng) -> dict:
+    """occurrence → (reason, points, code); consumes the counters (conditional UPDATEs) for what is given."""
+    tz = account_tzinfo()
+    counter, _ = CampaignCounter.objects.get_or_create(campaign=campaign)
+    counters = Counters(used=counter.points_used, given=counter.rewards, per_user=_counter_rows(campaign, items, tz))
+    kind = campaign.reward_type
+    wallet = campaign.wallet
+    codes = kind in (C.RewardType.COUPON, C.RewardType.VOUCHER)
+
+    def take_code(item: Item) -> tuple[str, str]:
+        if kind == C.RewardType.COUPON:
+            got = distribution._reward_coupon(campaign, [item.profile_id], item.occurrence, now)
+        else:
+            got = distribution._reward_voucher(campaign, [item.profile_id], item.occurrence)
+        reason, _, code = got[item.profile_id]
+        return reason, code
+
+    outcome, deltas, limits = decide(
+        campaign, items, counters=counters, tz=tz, rng=rng, take_code=take_code, refused=config_reason(campaign)
+    )
+    used, given = counters.used, counters.given
     granted = [i for i in items if not outcome[i.occurrence][0]]
     if kind == C.RewardType.POINTS and granted:
         activates_at, expires_at = distribution.points_lifecycle(campaign, now=now)
@@ -516,21 +577,28 @@ def _decide_and_give(campaign: Campaign, items: list[Item], now: datetime.dateti
     return outcome
 
 
-def _complete_if_used_up(campaign: Campaign, *, used: Decimal, given: int, now, codes_out: bool = False) -> None:
-    reason = None
+def used_up_reason(campaign: Campaign, *, used: Decimal, given: int, codes_out: bool = False) -> str | None:
+    """Why a live campaign ends after a decision (budget, code limit or codes used up), or None:
+    the engine completes the campaign with it, the forecast stops its replay there."""
     if codes_out:
         # Nothing left to give: ending says so (the page shows why) instead of Running on silently.
         source = "voucher list" if campaign.reward_type == C.RewardType.VOUCHER else "coupon series"
-        reason = END_CODES_OUT.format(source=source)
-    elif campaign.reward_type == C.RewardType.POINTS and campaign.budget_campaign is not None:
+        return END_CODES_OUT.format(source=source)
+    if campaign.reward_type == C.RewardType.POINTS and campaign.budget_campaign is not None:
         if campaign.budget_campaign - used < _smallest_reward(campaign):
-            reason = END_BUDGET
-    elif (
+            return END_BUDGET
+        return None
+    if (
         campaign.reward_type in (C.RewardType.COUPON, C.RewardType.VOUCHER)
         and campaign.max_codes_per_campaign
         and given >= campaign.max_codes_per_campaign
     ):
-        reason = _code_limits(campaign)[2]
+        return _code_limits(campaign)[2]
+    return None
+
+
+def _complete_if_used_up(campaign: Campaign, *, used: Decimal, given: int, now, codes_out: bool = False) -> None:
+    reason = used_up_reason(campaign, used=used, given=given, codes_out=codes_out)
     if reason:
         campaign_complete(campaign=campaign, reason=reason, now=now)
 
@@ -595,7 +663,14 @@ def grant_items_locked(
         # Completed (budget, limit or end time), archived or not started: it matches nothing any more.
         return []
     else:
-        outcome = _decide_and_give(campaign, fresh, now, rng or random.Random())
+        # Held-out items (the goal's holdout group) never reach the budget, cap or code decisions.
+        held = holdout.held_out_ids(
+            campaign_id=campaign.pk, profile_ids={i.profile_id for i in fresh}, percent=campaign.holdout_percent
+        )
+        outcome = {i.occurrence: (R.HELD_OUT, None, "") for i in fresh if i.profile_id in held}
+        rest = [i for i in fresh if i.profile_id not in held]
+        if rest:
+            outcome.update(_decide_and_give(campaign, rest, now, rng or random.Random()))
     granted_ids = {i.profile_id for i in fresh if not outcome[i.occurrence][0]}
     before = set(
         Grant.objects.filter(campaign=campaign, granted=True, profile_id__in=granted_ids)

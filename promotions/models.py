@@ -1,3 +1,5 @@
+import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -69,6 +71,10 @@ class Campaign(models.Model):
     class CouponKind(models.TextChoices):
         SINGLE = "single", "Single code"
         BULK = "bulk", "Bulk codes"
+
+    class GoalWindowUnit(models.TextChoices):
+        HOURS = "hours", "Hours"
+        DAYS = "days", "Days"
 
     class Delivery(models.TextChoices):
         NOW = "now", "Send now"
@@ -187,6 +193,16 @@ class Campaign(models.Model):
     # Maintained by the distribution engine.
     rewarded_profiles = models.PositiveBigIntegerField(default=0)
 
+    # Outcome (SPEC 11, issue #19): an optional conversion goal and holdout, set in the What section.
+    # holdout_percent: that share of qualifying profiles (promotions.holdout) is deliberately not rewarded.
+    holdout_percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    goal_event = models.CharField(max_length=256, blank=True)
+    # [{"property", "operator", "value"}, …] as segments.rules.validate_filters returns them.
+    goal_filters = models.JSONField(default=list, blank=True)
+    goal_window_value = models.PositiveIntegerField(null=True, blank=True)
+    goal_window_unit = models.CharField(max_length=8, choices=GoalWindowUnit.choices, blank=True)
+    goal_value_property = models.CharField(max_length=120, blank=True)
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["qualification", "status"], name="campaign_type_status")]
@@ -210,6 +226,10 @@ class Campaign(models.Model):
                 name="campaign_percentage_range",
             ),
             models.CheckConstraint(
+                condition=Q(holdout_percent__isnull=True) | Q(holdout_percent__gte=1, holdout_percent__lte=50),
+                name="campaign_holdout_1_50",
+            ),
+            models.CheckConstraint(
                 condition=Q(recurrence_start__isnull=True)
                 | Q(recurrence_end__isnull=True)
                 | Q(recurrence_end__gte=models.F("recurrence_start")),
@@ -227,6 +247,7 @@ class Campaign(models.Model):
                 "budget_per_user",
                 "inaction_window_value",
                 "random_min",
+                "goal_window_value",
             )
         ]
 
@@ -239,6 +260,10 @@ class Campaign(models.Model):
     @property
     def is_live(self) -> bool:
         return self.qualification in (self.Qualification.LIVE_ACTION, self.Qualification.LIVE_INACTION)
+
+    @property
+    def has_goal(self) -> bool:
+        return bool(self.goal_event and self.goal_window_value and self.goal_window_unit)
 
     @property
     def is_editable(self) -> bool:
@@ -377,6 +402,8 @@ class Grant(models.Model):
         USER_VOUCHER_LIMIT = "User voucher limit exceeded", "User voucher limit exceeded"
         VOUCHER_CODES_EXHAUSTED = "Voucher codes exhausted", "Voucher codes exhausted"
         CAMPAIGN_PAUSED = "Campaign paused or stopped", "Campaign paused or stopped"
+        # Not an error: the holdout group of the campaign's goal (promotions.holdout), kept unrewarded on purpose.
+        HELD_OUT = "Held out", "Held out"
 
     # No single-column FK indexes: grant_once_per_occurrence and grant_campaign_outcome lead
     # with the campaign, grant_profile_recent with the profile, grant_run is the run's. Every
@@ -572,3 +599,60 @@ class InactionCheck(models.Model):
     @property
     def occurrence(self) -> str:
         return f"check:{self.pk}"
+
+
+class Forecast(models.Model):
+    """One on-demand forecast of a campaign (issue #21): its progress while the background task
+    replays history, then its result (per-day series, totals, run-out day, refusals by cap)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="forecasts")
+    days = models.PositiveSmallIntegerField(default=30)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent
+    stage = models.CharField(max_length=120, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["campaign", "-created_at"], name="forecast_campaign_recent")]
+
+    # A forecast still Waiting / Running this long after it was asked for lost its worker.
+    STALE_AFTER = datetime.timedelta(minutes=5)
+
+    def __str__(self) -> str:
+        return f"forecast {self.pk} of campaign {self.campaign_id}: {self.status}"
+
+    @property
+    def in_progress(self) -> bool:
+        """Waiting or Running, and recent enough to still be worked on (the panel polls it)."""
+        return self.status in (self.Status.PENDING, self.Status.RUNNING) and not self.stale
+
+    @property
+    def stale(self) -> bool:
+        return (
+            self.status in (self.Status.PENDING, self.Status.RUNNING)
+            and self.created_at < timezone.now() - self.STALE_AFTER
+        )
+
+
+class CampaignOutcome(models.Model):
+    """The campaign's last computed outcome report (promotions.outcomes): figures and when they were computed.
+
+    Computed on demand (the campaign page's Refresh) and by the periodic sweep over campaigns with
+    a goal; the page reads this row, never the events.
+    """
+
+    campaign = models.OneToOneField(Campaign, primary_key=True, on_delete=models.CASCADE, related_name="outcome")
+    computed_at = models.DateTimeField()
+    report = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: outcome at {self.computed_at:%Y-%m-%d %H:%M}"

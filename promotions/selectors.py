@@ -74,6 +74,25 @@ def campaign_published_audience(campaign: Campaign) -> int | None:
     return (event.details or {}).get("audience") if event else None
 
 
+def _outcome_rows(c: Campaign) -> list[tuple[str, str]]:
+    """The goal and holdout in words (issue #19); nothing when neither is set."""
+    from segments.rules import describe_filter
+
+    rows = []
+    if c.goal_event:
+        goal = c.goal_event
+        if c.goal_filters:
+            goal += " where " + " and ".join(describe_filter(f) for f in c.goal_filters)
+        if c.goal_window_value and c.goal_window_unit:
+            goal += f", within {c.goal_window_value} {c.get_goal_window_unit_display().lower()} of qualifying"
+        if c.goal_value_property:
+            goal += f"; value: sum of {c.goal_value_property}"
+        rows.append(("Conversion goal", goal))
+    if c.holdout_percent:
+        rows.append(("Holdout", f"{c.holdout_percent} % of qualifying profiles are not rewarded"))
+    return rows
+
+
 def campaign_summary(campaign: Campaign) -> dict[str, list[tuple[str, str]]]:
     """Section → (label, value) rows: what the Publish section and the detail page show."""
     c = campaign
@@ -167,6 +186,7 @@ def campaign_summary(campaign: Campaign) -> dict[str, list[tuple[str, str]]]:
             what.append(("Max per user", str(c.max_codes_per_user)))
         if c.max_codes_per_campaign:
             what.append(("Max per campaign", str(c.max_codes_per_campaign)))
+        what += _outcome_rows(c)
 
     when = []
     tz = timezone.get_current_timezone()
@@ -203,7 +223,7 @@ _ERROR_EXAMPLES_SQL = """
 SELECT r.reason, p.id, p.identity
 FROM (
     SELECT campaign_id, reason FROM promotions_grantreasoncount
-    WHERE campaign_id = %s GROUP BY 1, 2 HAVING sum(count) > 0
+    WHERE campaign_id = %s AND reason <> 'Held out' GROUP BY 1, 2 HAVING sum(count) > 0
 ) r
 CROSS JOIN LATERAL (
     SELECT g.profile_id FROM promotions_grant g
@@ -216,7 +236,10 @@ ORDER BY r.reason, p.id
 
 _GRANT_STATS_SQL = """
 SELECT COALESCE(sum(rewards), 0), COALESCE(sum(first_ever), 0), COALESCE(sum(points), 0), COALESCE(sum(codes), 0),
-       (SELECT COALESCE(sum(count), 0) FROM promotions_grantreasoncount WHERE campaign_id = %(c)s)
+       (SELECT COALESCE(sum(count), 0) FROM promotions_grantreasoncount
+        WHERE campaign_id = %(c)s AND reason <> 'Held out'),
+       (SELECT COALESCE(sum(count), 0) FROM promotions_grantreasoncount
+        WHERE campaign_id = %(c)s AND reason = 'Held out')
 FROM promotions_grantrollup WHERE campaign_id = %(c)s
 """
 
@@ -232,13 +255,14 @@ def campaign_grant_stats(*, campaign: Campaign) -> dict:
 
     with connection.cursor() as cursor:
         cursor.execute(_GRANT_STATS_SQL, {"c": campaign.pk})
-        rewards, profiles, points, codes, not_granted = cursor.fetchone()
+        rewards, profiles, points, codes, not_granted, held_out = cursor.fetchone()
     return {
         "rewards_given": rewards,
         "profiles_rewarded": profiles,
         "points_distributed": points or Decimal(0),  # the page shows 0, not blank
         "codes_distributed": codes,
-        "not_granted": not_granted,
+        "not_granted": not_granted,  # errors only: "Held out" is the holdout group, not an error
+        "held_out": held_out,
     }
 
 
@@ -247,10 +271,11 @@ def campaign_grant_errors(*, campaign: Campaign) -> list[dict]:
     from django.db import connection
     from django.db.models import Sum
 
-    from promotions.models import GrantReasonCount
+    from promotions.models import Grant, GrantReasonCount
 
     counts = (
         GrantReasonCount.objects.filter(campaign=campaign)
+        .exclude(reason=Grant.Reason.HELD_OUT)
         .values("reason")
         .annotate(count=Sum("count"))
         .filter(count__gt=0)
@@ -454,3 +479,10 @@ def _grant_series_from_grants(*, campaign: Campaign, period: str, tz, since, unt
         .annotate(rewards=Count("id"), points=Sum("points"), profiles=Count("profile_id", distinct=True))
         .order_by()
     )
+
+
+def campaign_outcome(*, campaign: Campaign):
+    """The campaign's last computed outcome report (CampaignOutcome) or None."""
+    from promotions.models import CampaignOutcome
+
+    return CampaignOutcome.objects.filter(pk=campaign.pk).first()

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from promotions import distribution, live
+from promotions import distribution, forecast, live
 
 
 @shared_task(name="promotions.dispatch_due_runs", acks_late=True, reject_on_worker_lost=True)
@@ -39,3 +39,17 @@ def live_events(event_ids: list[int] | None = None) -> dict:
 def live_sweep() -> dict:
     """Due inaction checks, live campaigns' start and end (every 30 s from beat)."""
     return live.live_sweep()
+
+
+@shared_task(name="promotions.forecast_run", acks_late=True, reject_on_worker_lost=True)
+def forecast_run(forecast_id: int) -> str:
+    """Compute one on-demand forecast (issue #21) and store it on its progress row."""
+    return forecast.forecast_run(forecast_id=forecast_id)
+
+
+@shared_task(name="promotions.outcomes_refresh_due", acks_late=True, reject_on_worker_lost=True)
+def outcomes_refresh_due() -> int:
+    """Refresh the outcome reports of campaigns with a goal (beat, every 15 minutes)."""
+    from promotions import outcomes
+
+    return len(outcomes.outcomes_refresh_due())

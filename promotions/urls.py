@@ -14,5 +14,7 @@ urlpatterns = [
     path("<int:pk>/edit/", views.campaign_builder, name="campaign_builder"),
     path("<int:pk>/edit/<str:section>/", views.campaign_section, name="campaign_section"),
     path("<int:pk>/publish/", views.campaign_publish, name="campaign_publish"),
+    path("<int:pk>/forecast/", views.campaign_forecast, name="campaign_forecast"),
+    path("<int:pk>/outcome/refresh/", views.campaign_outcome_refresh, name="campaign_outcome_refresh"),
     path("<int:pk>/<str:action>/", views.campaign_action, name="campaign_action"),
 ]

@@ -1,4 +1,7 @@
 import csv
+import datetime
+from collections import namedtuple
+from decimal import Decimal
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -10,13 +13,14 @@ from django.utils import timezone
 
 from config import access, charts
 from config.account import timezone_label
+from promotions import forecast, outcomes, selectors, services, why
 from promotions import forms as section_forms
-from promotions import selectors, services
 from promotions.distribution import MSG_CODES_OUT
 from promotions.filters import CampaignFilter
 from promotions.models import Campaign, CampaignRun, Grant
 
 BUILDER = "promotions/campaign_builder.html"
+_Row = namedtuple("_Row", "day rewards points codes")
 SECTIONS = (*Campaign.SECTIONS, "publish")
 PAGE_SIZES = (25, 50, 100)
 CODES_OUT_REASONS = (Grant.Reason.BULK_CODES_EXHAUSTED, Grant.Reason.VOUCHER_CODES_EXHAUSTED)
@@ -89,6 +93,7 @@ def _builder_context(campaign: Campaign, *, open_section: str | None = None, for
         "summary": summary,
         "timezone_label": timezone_label(tz),
         "publish_url": reverse("promotions:campaign_publish", args=[campaign.pk]) if campaign.pk else "",
+        **(_forecast_context(campaign) if open_section == "publish" and campaign.pk else {}),
     }
 
 
@@ -125,6 +130,7 @@ def _refresh_initial(request, section: str) -> dict:
         elif refresh == f"remove_{prefix}":
             initial[counter] = str(max(1, count - 1))
     section_forms.refresh_trigger_filters(initial, refresh)
+    section_forms.refresh_goal_filters(initial, refresh)
     return initial
 
 
@@ -331,8 +337,12 @@ def campaign_detail(request, pk: int):
     if request.htmx and request.headers.get("HX-Target") == "campaign-chart" and _shows_chart(campaign):
         context = {"campaign": campaign, **_chart_context(request, campaign)}
         return render(request, "promotions/campaign_detail.html#campaign-chart", context)
+    if request.htmx and request.headers.get("HX-Target") == "profile-why":
+        return render(request, "promotions/_profile_why.html#profile-why", _why_context(request, campaign))
     runs = selectors.campaign_runs(campaign=campaign)
     context = {
+        **_outcome_context(campaign),
+        **_why_context(request, campaign),
         "campaign": campaign,
         "show_chart": _shows_chart(campaign),
         **_progress_context(runs),
@@ -354,7 +364,119 @@ def campaign_detail(request, pk: int):
     context["codes_out"] = context["codes_out"] or any(e["reason"] in CODES_OUT_REASONS for e in context["errors"])
     if context["show_chart"]:
         context.update(_chart_context(request, campaign))
+    if _forecast_shows(campaign):
+        context.update(_forecast_context(campaign))
     return render(request, "promotions/campaign_detail.html", context)
+
+
+# Outcome report and "why this profile" (issue #19) -------------------------------------------
+
+OUTCOME_SERIES = [("rewarded", "Rewarded group", "#4f46e5"), ("holdout", "Holdout", "#f59e0b")]
+
+
+class _CurveStep:
+    def __init__(self, index: int, rewarded: float, holdout: float):
+        self.index, self.rewarded, self.holdout = index, _percent(rewarded), _percent(holdout)
+
+
+def _percent(rate) -> Decimal:
+    return Decimal(str(round((rate or 0) * 100, 2)))
+
+
+def _outcome_context(campaign: Campaign) -> dict:
+    """The stored outcome report and its cumulative-conversion chart (nothing without goal or holdout)."""
+    if not (campaign.has_goal or campaign.holdout_percent):
+        return {"show_outcome": False}
+    row = selectors.campaign_outcome(campaign=campaign)
+    report = row.report if row else None
+    chart = None
+    if report and campaign.has_goal:
+        curve = report["curve"]
+        steps = [_CurveStep(i + 1, curve["rewarded"][i], curve["holdout"][i]) for i in range(len(curve["rewarded"]))]
+        total = len(steps)
+        chart = charts.grouped_bars(
+            steps,
+            series=OUTCOME_SERIES,
+            label=lambda st: f"{st.index * 100 // total}%",
+            title=lambda st: f"By {st.index * 100 // total}% of the window · converted (%)",
+        )
+    return {
+        "show_outcome": True,
+        "outcome": row,
+        "report": report,
+        "outcome_chart": chart,
+        "outcome_groups": _outcome_groups(report) if report else [],
+        "outcome_figures": _outcome_figures(report) if report and report.get("uplift") else [],
+    }
+
+
+def _pct(rate) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f} %"
+
+
+def _pts(value) -> str:
+    return f"{value * 100:+.1f}"
+
+
+def _outcome_groups(report: dict) -> list[dict]:
+    rows = []
+    for key, label in (("rewarded", "Rewarded group"), ("holdout", "Holdout")):
+        g = report["groups"][key]
+        rows.append(
+            {
+                "id": f"outcome-{key}",
+                "label": label,
+                "profiles": g["profiles"],
+                "converted": g["converted"],
+                "rate": _pct(g["rate"]),
+                "value": g["value"],
+            }
+        )
+    return rows
+
+
+def _outcome_figures(report: dict) -> list[tuple[str, str, str]]:
+    """(id, label, value) rows of the uplift, its interval, the incremental figures and their cost."""
+    u = report["uplift"]
+    relative = "—"
+    if u["relative"] is not None:
+        low, high = u["relativeLower"] * 100, u["relativeUpper"] * 100
+        relative = f"{u['relative'] * 100:+.1f} % (95 % CI {low:+.1f} % to {high:+.1f} %)"
+    cost = u["costPerIncrementalConversion"]
+    return [
+        (
+            "uplift-absolute",
+            "Uplift",
+            f"{_pts(u['absolute'])} points (95 % CI {_pts(u['lower'])} to {_pts(u['upper'])})",
+        ),
+        ("uplift-relative", "Relative uplift", relative),
+        ("uplift-incremental", "Incremental conversions", f"{u['incrementalConversions']:,.1f}"),
+        ("uplift-value", "Incremental goal value", f"{u['incrementalValue']:,.2f}"),
+        (
+            "uplift-cost",
+            "Cost per incremental conversion",
+            f"{cost:,.2f} {u['costUnit']}" if cost is not None else "— (no incremental conversions)",
+        ),
+    ]
+
+
+def _why_context(request, campaign: Campaign) -> dict:
+    identity = request.GET.get("identity", "").strip()[:256]
+    story = why.profile_story(campaign=campaign, identity=identity) if identity else None
+    return {"why_identity": identity, "story": story, "why_missing": bool(identity) and story is None}
+
+
+@access.marketer_required
+def campaign_outcome_refresh(request, pk: int):
+    """Compute the outcome report now (the Refresh button); the page shows when it was computed."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    campaign = get_object_or_404(Campaign.objects.select_related("wallet"), pk=pk)
+    outcomes.outcome_refresh(campaign=campaign)
+    if request.htmx:
+        context = {"campaign": campaign, **_outcome_context(campaign)}
+        return render(request, "promotions/_outcome_report.html#outcome-report", context)
+    return redirect(campaign.get_absolute_url() + "#outcome-report")
 
 
 def _history_note(details: dict) -> str:
@@ -436,3 +558,75 @@ def campaign_grants_csv(request, pk: int):
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-grants.csv"'
     return response
+
+
+# The forecast (issue #21) ----------------------------------------------------------------
+
+FORECAST = "promotions/_forecast.html"
+FORECAST_COUNTS = [("rewards", "Rewards", "#4f46e5")]
+FORECAST_POINTS = [("points", "Points", "#f59e0b")]
+FORECAST_CODES = [("codes", "Codes", "#22c1a3")]
+
+
+def _forecast_shows(campaign: Campaign) -> bool:
+    return campaign.status in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
+
+
+def _forecast_charts(result: dict) -> list[tuple[str, dict]]:
+    """(label, geometry): rewards per day, then points (or codes) per day, each on its own axis."""
+    rows = [
+        _Row(
+            day=datetime.date.fromisoformat(d["day"]),
+            rewards=d["rewards"],
+            points=Decimal(d["points"]),
+            codes=d["codes"],
+        )
+        for d in result.get("per_day") or []
+    ]
+    if not rows:
+        return []
+    shape = {"label": lambda r: f"{r.day:%d %b}", "title": lambda r: f"{r.day:%d %b %Y}"}
+    points = result.get("reward_type") == Campaign.RewardType.POINTS
+    return [
+        ("Forecast rewards per day", charts.grouped_bars(rows, series=FORECAST_COUNTS, height=160, **shape)),
+        (
+            "Forecast points per day" if points else "Forecast codes per day",
+            charts.grouped_bars(rows, series=FORECAST_POINTS if points else FORECAST_CODES, height=160, **shape),
+        ),
+    ]
+
+
+def _forecast_context(campaign: Campaign, job=None) -> dict:
+    job = job or forecast.forecast_latest(campaign=campaign)
+    result = job.result if job is not None and job.status == job.Status.DONE else {}
+    refused = [
+        (Grant.Reason(r).label if r in Grant.Reason.values else r, n) for r, n in (result.get("refused") or {}).items()
+    ]
+    return {
+        "forecast_job": job,
+        "forecast_result": result,
+        "forecast_charts": _forecast_charts(result) if result else [],
+        "forecast_refused": refused,
+        "forecast_days": job.days if job is not None else forecast.DEFAULT_DAYS,
+        "forecast_max_days": forecast.MAX_DAYS,
+        "forecast_shows": _forecast_shows(campaign),
+    }
+
+
+@access.marketer_required
+def campaign_forecast(request, pk: int):
+    """The Forecast panel: POST starts a forecast (background task), GET shows the latest one
+    (polled every second while it runs)."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    job = None
+    if request.method == "POST":
+        if not _forecast_shows(campaign):
+            return HttpResponse("Only a Draft or Scheduled campaign can be forecast.", status=409)
+        try:
+            days = int(request.POST.get("days") or forecast.DEFAULT_DAYS)
+        except ValueError:
+            days = forecast.DEFAULT_DAYS
+        job = forecast.forecast_start(campaign=campaign, days=days)
+        if not request.htmx:
+            return redirect(request.POST.get("next") or campaign.get_absolute_url())
+    return render(request, FORECAST, {"campaign": campaign, **_forecast_context(campaign, job)})

@@ -240,6 +240,24 @@ class TransactionRecord(Schema):
     expiresAt: str | None
 
 
+# One ledger row as the API shows it: the example of the list and of a movement's answer.
+TRANSACTION_EXAMPLE = {
+    "transactionId": 41,
+    "walletId": 1,
+    "identity": "u1",
+    "transactionType": "CREDIT",
+    "source": "API",
+    "points": 100,
+    "description": "Order 5512 cashback",
+    "metadata": None,
+    "orderId": "5512",
+    "campaignId": None,
+    "createdAt": "2026-11-02T10:15:00+00:00",
+    "activatesAt": "2026-11-02T10:15:00+00:00",
+    "expiresAt": None,
+}
+
+
 class TransactionsOut(Schema):
     status: Literal["success"]
     page: int
@@ -255,23 +273,7 @@ class TransactionsOut(Schema):
                     "page": 1,
                     "totalPages": 1,
                     "totalRecords": 1,
-                    "records": [
-                        {
-                            "transactionId": 41,
-                            "walletId": 1,
-                            "identity": "u1",
-                            "transactionType": "CREDIT",
-                            "source": "API",
-                            "points": 100,
-                            "description": "Order 5512 cashback",
-                            "metadata": None,
-                            "orderId": "5512",
-                            "campaignId": None,
-                            "createdAt": "2026-11-02T10:15:00+00:00",
-                            "activatesAt": "2026-11-02T10:15:00+00:00",
-                            "expiresAt": None,
-                        }
-                    ],
+                    "records": [TRANSACTION_EXAMPLE],
                 }
             ]
         }
@@ -329,21 +331,7 @@ class WalletTransactionOut(Schema):
             "examples": [
                 {
                     "status": "success",
-                    "transaction": {
-                        "transactionId": 41,
-                        "walletId": 1,
-                        "identity": "u1",
-                        "transactionType": "CREDIT",
-                        "source": "API",
-                        "points": 100,
-                        "description": "Order 5512 cashback",
-                        "metadata": None,
-                        "orderId": "5512",
-                        "campaignId": None,
-                        "createdAt": "2026-11-02T10:15:00+00:00",
-                        "activatesAt": "2026-11-02T10:15:00+00:00",
-                        "expiresAt": None,
-                    },
+                    "transaction": TRANSACTION_EXAMPLE,
                     "balance": {
                         "walletId": 1,
                         "walletName": "Supercoins",

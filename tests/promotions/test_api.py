@@ -119,6 +119,7 @@ def test_detail_gives_summary_progress_and_stats(api_client, marketer):
         "pointsDistributed": 200,
         "codesDistributed": 0,
         "notGranted": 1,
+        "heldOut": 0,
     }
     assert detail["notGrantedByReason"] == [{"reason": Grant.Reason.USER_BUDGET, "count": 1, "examples": ["c"]}]
     assert detail["budget"] == []

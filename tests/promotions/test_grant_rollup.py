@@ -223,7 +223,8 @@ def stats_from_grants(campaign):
         profiles_rewarded=Count("profile_id", filter=granted, distinct=True),
         points_distributed=Sum("points", filter=granted),
         codes_distributed=Count("id", filter=granted & ~Q(code="")),
-        not_granted=Count("id", filter=~granted),
+        not_granted=Count("id", filter=~granted & ~Q(reason=Grant.Reason.HELD_OUT)),
+        held_out=Count("id", filter=Q(reason=Grant.Reason.HELD_OUT)),
     )
     return {**stats, "points_distributed": stats["points_distributed"] or 0}
 

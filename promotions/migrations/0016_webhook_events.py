@@ -130,7 +130,7 @@ DROP FUNCTION IF EXISTS promotions_run_failed_alert();
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("promotions", "0012_live_inbox_to_outbox"),
+        ("promotions", "0015_beat_outcome_refresh"),
         ("webhooks", "0003_sql_functions_and_beat"),
         ("wallets", "0007_idempotency_record_moves_to_config"),
     ]
