@@ -19,6 +19,10 @@ FIGURE_NAMES = (
     "campaign_list_queries",
     "lifecycle_jobs",
     "pages_p95",  # issue 18: every page reachable from the navigation (bench/pages_bench.py)
+    # issue 20: webhook trigger cost on a run, and delivery throughput (bench/webhooks_bench.py)
+    "webhooks_run_ratio",
+    "webhooks_events_per_s",
+    "webhooks_events_per_s_single",
     "forecast_replay",  # issue 21: a 30-day replay through a live campaign (bench/forecast_bench.py)
     "outcome_report",  # issue 19: uplift of a campaign over every profile with a holdout (bench/outcomes_bench.py)
 )

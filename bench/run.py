@@ -23,7 +23,17 @@ sys.path.insert(0, str(ROOT))
 from bench import cluster, dataset  # noqa: E402
 from bench.common import FIGURE_NAMES, Context, Figure, log  # noqa: E402
 
-FAMILIES = ("distribute", "audience", "upload", "campaign_list", "lifecycle", "pages", "forecast", "outcomes")
+FAMILIES = (
+    "distribute",
+    "audience",
+    "upload",
+    "campaign_list",
+    "lifecycle",
+    "pages",
+    "forecast",
+    "outcomes",
+    "webhooks",
+)
 # Which figures a family owns, to print FAIL n/a lines when a family crashes.
 OWNS = {
     "distribute": ("distribute_wallet", "distribute_codes", "naive_ratio_wallet", "naive_ratio_codes"),
@@ -32,6 +42,7 @@ OWNS = {
     "campaign_list": ("campaign_list", "campaign_list_queries"),
     "lifecycle": ("lifecycle_jobs",),
     "pages": ("pages_p95",),
+    "webhooks": ("webhooks_run_ratio", "webhooks_events_per_s", "webhooks_events_per_s_single"),
     "forecast": ("forecast_replay",),
     "outcomes": ("outcome_report",),
 }

@@ -427,8 +427,13 @@ def openapi_polish(doc: dict) -> dict:
 
 
 class PromoApi(NinjaAPI):
+    # The OpenAPI 3.1 `webhooks` map (what the API POSTs to customers), set by the wiring.
+    webhooks_doc = None
+
     def get_openapi_schema(self, *, path_prefix=None, path_params=None):
         doc = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        if self.webhooks_doc:
+            doc["webhooks"] = self.webhooks_doc()
         return openapi_polish(doc)
 
     def set_default_exception_handlers(self) -> None:

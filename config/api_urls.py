@@ -10,6 +10,7 @@ from promotions.api import router as promotions_router
 from segments.api import router as segments_router
 from vouchers.api import router as vouchers_router
 from wallets.api import router as wallets_router
+from webhooks.openapi import webhooks_section
 
 DESCRIPTION = """
 The Promo Campaigns public API: send events and profiles, read and move wallet points, read
@@ -33,6 +34,12 @@ campaign, 405 wrong method, 409 state does not allow it (or an `Idempotency-Key`
 refused by a business rule (or an `Idempotency-Key` reused with another body), 429 rate limited
 (`Retry-After`), 503 database unreachable (`Retry-After`; nothing was changed).
 
+**Webhooks.** Admins register endpoints (Django admin, or `manage.py create_webhook_endpoint URL
+--events TYPE[,TYPE…]`, which prints the id and the signing secret once). Each event is POSTed,
+signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`,
+`webhook-signature`), at least once, retried with backoff for about a day; the `webhooks`
+section of this document describes every payload with an example.
+
 **Idempotency.** `POST /api/1/promo/wallets/transactions` accepts an `Idempotency-Key` header:
 a retry with the same key and body returns the first response byte for byte without moving
 points again.
@@ -48,6 +55,7 @@ api = PromoApi(
     docs_url="docs",
     openapi_url="openapi.json",
 )
+api.webhooks_doc = webhooks_section
 api.add_router("", segments_router)
 api.add_router("", wallets_router)
 api.add_router("", coupons_router)

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     # For its templates and static files: the API docs page (Swagger UI) is served locally, no CDN.
     "ninja",
     "config.apps.ConfigAppConfig",
+    "webhooks",
     "segments",
     "wallets",
     "coupons",
@@ -265,3 +266,48 @@ if PRODUCTION:
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Webhooks (SPEC 12, webhooks/services.py). Seconds between tries of an undelivered event: about a
+# day in all (+-20 % jitter each), then the delivery is marked failed. Tests shorten it.
+WEBHOOK_RETRY_SCHEDULE = [
+    int(s)
+    for s in env_list(
+        "WEBHOOK_RETRY_SCHEDULE", default=["5", "30", "120", "600", "1800", "3600", "7200", "14400", "28800", "28800"]
+    )
+]
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+# An endpoint failing without a success for this long is disabled and the admins are told.
+WEBHOOK_DISABLE_AFTER_SECONDS = env_int("WEBHOOK_DISABLE_AFTER_SECONDS", 24 * 3600)
+# How long one deliver task keeps sending one endpoint's backlog before handing back to the sweep.
+WEBHOOK_TASK_SECONDS = env_int("WEBHOOK_TASK_SECONDS", 50)
+# SSRF: refuse endpoints whose host resolves to a private, loopback, link-local or reserved
+# address (checked when created and before each POST) unless named here (host names or CIDRs).
+WEBHOOK_BLOCK_PRIVATE = env_bool("WEBHOOK_BLOCK_PRIVATE", default=PRODUCTION)
+WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS", default=[])
+# Links in alert e-mails start with this (e.g. https://promo.example.com); empty: paths only.
+SITE_URL = env("SITE_URL", "")
+
+# E-mail: the console by default; EMAIL_URL (smtp://USER:{password}@HOST:587, smtp+ssl://…:465) or the
+# usual EMAIL_HOST / EMAIL_PORT / EMAIL_HOST_USER / EMAIL_HOST_PASSWORD / EMAIL_USE_TLS send by SMTP.
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "promo@localhost")
+EMAIL_URL = env("EMAIL_URL", "")
+if EMAIL_URL:
+    import urllib.parse as _urlparse
+
+    _mail = _urlparse.urlsplit(EMAIL_URL)
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = _mail.hostname or "localhost"
+    EMAIL_PORT = _mail.port or (465 if _mail.scheme == "smtp+ssl" else 587)
+    EMAIL_HOST_USER = _urlparse.unquote(_mail.username or "")
+    EMAIL_HOST_PASSWORD = _urlparse.unquote(_mail.password or "")
+    EMAIL_USE_SSL = _mail.scheme == "smtp+ssl"
+    EMAIL_USE_TLS = not EMAIL_USE_SSL and _mail.port != 25
+elif env("EMAIL_HOST", ""):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = env("EMAIL_HOST")
+    EMAIL_PORT = env_int("EMAIL_PORT", 587)
+    EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
+else:
+    EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

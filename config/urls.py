@@ -20,6 +20,7 @@ urlpatterns = [
     path("coupons/", include("coupons.urls")),
     path("vouchers/", include("vouchers.urls")),
     path("partner/", include("vouchers.partner_urls")),
+    path("notifications/", include("webhooks.urls")),
     path("api/1/", include(("config.api_urls", "ninja"), namespace="api")),
 ]
 

@@ -26,6 +26,17 @@ class WalletForm(forms.ModelForm):
     """Create a wallet. Editing uses WalletEditForm, where the expiry rule is read-only."""
 
     rounding_places = forms.TypedChoiceField(choices=ROUNDING_PLACES, coerce=int, initial=0, label="Decimal places")
+    # Not required: a form posted without it (an older page, a script) keeps the wallet's value.
+    expiry_notice_days = forms.IntegerField(
+        min_value=0,
+        max_value=365,
+        required=False,
+        initial=7,
+        label="Expiry notice (days)",
+        help_text=(
+            "Webhook endpoints subscribed to points.expiring get a daily digest of points expiring this soon; 0: none."
+        ),
+    )
 
     class Meta:
         model = Wallet
@@ -38,10 +49,15 @@ class WalletForm(forms.ModelForm):
             "consumption_order",
             "rounding_places",
             "rounding_mode",
+            "expiry_notice_days",
             "is_active",
         ]
         labels = {"expiry_kind": "Points expiry", "expiry_value": "Expiry N", "expiry_unit": "Expiry unit"}
         widgets = {"expiry_value": forms.NumberInput(attrs={"min": 0})}
+
+    def clean_expiry_notice_days(self):
+        value = self.cleaned_data.get("expiry_notice_days")
+        return self.instance.expiry_notice_days if value is None else value
 
     def clean(self):
         data = super().clean()

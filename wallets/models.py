@@ -55,6 +55,12 @@ class Wallet(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The `points.expiring` webhook digest (issue #20) lists points expiring within this many days;
+    # 0 sends none. `expiry_digest_on`: the account-local day the digest was last sent (once a day).
+    expiry_notice_days = models.PositiveSmallIntegerField(
+        "expiry notice (days)", default=7, help_text="Points expiring within this many days go into the daily digest."
+    )
+    expiry_digest_on = models.DateField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]

@@ -696,3 +696,52 @@ def lots_expire_due(*, now: datetime.datetime | None = None, chunk: int = JOB_CH
     """
     now = now or timezone.now()
     return _sweeps(_EXPIRE_SQL, now, chunk, sweeps)
+
+
+# --- The points.expiring digest (issue #20) ------------------------------------------------------
+
+
+def points_expiring_digest(*, now: datetime.datetime | None = None) -> int:
+    """Once per account-local day and wallet: one `points.expiring` webhook event per profile with
+    active points expiring within the wallet's notice period (one statement per wallet). Returns
+    the events' deliveries; nothing is written when no active endpoint subscribes."""
+    from webhooks import services as webhook_services
+
+    now = now or timezone.now()
+    today = timezone.localtime(now, account_tzinfo()).date()
+    sent = 0
+    for wallet_id in Wallet.objects.filter(expiry_notice_days__gt=0).values_list("pk", flat=True):
+        with transaction.atomic():
+            claimed = (
+                Wallet.objects.filter(pk=wallet_id)
+                .filter(Q(expiry_digest_on__isnull=True) | Q(expiry_digest_on__lt=today))
+                .update(expiry_digest_on=today)
+            )
+            if not claimed:
+                continue  # already sent today (or another worker is sending it)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    """
+                    SELECT webhooks_emit('points.expiring', ARRAY(
+                        SELECT jsonb_build_object(
+                            'walletId', w.id, 'walletName', w.name, 'pointsName', w.points_name,
+                            'identity', p.identity, 'points', sum(l.remaining),
+                            'firstExpiresAt', min(l.expires_at), 'noticeDays', w.expiry_notice_days,
+                            'lots', jsonb_agg(jsonb_build_object('points', l.remaining, 'expiresAt', l.expires_at)
+                                              ORDER BY l.expires_at))
+                        FROM wallets_lot l
+                        JOIN wallets_wallet w ON w.id = l.wallet_id
+                        JOIN segments_profile p ON p.id = l.profile_id
+                        WHERE l.wallet_id = %s AND l.remaining > 0 AND l.activates_at <= %s
+                          AND l.expires_at > %s AND l.expires_at <= %s + make_interval(days => w.expiry_notice_days)
+                        GROUP BY w.id, p.id
+                        ORDER BY p.id))
+                    WHERE webhooks_subscribed('points.expiring')
+                    """,
+                    [wallet_id, now, now, now],
+                )
+                row = cursor.fetchone()
+                sent += (row[0] or 0) if row else 0
+    if sent:
+        transaction.on_commit(webhook_services.wake)
+    return sent

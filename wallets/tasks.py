@@ -14,3 +14,9 @@ def lots_activate_due() -> int:
 def lots_expire_due() -> int:
     """Beat, every minute: write EXPIRED rows for lots past their expiry."""
     return services.lots_expire_due(sweeps=settings.LIFECYCLE_SWEEPS)
+
+
+@shared_task(name="wallets.points_expiring_digest", acks_late=True, reject_on_worker_lost=True)
+def points_expiring_digest() -> int:
+    """Beat, hourly: the daily `points.expiring` webhook digest (once per wallet and local day)."""
+    return services.points_expiring_digest()

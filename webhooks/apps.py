@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class WebhooksConfig(AppConfig):
+    """Signed webhooks to customers' servers and alerts to people (SPEC 12), account-wide.
+
+    The bottom layer beside `config`: wallets, coupons, vouchers and promotions record events
+    here (or their migrations install triggers that write here); this app imports none of them.
+    """
+
+    name = "webhooks"
+    verbose_name = "Webhooks and alerts"
+    default_auto_field = "django.db.models.BigAutoField"
