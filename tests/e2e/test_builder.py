@@ -90,7 +90,11 @@ def settled(page):
 
 @contextmanager
 def swap(page):
-    """Wait for the re-render a choice triggers (the section's `?refresh` request) to land."""
+    """Wait for the re-render a choice triggers (the section's `?refresh` request) to land.
+
+    Starts from a quiet page: a click that lands while the previous swap is still settling is
+    dropped by htmx's request sync (a person clicks again; the test would wait forever)."""
+    page.wait_for_function("!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
     with settled(page), page.expect_response(lambda r: "refresh" in r.url and r.request.method == "POST") as info:
         yield
     assert info.value.ok, info.value.status

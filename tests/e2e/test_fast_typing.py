@@ -186,8 +186,18 @@ def test_enter_in_a_field_saves_the_section_and_adds_no_metadata_row(page, live_
     budget.fill("6000")
     page.wait_for_function("!document.querySelector('.htmx-request')")
     with settled(page):
-        budget.press("Enter")  # the form's default button is Save, not "+ Add metadata row"
+        budget.press("Enter")  # the first submit button is Save: "+ Add metadata row" is a plain button
     expect(page.locator('input[name="metadata_key_1"]')).to_have_count(0)
     live_at_what.refresh_from_db()
     assert live_at_what.budget_campaign == 6000
     assert live_at_what.what_complete
+
+
+def test_add_metadata_row_still_adds_a_row_and_keeps_what_was_typed(page, live_at_what):
+    what = open_what(page, live_at_what)
+    what.get_by_label("Campaign budget (points, optional)").fill("700")
+    page.wait_for_function("!document.querySelector('.htmx-request')")
+    with settled(page):
+        what.get_by_role("button", name="+ Add metadata row").click()
+    expect(page.locator('input[name="metadata_key_1"]')).to_have_count(1)
+    expect(section(page, "What").get_by_label("Campaign budget (points, optional)")).to_have_value("700")
