@@ -218,13 +218,14 @@ def test_inaction_replay_agrees_with_the_engine_checks():
     assert [row[2:4] for row in engine_rows] == [(True, ""), (True, ""), (False, R.RECURRENCE_LIMIT)]
 
 
-def test_report_says_when_the_budget_runs_out_at_last_months_pace():
+def _cashback_report(*, buyers: int, percentage: int, budget: int) -> dict:
+    """The forecast report of a draft live Percentage campaign over 30 days in which `buyers`
+    profiles each placed one 1,000 order a day."""
     now = timezone.now()
-    profiles = [ProfileFactory() for _ in range(50)]
-    for day in range(30):
-        for p in profiles[:20]:
+    for profile in [ProfileFactory() for _ in range(buyers)]:
+        for day in range(30):
             Event.objects.create(
-                profile=p,
+                profile=profile,
                 name="Charged",
                 properties={"Amount": 1000},
                 occurred_at=now - datetime.timedelta(days=30 - day, hours=-1),
@@ -238,11 +239,15 @@ def test_report_says_when_the_budget_runs_out_at_last_months_pace():
         wallet=WalletFactory(),
         points_type=C.PointsType.PERCENTAGE,
         points_property="Amount",
-        percentage=5,
-        budget_campaign=8_000,
+        percentage=percentage,
+        budget_campaign=budget,
     )
     replay, since, until = forecast.live_replay(draft, days=30, now=now)
-    report = forecast.live_report(draft, replay, since=since, until=until)
+    return forecast.live_report(draft, replay, since=since, until=until)
+
+
+def test_report_says_when_the_budget_runs_out_at_last_months_pace():
+    report = _cashback_report(buyers=20, percentage=5, budget=8_000)
     # 20 rewards of 50 points a day = 1,000 a day: the 8,000 budget is spent on the 8th day.
     assert report["rewards"] == 160 and Decimal(report["points"]) == 8000
     assert report["summary"].startswith("At last month's pace this campaign spends its 8,000 points budget in ")
@@ -347,30 +352,7 @@ def test_live_replay_leaves_the_holdout_group_out_as_the_engine_does(monkeypatch
 def test_a_budget_that_runs_dry_before_its_last_point_is_reported_on_the_day_it_ran_dry():
     # 1,000-point orders at 7 % give 70 points: a 1,000 budget is spent down to 20 and then every
     # reward is refused, but never used up to the last point, so the campaign is not completed.
-    now = timezone.now()
-    profiles = [ProfileFactory() for _ in range(5)]
-    for day in range(30):
-        for p in profiles:
-            Event.objects.create(
-                profile=p,
-                name="Charged",
-                properties={"Amount": 1000},
-                occurred_at=now - datetime.timedelta(days=30 - day, hours=-1),
-                received_at=now,
-            )
-    draft = CampaignFactory(
-        name="Cashback",
-        qualification=C.Qualification.LIVE_ACTION,
-        triggers=[{"event": "Charged", "filters": []}],
-        reward_type=C.RewardType.POINTS,
-        wallet=WalletFactory(),
-        points_type=C.PointsType.PERCENTAGE,
-        points_property="Amount",
-        percentage=7,
-        budget_campaign=1_000,
-    )
-    replay, since, until = forecast.live_replay(draft, days=30, now=now)
-    report = forecast.live_report(draft, replay, since=since, until=until)
+    report = _cashback_report(buyers=5, percentage=7, budget=1_000)
     # 5 rewards of 70 a day: 14 rewards (980 points) over days 1-3, the first refusal on day 3.
     assert (report["rewards"], Decimal(report["points"])) == (14, 980)
     assert not report["end_reason"] and report["budget_dry_day"] in (3, 4)
