@@ -281,6 +281,20 @@ def _build_and_publish(page, base: str) -> None:
     expect(page.get_by_role("heading", name=CAMPAIGN, level=1)).to_be_visible()
 
 
+def _reload(page, url: str) -> None:
+    """Load the campaign page again. The page's own progress poll answers HX-Refresh when the run
+    ends, and that reload can abort ours (net::ERR_ABORTED): then the page's reload is the one
+    that counts, so wait for it instead of failing."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        page.goto(url)
+    except PlaywrightError as exc:
+        if "ERR_ABORTED" not in str(exc):
+            raise
+        page.wait_for_load_state("load")
+
+
 def _see_rewards(page, base: str) -> int:
     from playwright.sync_api import expect
 
@@ -293,7 +307,7 @@ def _see_rewards(page, base: str) -> int:
             break
         assert time.monotonic() < deadline, f"campaign still {status!r} with {rewarded} rewarded"
         time.sleep(3)
-        page.goto(campaign_url)
+        _reload(page, campaign_url)
     assert _number(page.locator("#stat-points").inner_text()) == 100 * rewarded
     page.screenshot(path=str(ARTIFACTS / "first_run_campaign.png"), full_page=True)
 
