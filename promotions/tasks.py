@@ -14,11 +14,13 @@ def dispatch_due_runs() -> int:
 
 
 @shared_task(name="promotions.run_distribute", acks_late=True, reject_on_worker_lost=True)
-def run_distribute(run_id: int) -> str:
-    """One chunk of a run, then the next chunk as a new task (a restart resumes at the cursor)."""
-    outcome = distribution.run_distribute_chunk(run_id=run_id)
+def run_distribute(run_id: int, partition: int | None = None) -> str:
+    """One chunk of a run's partition, then that partition's next chunk as a new task (a restart
+    resumes at the partition's cursor). Each partition is its own chain: any worker takes any
+    of them. `partition` None (tasks queued before partitions): the first partition still owed."""
+    outcome = distribution.run_distribute_chunk(run_id=run_id, partition=partition)
     if outcome == distribution.MORE:
-        distribution._enqueue(run_id)
+        distribution._enqueue(run_id, partition)
     return outcome
 
 
