@@ -374,13 +374,15 @@ def _audience(campaign: Campaign, run: CampaignRun, partition: CampaignRunPartit
     return ids.order_by("id").values_list("id", flat=True)
 
 
-def _enqueue(run_id: int, partition: int | None = None) -> None:
-    """Wake the next chunk of a run's partition (by index; None: any partition still owed).
+def _enqueue(run_id: int, partition: int | None = None, chunk: int | None = None) -> None:
+    """Wake the next chunk of a run's partition (by index; None: any partition still owed);
+    `chunk`: the partition's count of chunks committed that the task expects (see _partition_chunk).
 
     Only a wake-up call: the partition row (not done, cursor, heartbeat) is the durable record
     of the work owed, and `runs_recover_stalled` re-sends a chunk whose task never came, so a
     broker failure here is logged, never raised to the caller."""
-    outbox.outbox_wake(topic=RUN_TASK, args=(run_id,) if partition is None else (run_id, partition))
+    args = (run_id,) if partition is None else (run_id, partition) if chunk is None else (run_id, partition, chunk)
+    outbox.outbox_wake(topic=RUN_TASK, args=args)
 
 
 def campaign_gate_shared(campaign_id: int) -> None:
@@ -400,16 +402,19 @@ def campaign_gate_exclusive(campaign_id: int) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [GATE_SPACE, campaign_id % 2**31])
 
 
-def run_distribute_chunk(*, run_id: int, partition: int | None = None, chunk_size: int | None = None) -> str:
+def run_distribute_chunk(
+    *, run_id: int, partition: int | None = None, chunk: int | None = None, chunk_size: int | None = None
+) -> str:
     """Distribute the next chunk of one partition of a running run.
 
     With `partition` (its index): MORE (that partition has more), DONE (it is finished, or the
-    run is) or HALTED (paused). Without: the chunk of the first partition still owed, and MORE
-    until the whole run is done — one caller looping on it drives the run alone (tests, a chunk
-    task queued before partitions existed).
+    run is, or — with `chunk`, the partition's count of chunks committed the task was sent for —
+    another copy of this task already ran it) or HALTED (paused). Without: the chunk of the first
+    partition still owed, and MORE until the whole run is done — one caller looping on it drives
+    the run alone (tests, a chunk task queued before partitions existed).
     """
     if partition is not None:
-        return _partition_chunk(run_id, partition, chunk_size)
+        return _partition_chunk(run_id, partition, chunk_size, chunk)
     owed = (
         CampaignRunPartition.objects.filter(run_id=run_id, done=False, run__status=CampaignRun.Status.RUNNING)
         .order_by("index")
@@ -418,14 +423,14 @@ def run_distribute_chunk(*, run_id: int, partition: int | None = None, chunk_siz
     )
     if owed is None:
         return DONE
-    outcome = _partition_chunk(run_id, owed, chunk_size)
+    outcome = _partition_chunk(run_id, owed, chunk_size, None)
     if outcome == HALTED:
         return HALTED
     running = CampaignRun.objects.filter(pk=run_id, status=CampaignRun.Status.RUNNING).exists()
     return MORE if running else DONE
 
 
-def _partition_chunk(run_id: int, index: int, chunk_size: int | None) -> str:
+def _partition_chunk(run_id: int, index: int, chunk_size: int | None, chunk: int | None) -> str:
     chunk_size = chunk_size or settings.RUN_CHUNK_SIZE
     with transaction.atomic():
         part = (
@@ -434,8 +439,8 @@ def _partition_chunk(run_id: int, index: int, chunk_size: int | None) -> str:
             .filter(run_id=run_id, index=index)
             .first()
         )
-        if part is None or part.done:
-            return DONE
+        if part is None or part.done or (chunk is not None and chunk != part.chunks):
+            return DONE  # finished, or a copy of a task that already ran: its chain goes on elsewhere
         campaign_id = part.run.campaign_id
         campaign_gate_shared(campaign_id)
         # Read after the share lock: a Pause / Stop committed before it is seen here.
@@ -462,6 +467,7 @@ def _partition_chunk(run_id: int, index: int, chunk_size: int | None) -> str:
             "granted": F("granted") + granted,
             "rewarded": F("rewarded") + _first_time_rewarded(campaign, occurrence, ids, granted),
             "cursor": ids[-1],
+            "chunks": F("chunks") + 1,
             "heartbeat_at": timezone.now(),
         }
         if exhausted:
@@ -608,7 +614,7 @@ def run_start(*, run: CampaignRun, campaign: Campaign, now: datetime.datetime) -
         if upcoming is not None:
             CampaignRun.objects.get_or_create(campaign=campaign, scheduled_for=upcoming)
     for index in range(len(starts)):
-        transaction.on_commit(lambda index=index: _enqueue(run.pk, index))
+        transaction.on_commit(lambda index=index: _enqueue(run.pk, index, 0))
 
 
 def runs_dispatch_due(*, now: datetime.datetime | None = None) -> list[int]:
@@ -658,10 +664,10 @@ def runs_resume(*, campaign: Campaign) -> None:
     owed = CampaignRunPartition.objects.filter(
         run__campaign=campaign, run__status=CampaignRun.Status.RUNNING, done=False
     )
-    chains = list(owed.order_by("run_id", "index").values_list("run_id", "index"))
+    chains = list(owed.order_by("run_id", "index").values_list("run_id", "index", "chunks"))
     owed.update(heartbeat_at=timezone.now())  # a fresh task is on its way: not stalled
-    for run_id, index in chains:
-        transaction.on_commit(lambda run_id=run_id, index=index: _enqueue(run_id, index))
+    for run_id, index, chunk in chains:
+        transaction.on_commit(lambda run_id=run_id, index=index, chunk=chunk: _enqueue(run_id, index, chunk))
 
 
 def runs_recover_stalled(*, now: datetime.datetime | None = None) -> list[int]:
@@ -672,8 +678,9 @@ def runs_recover_stalled(*, now: datetime.datetime | None = None) -> list[int]:
     lost the message, a publish that failed after the commit. A partition not done with no
     heartbeat for RUN_STALL_SECONDS gets a new chunk task. Safe because a chunk is idempotent:
     it locks the partition row and resumes at its cursor, so a late original delivery just finds
-    less to do. A partition whose chunk is working right now holds its row lock and is skipped
-    (SKIP LOCKED); partitions of a paused campaign wait for Resume.
+    less to do, and a copy of a task that was only slow in the queue ends at once (the chunk
+    count it carries has moved). A partition whose chunk is working right now holds its row lock
+    and is skipped (SKIP LOCKED); partitions of a paused campaign wait for Resume.
     """
     now = now or timezone.now()
     cutoff = now - datetime.timedelta(seconds=settings.RUN_STALL_SECONDS)
@@ -684,10 +691,10 @@ def runs_recover_stalled(*, now: datetime.datetime | None = None) -> list[int]:
             .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True))
             .exclude(run__campaign__status=C.Status.PAUSED)
             .order_by("pk")
-            .values_list("pk", "run_id", "index")[:DISPATCH_BATCH]
+            .values_list("pk", "run_id", "index", "chunks")[:DISPATCH_BATCH]
         )
         if stalled:
-            CampaignRunPartition.objects.filter(pk__in=[pk for pk, _, _ in stalled]).update(heartbeat_at=now)
-            for _, run_id, index in stalled:
-                transaction.on_commit(lambda run_id=run_id, index=index: _enqueue(run_id, index))
-    return list(dict.fromkeys(run_id for _, run_id, _ in stalled))
+            CampaignRunPartition.objects.filter(pk__in=[row[0] for row in stalled]).update(heartbeat_at=now)
+            for _, run_id, index, chunk in stalled:
+                transaction.on_commit(lambda r=run_id, i=index, c=chunk: _enqueue(r, i, c))
+    return list(dict.fromkeys(row[1] for row in stalled))

@@ -367,6 +367,10 @@ class CampaignRunPartition(models.Model):
     start = models.BigIntegerField(default=0)
     end = models.BigIntegerField(null=True, blank=True)
     cursor = models.BigIntegerField(default=0)
+    # Chunks committed. A chunk task carries the number it expects to find: a copy of a task that
+    # already ran (a broker redelivery, the sweep re-sending a task that was only slow in the
+    # queue) finds it moved and ends, so each partition keeps exactly one chain of tasks.
+    chunks = models.PositiveIntegerField(default=0)
     processed = models.PositiveBigIntegerField(default=0)
     granted = models.PositiveBigIntegerField(default=0)
     rewarded = models.PositiveBigIntegerField(default=0)

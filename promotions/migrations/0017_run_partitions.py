@@ -29,6 +29,7 @@ class Migration(migrations.Migration):
                 ("start", models.BigIntegerField(default=0)),
                 ("end", models.BigIntegerField(blank=True, null=True)),
                 ("cursor", models.BigIntegerField(default=0)),
+                ("chunks", models.PositiveIntegerField(default=0)),
                 ("processed", models.PositiveBigIntegerField(default=0)),
                 ("granted", models.PositiveBigIntegerField(default=0)),
                 ("rewarded", models.PositiveBigIntegerField(default=0)),

@@ -39,11 +39,11 @@ class Broker:
         self.drop = lambda task: False
         self.sent = []
 
-    def send(self, run_id, partition=None):
-        task = (run_id, partition)
+    def send(self, run_id, partition=None, chunk=None):
+        task = (run_id, partition, chunk)
         with self.lock:
-            self.sent.append(task)
-            if not self.drop(task):
+            self.sent.append(task[:2])
+            if not self.drop(task[:2]):
                 self.tasks.append(task)
 
     def take(self):
@@ -268,21 +268,24 @@ def test_duplicate_chunk_tasks_of_every_partition_on_four_workers_give_nothing_t
     in_flight(monkeypatch, delay=0.01)
     real_send = broker.send
 
-    def send_twice(run_id, partition=None):
-        real_send(run_id, partition)
+    def send_twice(run_id, partition=None, chunk=None):
+        real_send(run_id, partition, chunk)
         if partition is not None:  # every partition's every chunk task delivered twice
-            real_send(run_id, partition)
+            real_send(run_id, partition, chunk)
 
     monkeypatch.setattr(distribution, "_enqueue", send_twice)
     members = 40
     campaign = campaign_past(members=members)
     run = publish(campaign)
-    broker.send(run.pk)  # and a task from before partitions (no partition: the first one owed)
     assert work(broker) == []
     run = assert_each_rewarded_once(campaign, members)
     assert (run.status, run.processed, run.granted, run.rewarded) == ("completed", 40, 40, 40)
     campaign.refresh_from_db()
     assert campaign.rewarded_profiles == 40
+    # A copy of a task that already ran ends at once (it carries the partition's chunk count), so
+    # each partition keeps one chain: 4 first tasks and 8 next ones (chunks of 4, 4, 2), twice each.
+    assert list(CampaignRunPartition.objects.filter(run=run).values_list("chunks", flat=True)) == [3, 3, 3, 3]
+    assert len(broker.sent) == 2 * (4 + 8)
 
 
 def test_a_lost_and_a_crashed_partition_are_picked_up_by_the_sweep_and_the_run_completes_once(broker, monkeypatch):

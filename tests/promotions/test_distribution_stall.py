@@ -28,7 +28,7 @@ DISPATCH_SWEEP_SECONDS = 30  # promotions/migrations/0004_beat_dispatch_due_runs
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
     sent = []
-    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, partition=None: sent.append(run_id))
+    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, *chain: sent.append(run_id))
     return sent
 
 

@@ -22,7 +22,7 @@ R = Grant.Reason
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, partition=None: None)
+    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, *chain: None)
     monkeypatch.setattr("segments.live.events_stored", lambda *, event_ids: None)
 
 
