@@ -363,3 +363,48 @@ def test_two_partitioned_runs_sharing_one_bulk_coupon_never_give_a_code_twice(br
     out = Grant.objects.filter(granted=False, reason="Bulk codes exhausted").count()
     assert out == 64 - 50
     assert any(run.error == distribution.MSG_CODES_OUT for run in CampaignRun.objects.all())
+
+
+def test_a_running_runs_progress_is_the_sum_of_its_partitions_on_every_screen(
+    broker, marketer_client, api_client, marketer
+):
+    campaign = campaign_past(members=40, user=marketer)
+    run = publish(campaign)
+    # Two of the four partitions have done a chunk each (on different workers, say).
+    assert distribution.run_distribute_chunk(run_id=run.pk, partition=0, chunk=0) == distribution.MORE
+    assert distribution.run_distribute_chunk(run_id=run.pk, partition=2, chunk=0) == distribution.MORE
+    assert CampaignRun.objects.get(pk=run.pk).processed == 0  # the run row is written once, at the end
+
+    partial = marketer_client.get(f"/campaigns/{campaign.pk}/progress/", HTTP_HX_REQUEST="true").content.decode()
+    assert "8 of 40 processed · 8 granted" in partial and 'aria-valuenow="20"' in partial
+    row = marketer_client.get("/campaigns/").content.decode().split(f'<tr id="campaign-{campaign.pk}">')[1]
+    assert '<td class="num">8</td>' in row.split("</tr>")[0]
+    detail = api_client.get(f"/api/1/promo/campaigns/{campaign.pk}").json()["campaign"]
+    assert detail["rewardedProfiles"] == 8
+    assert (detail["progress"]["processed"], detail["progress"]["granted"], detail["progress"]["total"]) == (8, 8, 40)
+    listed = api_client.get("/api/1/promo/campaigns", {"sort": "-rewarded"}).json()["records"]
+    assert listed[0]["id"] == campaign.pk and listed[0]["rewardedProfiles"] == 8
+
+    # A copy of partition 0's first task, delivered late, does nothing.
+    assert distribution.run_distribute_chunk(run_id=run.pk, partition=0, chunk=0) == distribution.DONE
+    assert Grant.objects.filter(campaign=campaign).count() == 8
+
+
+def test_a_recurring_run_due_while_the_previous_one_runs_waits_for_it(broker):
+    today = timezone.localdate()
+    campaign = campaign_past(
+        members=3,
+        delivery=C.Delivery.RECURRING,
+        frequency=C.Frequency.DAILY,
+        run_time=datetime.time(9, 0),
+        recurrence_start=today - datetime.timedelta(days=5),
+        recurrence_end=today + datetime.timedelta(days=30),
+        reward_again=True,
+    )
+    first = publish(campaign)
+    second = CampaignRun.objects.create(campaign=campaign, scheduled_for=timezone.now() - datetime.timedelta(seconds=1))
+    assert distribution.runs_dispatch_due() == []  # the first still runs: the runs never overlap
+    assert CampaignRun.objects.get(pk=second.pk).status == CampaignRun.Status.PENDING
+    while distribution.run_distribute_chunk(run_id=first.pk) == distribution.MORE:
+        pass
+    assert distribution.runs_dispatch_due() == [second.pk]
