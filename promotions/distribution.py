@@ -424,8 +424,8 @@ def run_distribute_chunk(
     if owed is None:
         return DONE
     outcome = _partition_chunk(run_id, owed, chunk_size, None)
-    if outcome == HALTED:
-        return HALTED
+    if outcome in (HALTED, MORE):
+        return outcome
     running = CampaignRun.objects.filter(pk=run_id, status=CampaignRun.Status.RUNNING).exists()
     return MORE if running else DONE
 
