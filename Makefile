@@ -59,10 +59,11 @@ lint: install
 # promo_benchmark_small, 1/10 scale) on the bench's own PostgreSQL server (bench/cluster.py,
 # port 5433, bench/postgresql.conf), data set generated once and reused; REGENERATE=1 forces it.
 # BENCH_DATABASE_URL=postgres://…/promo_benchmark measures on another server instead.
+# WORKERS=1,2,4: distribute_scaling times 4 worker processes too (1 and 2 always).
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
 bench: install services
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_REDIS_URL=$(BENCH_REDIS_URL) CELERY_BROKER_URL=memory:// \
-		$(PY) bench/run.py $(if $(SMALL),--small) $(if $(REGENERATE),--regenerate) $(if $(ONLY),--only $(ONLY))
+		BENCH_WORKERS=$(WORKERS) $(PY) bench/run.py $(if $(SMALL),--small) $(if $(REGENERATE),--regenerate) $(if $(ONLY),--only $(ONLY))
 
 clean:
 	-python3 bench/cluster.py stop

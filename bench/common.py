@@ -8,6 +8,7 @@ import time
 FIGURE_NAMES = (
     "distribute_wallet",
     "distribute_codes",
+    "distribute_scaling",  # issue 18: distribute_wallet with 1 worker process ÷ with 2
     "naive_ratio_wallet",
     "naive_ratio_codes",
     "audience_estimate",

@@ -1,10 +1,21 @@
-"""distribute_wallet / distribute_codes / naive_ratio_*: one-time campaigns to every profile.
+"""distribute_wallet / distribute_codes / distribute_scaling / naive_ratio_*: one-time campaigns to every profile.
 
 Each campaign is a complete one-time "Send now" campaign on a custom list holding every
 profile of the data set, published with `promotions.services.campaign_publish` and driven
-to Completed through the engine's own entry points, in-process: the beat job
-`runs_dispatch_due` (claims and starts the run) and the task body `run_distribute_chunk`
-(one keyset chunk per transaction) until the run reports DONE. The time is publish → Completed.
+to Completed through the engine's own entry points: the beat job `runs_dispatch_due` (claims
+and starts the run, cut into partitions), then worker processes — forked from the bench, each
+with its own database connection — running the chunk task's body `run_distribute_chunk` for
+one partition at a time, taking the partitions' next chunks from one shared queue in order, as
+Celery workers take them from the broker. The time is publish → Completed.
+distribute_wallet and distribute_codes use RUN_WORKERS (2) worker processes, as on the 2-core
+machine of SPEC 9.
+
+distribute_scaling: the wallet campaign again with 1 and then with 2 worker processes on the
+same data (after distribute_wallet, so both find the same tables; the 2-worker run comes second
+and finds more rows, so the ratio errs low), time with 1 ÷ time with 2. BENCH_WORKERS=1,2,4
+adds a run with 4 (any counts, noted for bench/RESULTS.md). These runs' lots activate a day
+after publishing and expire 30 days later: the same rows and work as distribute_wallet, but
+out of the window lifecycle_jobs sweeps.
 
 The wallet campaign uses a custom points lifecycle (active after 1 minute, expiring 1 day
 later) so its lots are the 1,000,000 lots lifecycle_jobs sweeps afterwards.
@@ -14,18 +25,20 @@ The naive ratios time a per-profile ORM loop over 10,000 profiles (1,000 at 1/10
 set-based path's time per profile above.
 """
 
+import multiprocessing
+import os
 import time
 from decimal import Decimal
 
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 
 from bench.common import Context, Figure, log
 from coupons import services as coupon_services
 from coupons.models import Coupon
 from promotions import distribution
-from promotions.models import Campaign, CampaignRun, Grant
+from promotions.models import Campaign, CampaignRun, CampaignRunPartition, Grant
 from promotions.services import campaign_publish
 from segments.models import CustomList, Profile
 from wallets import services as wallet_services
@@ -34,6 +47,8 @@ from wallets.models import Lot, Source
 C = Campaign
 NAIVE_PROFILES = 10_000
 NAIVE_RATIO_TARGET = 10  # the bench's own bar: the set-based path at least an order of magnitude faster
+RUN_WORKERS = 2  # worker processes for distribute_wallet / distribute_codes (the 2-core machine)
+SCALING_TARGET = 1.6  # issue 18: 2 workers at least 1.6x as fast as 1
 
 
 def marketer() -> User:
@@ -72,21 +87,70 @@ def one_time_campaign(name: str, custom_list: CustomList, **what) -> Campaign:
     )
 
 
-def publish_and_complete(campaign: Campaign) -> float:
-    """Publish, then run the dispatcher and the chunk task body until the campaign completes; seconds."""
+def _worker(tasks, ended) -> None:
+    """A worker process: run chunk tasks (run id, partition) from the queue until told to stop;
+    a partition's next chunk goes to the back of the queue, its end (done or halted) to `ended`."""
+    try:
+        while (task := tasks.get()) is not None:
+            run_id, partition = task
+            try:
+                outcome = distribution.run_distribute_chunk(run_id=run_id, partition=partition)
+            except Exception as exc:  # noqa: BLE001 - reported by the bench process
+                ended.put((task, repr(exc)))
+                return
+            if outcome == distribution.MORE:
+                tasks.put(task)
+            else:
+                ended.put((task, outcome))
+    finally:
+        connection.close()
+
+
+def drive(run_ids: list[int], workers: int) -> int:
+    """Drive the runs' partitions to their end with `workers` forked worker processes; chunks run."""
+    partitions = list(
+        CampaignRunPartition.objects.filter(run_id__in=run_ids, done=False)
+        .order_by("run_id", "index")
+        .values_list("run_id", "index")
+    )
+    context = multiprocessing.get_context("fork")
+    tasks, ended = context.Queue(), context.Queue()
+    for task in partitions:
+        tasks.put(task)
+    connections.close_all()  # each process opens its own connection
+    processes = [context.Process(target=_worker, args=(tasks, ended), daemon=True) for _ in range(workers)]
+    for process in processes:
+        process.start()
+    try:
+        for done in range(1, len(partitions) + 1):
+            task, outcome = ended.get(timeout=3600)
+            if outcome not in (distribution.DONE, distribution.HALTED):
+                raise RuntimeError(f"chunk of partition {task} failed: {outcome}")
+            if done % 4 == 0:
+                log(f"  {done} of {len(partitions)} partitions done")
+    finally:
+        for _ in processes:
+            tasks.put(None)
+        for process in processes:
+            process.join(timeout=60)
+            if process.is_alive():
+                process.kill()
+    if any(process.exitcode for process in processes):
+        raise RuntimeError(f"a worker process failed: exit codes {[p.exitcode for p in processes]}")
+    return len(partitions)
+
+
+def publish_and_complete(campaign: Campaign, workers: int = RUN_WORKERS) -> float:
+    """Publish, run the dispatcher, then `workers` processes on the partitions until the campaign completes; seconds."""
     started = time.perf_counter()
     campaign_publish(campaign=campaign, actor=marketer())
     run_ids = distribution.runs_dispatch_due()
-    chunks = 0
-    for run_id in run_ids:
-        while distribution.run_distribute_chunk(run_id=run_id) == distribution.MORE:
-            chunks += 1
-            if chunks % 20 == 0:
-                log(f"  {campaign.name}: {chunks} chunks")
+    partitions = drive(run_ids, workers)
     elapsed = time.perf_counter() - started
     campaign.refresh_from_db()
     if campaign.status != C.Status.COMPLETED:
         raise RuntimeError(f"{campaign.name} ended {campaign.status}, not Completed (runs {run_ids})")
+    log(f"  {campaign.name}: {elapsed:.1f} s, {partitions} partitions, {workers} worker process(es)")
     return elapsed
 
 
@@ -97,11 +161,11 @@ def check_grants(campaign: Campaign, expected: int) -> str:
     return f"{granted:,} granted of {expected:,} (run counter {run.granted:,}){'' if ok else ' MISMATCH'}"
 
 
-def distribute_wallet(ctx: Context) -> Figure:
-    wallet = wallet_services.wallet_create(actor=marketer(), name="Bench coins", points_name="Coins")
-    campaign = one_time_campaign(
-        "Bench flat points",
-        everyone_list("Bench everyone (points)"),
+def wallet_campaign(name: str, *, activation_unit=C.DelayUnit.MINUTES, expiry_days=1) -> Campaign:
+    wallet = wallet_services.wallet_create(actor=marketer(), name=name, points_name="Coins")
+    return one_time_campaign(
+        name,
+        everyone_list(f"{name}: everyone"),
         reward_type=C.RewardType.POINTS,
         wallet=wallet,
         points_type=C.PointsType.FLAT,
@@ -109,10 +173,14 @@ def distribute_wallet(ctx: Context) -> Figure:
         custom_lifecycle=True,
         activation=C.Activation.CUSTOM,
         activation_value=1,
-        activation_unit=C.DelayUnit.MINUTES,
+        activation_unit=activation_unit,
         expiry=C.Expiry.CUSTOM,
-        expiry_days=1,
+        expiry_days=expiry_days,
     )
+
+
+def distribute_wallet(ctx: Context) -> Figure:
+    campaign = wallet_campaign("Bench flat points")
     published_at = timezone.now()
     elapsed = publish_and_complete(campaign)
     ctx.per_profile["wallet"] = elapsed / ctx.profiles
@@ -121,6 +189,28 @@ def distribute_wallet(ctx: Context) -> Figure:
     ctx.lots = (campaign.pk, lots, published_at)
     ctx.note(f"distribute_wallet: {check}; {lots:,} lots")
     return Figure.at_most("distribute_wallet", elapsed, "s", ctx.seconds(30), note=check)
+
+
+def scaling_workers() -> list[int]:
+    """BENCH_WORKERS (e.g. "1,2,4"): the worker counts distribute_scaling times; 1 and 2 always."""
+    raw = os.environ.get("BENCH_WORKERS", "")
+    counts = {1, 2} | {int(part) for part in raw.split(",") if part.strip().isdigit() and int(part) > 0}
+    return sorted(counts)
+
+
+def distribute_scaling(ctx: Context) -> Figure:
+    """The wallet run with 1, then 2 (then any more) worker processes; time with 1 ÷ time with 2."""
+    times = {}
+    for workers in scaling_workers():
+        campaign = wallet_campaign(f"Bench scaling {workers}", activation_unit=C.DelayUnit.DAYS, expiry_days=30)
+        times[workers] = publish_and_complete(campaign, workers)
+        check = check_grants(campaign, ctx.profiles)
+        ctx.note(
+            f"distribute_wallet with {workers} worker process(es): {times[workers]:.1f} s, "
+            f"{ctx.profiles / times[workers]:,.0f} rewards/s; {check}"
+        )
+    note = f"{times[1]:.1f} s / {times[2]:.1f} s"
+    return Figure.at_least("distribute_scaling", times[1] / times[2], "x", SCALING_TARGET, note=note)
 
 
 def bulk_coupon(name: str, count: int) -> tuple[Coupon, float]:
@@ -205,5 +295,6 @@ def naive_ratio_codes(ctx: Context) -> Figure:
 def run(ctx: Context):
     yield distribute_wallet(ctx)
     yield distribute_codes(ctx)
+    yield distribute_scaling(ctx)
     yield naive_ratio_wallet(ctx)
     yield naive_ratio_codes(ctx)

@@ -36,7 +36,13 @@ FAMILIES = (
 )
 # Which figures a family owns, to print FAIL n/a lines when a family crashes.
 OWNS = {
-    "distribute": ("distribute_wallet", "distribute_codes", "naive_ratio_wallet", "naive_ratio_codes"),
+    "distribute": (
+        "distribute_wallet",
+        "distribute_codes",
+        "distribute_scaling",
+        "naive_ratio_wallet",
+        "naive_ratio_codes",
+    ),
     "audience": ("audience_estimate", "audience_exact"),
     "upload": ("upload_events_per_s", "event_to_reward_p50", "event_to_reward_p95"),
     "campaign_list": ("campaign_list", "campaign_list_queries"),

@@ -162,7 +162,7 @@ def distribute_flat(tag: str) -> int:
         what_complete=True,
         when_complete=True,
     )
-    distribution._enqueue = lambda run_id: None  # this process drives the chunks itself
+    distribution._enqueue = lambda run_id, *chain: None  # this process drives the chunks itself
     promotion_services.campaign_publish(campaign=campaign, actor=None)
     distribution.runs_dispatch_due()
     run = CampaignRun.objects.get(campaign=campaign)

@@ -221,7 +221,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # A running campaign run with no heartbeat for this long lost its chunk task (a worker died, the
 # broker dropped it): the 30 s dispatch sweep enqueues it again (chunks are idempotent). Each
-# chunk commits its heartbeat, and a chunk still working holds its run row locked, which the
+# chunk commits its partition's heartbeat, and a chunk still working holds its partition row locked, which the
 # sweep skips (SKIP LOCKED): so the limit needs to cover only a chunk task's wait in the queue,
 # not its work. 45 s + the 30 s sweep: a killed worker's run resumes within 75 s (issue 15).
 RUN_STALL_SECONDS = env_int("RUN_STALL_SECONDS", 45)
@@ -233,6 +233,10 @@ OUTBOX_GRACE_SECONDS = env_int("OUTBOX_GRACE_SECONDS", 10)
 OUTBOX_JOB_GRACE_SECONDS = env_int("OUTBOX_JOB_GRACE_SECONDS", 120)
 # Profiles per chunk of a run (one transaction, one task each).
 RUN_CHUNK_SIZE = env_int("RUN_CHUNK_SIZE", 5000)
+# At most this many partitions per run (issue #18): ranges of profile ids, each its own chain of
+# chunk tasks, processed by any free worker at the same time; a run of fewer than 2 chunks' worth
+# of profiles is one partition. 8 keeps 4 worker processes busy with room to even out the ends.
+RUN_PARTITIONS = max(1, env_int("RUN_PARTITIONS", 8))
 # Concurrent sweeps (database connections) of each wallet lifecycle job: the work is in
 # PostgreSQL, so on a 2-core server two sweeps do a million lots 1.3-1.6x faster than one
 # (a third made it slower: bench/RESULTS.md).

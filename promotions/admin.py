@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from promotions.models import Campaign, CampaignEvent, CampaignRun
+from promotions.models import Campaign, CampaignEvent, CampaignRun, CampaignRunPartition
 
 
 class CampaignRunInline(admin.TabularInline):
@@ -19,11 +19,36 @@ class CampaignAdmin(admin.ModelAdmin):
     inlines = [CampaignRunInline]
 
 
+class CampaignRunPartitionInline(admin.TabularInline):
+    """A run's partitions: where each stands (a running run's counters are theirs until it ends)."""
+
+    model = CampaignRunPartition
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = [
+        "index",
+        "start",
+        "end",
+        "cursor",
+        "chunks",
+        "processed",
+        "granted",
+        "rewarded",
+        "done",
+        "error",
+        "heartbeat_at",
+    ]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(CampaignRun)
 class CampaignRunAdmin(admin.ModelAdmin):
     list_display = ["id", "campaign", "scheduled_for", "status", "processed", "total", "granted"]
     list_filter = ["status"]
     raw_id_fields = ["campaign"]
+    inlines = [CampaignRunPartitionInline]
 
 
 @admin.register(CampaignEvent)

@@ -286,7 +286,7 @@ def _row(campaign: Campaign) -> dict:
         "startsAt": _iso(campaign.starts_at),
         "endsAt": _iso(campaign.ends_at),
         "createdBy": campaign.created_by.username if campaign.created_by_id else None,
-        "rewardedProfiles": campaign.rewarded_profiles,
+        "rewardedProfiles": selectors.campaign_rewarded(campaign),
         "url": campaign.get_absolute_url(),
     }
 

@@ -1,17 +1,20 @@
 """The distribution engine for runs of past-behaviour / custom-list campaigns (SPEC 6.1–6.3).
 
 - `points_for` / `points_lifecycle`: what a points reward is worth and when it lives (SPEC 6.2).
-- `runs_dispatch_due`: the beat job; claims due pending runs (SKIP LOCKED), starts them, plans
-  the next recurring run, and wakes `promotions.run_distribute` after commit (the running run row is
+- `runs_dispatch_due`: the beat job; claims due pending runs (SKIP LOCKED), starts them (cut into
+  partitions: ranges of profile ids at the audience's quantiles), plans the next recurring run,
+  and wakes `promotions.run_distribute` once per partition after commit (the partition rows are
   the record of the work owed: `runs_recover_stalled` re-sends a chunk whose wake-up was lost).
-- `run_distribute_chunk`: one chunk of a run in one transaction: keyset page of the audience
-  (profile id > run.cursor), one bulk catalogue call, one bulk grant insert, counters moved.
+- `run_distribute_chunk`: one chunk of one partition in one transaction: keyset page of the
+  audience in the partition's range (profile id > partition.cursor), one bulk catalogue call,
+  one bulk grant insert, the partition's counters moved. Partitions of a run go in parallel on
+  any number of workers (the locking is described at "Runs" below).
 
-Idempotency: the run row is locked for the whole chunk (two deliveries of the same task
+Idempotency: the partition row is locked for the whole chunk (two deliveries of the same task
 serialise and the second sees the moved cursor), grants are unique per (campaign, profile,
 occurrence), and every catalogue bulk service is idempotent per (campaign, profile, occurrence).
 A crash inside a chunk rolls back the catalogue writes, the grants and the cursor together.
-A chunk task lost with its worker is re-enqueued by `runs_recover_stalled` (run heartbeat).
+A chunk task lost with its worker is re-enqueued by `runs_recover_stalled` (partition heartbeat).
 """
 
 import datetime
@@ -22,8 +25,8 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Q
-from django.db.models.functions import Greatest
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from config import outbox, pg_arrays
@@ -32,7 +35,7 @@ from config.row_triggers import keys_locked, row_triggers_skippable, row_trigger
 from coupons import services as coupon_services
 from coupons.models import CodeAssignment, Coupon
 from promotions import catalogue, holdout, schedule, system_events
-from promotions.models import Campaign, CampaignRun, Grant
+from promotions.models import Campaign, CampaignRun, CampaignRunPartition, Grant
 from promotions.points import random_points_draw
 from segments import selectors as segment_selectors
 from segments import services as segment_services
@@ -48,6 +51,8 @@ DISPATCH_BATCH = 200
 
 MORE, DONE, HALTED = "more", "done", "halted"
 RUN_TASK = "promotions.run_distribute"
+# pg advisory lock key space of the campaign gate (campaign_gate_shared / _exclusive).
+GATE_SPACE = 18_018
 MSG_MISSED = "Missed while the scheduler was down; a later occurrence ran instead."
 MSG_CODES_OUT = "Codes ran out: the remaining profiles of this run got no code."
 END_DONE = "Distribution finished"
@@ -295,7 +300,7 @@ def _grants_insert(
     (`bulk_create` compiles every object into its own placeholders: 45,000 parameters for a
     5,000-profile chunk), and the per-row foreign-key triggers give way to the statement's own
     locks where the role may skip them (config/row_triggers.py): the profiles
-    here, the campaign and run rows (the chunk already holds stronger locks on both).
+    here, the campaign and run rows FOR KEY SHARE (a chunk holds the campaign FOR SHARE anyway).
     """
     skip = row_triggers_skippable()
     with connection.cursor() as cursor, row_triggers_skipped(cursor, skip=skip):
@@ -330,77 +335,146 @@ def _grants_insert(
 
 
 # --- Runs -----------------------------------------------------------------------------------
+#
+# A run is split into partitions (CampaignRunPartition): ranges of profile ids cut at the
+# audience's quantiles when the run starts, each with its own cursor, counters and heartbeat,
+# each its own chain of chunk tasks. Any worker takes any partition's next chunk, so a run uses
+# as many workers as it has partitions. Locks, always taken in this order:
+#
+#   1. the partition row, FOR UPDATE: two deliveries of one partition's chunk serialise, and the
+#      second finds the moved cursor (or the partition done);
+#   2. the campaign gate (a shared transaction-level advisory lock) and the campaign row FOR
+#      SHARE: chunks of every partition run side by side, while Pause / Stop / Archive take the
+#      gate exclusively and then update the row, so they wait for the chunks in flight and no
+#      chunk starts after they commit (it reads the campaign's status under its share lock). The
+#      gate is a heavyweight lock, fair to a waiting Pause; row share locks alone would let a
+#      stream of overlapping chunks starve its UPDATE;
+#   3. only when its partition is done: the run row, FOR NO KEY UPDATE, to ask "was that the last
+#      partition?" once the others' answers are committed — so exactly one partition finishes the
+#      run, adding the partitions' counters into the run and the campaign rows.
+#
+# No chunk writes a row another partition's chunk writes: grants, lots and codes are per
+# profile, and the counters are per partition (summed where they are read: selectors).
 
 
-def _audience(campaign: Campaign, run: CampaignRun):
-    """Profile ids of the run's audience still to do, in id order (keyset from run.cursor)."""
+def _audience(campaign: Campaign, run: CampaignRun, partition: CampaignRunPartition):
+    """Profile ids of the partition's audience still to do, in id order (keyset from its cursor)."""
     rules = catalogue.audience_rules(campaign)
     if rules is None:
         return None
-    ids = segment_selectors.segment_profile_ids(rules=rules, after=run.cursor)
+    ids = segment_selectors.segment_profile_ids(rules=rules, after=partition.cursor)
+    if partition.end is not None:
+        ids = ids.filter(id__lte=partition.end)
     # Without "reward again", leave out profiles an earlier run rewarded; asked only when an
-    # earlier run gave anything (the run counters), so a one-time campaign's chunks never
-    # scan the campaign's grants.
+    # earlier run gave anything (the counters of finished runs: runs of a campaign do not
+    # overlap), so a one-time campaign's chunks never scan the campaign's grants.
     if not campaign.reward_again and campaign.runs.filter(granted__gt=0).exclude(pk=run.pk).exists():
         earlier = Grant.objects.filter(campaign=campaign, granted=True).exclude(occurrence=occurrence_for_run(run.pk))
         ids = ids.exclude(id__in=earlier.values("profile_id"))
     return ids.order_by("id").values_list("id", flat=True)
 
 
-def _enqueue(run_id: int) -> None:
-    """Wake the run's next chunk. Only a wake-up call: the run row (RUNNING, cursor, heartbeat)
-    is the durable record of the work owed, and `runs_recover_stalled` re-sends a chunk whose
-    task never came, so a broker failure here is logged, never raised to the caller."""
-    outbox.outbox_wake(topic=RUN_TASK, args=(run_id,))
+def _enqueue(run_id: int, partition: int | None = None, chunk: int | None = None) -> None:
+    """Wake the next chunk of a run's partition (by index; None: any partition still owed);
+    `chunk`: the partition's count of chunks committed that the task expects (see _partition_chunk).
+
+    Only a wake-up call: the partition row (not done, cursor, heartbeat) is the durable record
+    of the work owed, and `runs_recover_stalled` re-sends a chunk whose task never came, so a
+    broker failure here is logged, never raised to the caller."""
+    args = (run_id,) if partition is None else (run_id, partition) if chunk is None else (run_id, partition, chunk)
+    outbox.outbox_wake(topic=RUN_TASK, args=args)
 
 
-def run_distribute_chunk(*, run_id: int, chunk_size: int | None = None) -> str:
-    """Distribute the next chunk of a running run; MORE, DONE (finished or nothing to do) or HALTED (paused)."""
+def campaign_gate_shared(campaign_id: int) -> None:
+    """Hold the campaign for a chunk until the transaction ends: the gate shared, the row FOR SHARE."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock_shared(%s, %s); SELECT 1 FROM promotions_campaign WHERE id = %s FOR SHARE",
+            [GATE_SPACE, campaign_id % 2**31, campaign_id],
+        )
+
+
+def campaign_gate_exclusive(campaign_id: int) -> None:
+    """Before a status change that must stop a run (Pause, Stop, Archive): wait for the chunks in
+    flight and keep new ones out until the transaction ends. Call inside the transaction, before
+    the campaign row's UPDATE."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [GATE_SPACE, campaign_id % 2**31])
+
+
+def run_distribute_chunk(
+    *, run_id: int, partition: int | None = None, chunk: int | None = None, chunk_size: int | None = None
+) -> str:
+    """Distribute the next chunk of one partition of a running run.
+
+    With `partition` (its index): MORE (that partition has more), DONE (it is finished, or the
+    run is, or — with `chunk`, the partition's count of chunks committed the task was sent for —
+    another copy of this task already ran it) or HALTED (paused). Without: the chunk of the first
+    partition still owed, and MORE until the whole run is done — one caller looping on it drives
+    the run alone (tests, a chunk task queued before partitions existed).
+    """
+    if partition is not None:
+        return _partition_chunk(run_id, partition, chunk_size, chunk)
+    owed = (
+        CampaignRunPartition.objects.filter(run_id=run_id, done=False, run__status=CampaignRun.Status.RUNNING)
+        .order_by("index")
+        .values_list("index", flat=True)
+        .first()
+    )
+    if owed is None:
+        return DONE
+    outcome = _partition_chunk(run_id, owed, chunk_size, None)
+    if outcome in (HALTED, MORE):
+        return outcome
+    running = CampaignRun.objects.filter(pk=run_id, status=CampaignRun.Status.RUNNING).exists()
+    return MORE if running else DONE
+
+
+def _partition_chunk(run_id: int, index: int, chunk_size: int | None, chunk: int | None) -> str:
     chunk_size = chunk_size or settings.RUN_CHUNK_SIZE
     with transaction.atomic():
-        run = CampaignRun.objects.select_for_update().filter(pk=run_id).first()
-        if run is None or run.status != CampaignRun.Status.RUNNING:
-            return DONE
-        # Locks out Pause / Stop until this chunk commits: nothing is given after they commit.
-        campaign = (
-            Campaign.objects.select_for_update(no_key=True, of=("self",))
-            .select_related("wallet", "coupon", "voucher_list")
-            .get(pk=run.campaign_id)
+        part = (
+            CampaignRunPartition.objects.select_for_update(of=("self",))
+            .select_related("run")
+            .filter(run_id=run_id, index=index)
+            .first()
         )
+        if part is None or part.done or (chunk is not None and chunk != part.chunks):
+            return DONE  # finished, or a copy of a task that already ran: its chain goes on elsewhere
+        campaign_id = part.run.campaign_id
+        campaign_gate_shared(campaign_id)
+        # Read after the share lock: a Pause / Stop committed before it is seen here.
+        run = CampaignRun.objects.get(pk=run_id)
+        if run.status != CampaignRun.Status.RUNNING:
+            return DONE
+        campaign = Campaign.objects.select_related("wallet", "coupon", "voucher_list").get(pk=campaign_id)
         if campaign.status == C.Status.PAUSED:
             return HALTED
         if campaign.status != C.Status.RUNNING:
-            CampaignRun.objects.filter(pk=run.pk).update(
-                status=CampaignRun.Status.CANCELLED, finished_at=timezone.now()
-            )
+            # Stop settles its running runs itself; a run left running by any other way out of
+            # Running is cancelled here. SKIP LOCKED: another partition settling it holds the row.
+            _run_settle(run_id, campaign_id, CampaignRun.Status.CANCELLED, wait=False)
             return DONE
-        audience = _audience(campaign, run)
+        audience = _audience(campaign, run, part)
         ids = list(audience[:chunk_size]) if audience is not None else []
         if not ids:
-            _finish(run, campaign)
+            _partition_done(part, campaign)
             return DONE
-        new, granted, exhausted = reward_profiles(
-            campaign=campaign, profile_ids=ids, occurrence=occurrence_for_run(run.pk), run=run
-        )
-        run_update = {
+        occurrence = occurrence_for_run(run_id)
+        new, granted, exhausted = reward_profiles(campaign=campaign, profile_ids=ids, occurrence=occurrence, run=run)
+        update = {
             "processed": F("processed") + new,
-            # The audience was counted at the start; profiles that joined since are processed
-            # too, so the total grows with them and the progress never passes 100 %.
-            "total": Greatest(F("total"), F("processed") + new),
             "granted": F("granted") + granted,
+            "rewarded": F("rewarded") + _first_time_rewarded(campaign, occurrence, ids, granted),
             "cursor": ids[-1],
+            "chunks": F("chunks") + 1,
             "heartbeat_at": timezone.now(),
         }
         if exhausted:
-            run_update["error"] = MSG_CODES_OUT
-        CampaignRun.objects.filter(pk=run.pk).update(**run_update)
-        first_time = _first_time_rewarded(campaign, occurrence_for_run(run.pk), ids, granted)
-        if first_time:
-            Campaign.objects.filter(pk=campaign.pk).update(rewarded_profiles=F("rewarded_profiles") + first_time)
-        more = len(ids) == chunk_size
-        if not more:
-            run.refresh_from_db()
-            _finish(run, campaign)
+            update["error"] = MSG_CODES_OUT
+        CampaignRunPartition.objects.filter(pk=part.pk).update(**update)
+        if len(ids) < chunk_size:
+            _partition_done(part, campaign)
             return DONE
     return MORE
 
@@ -409,8 +483,9 @@ def _first_time_rewarded(campaign: Campaign, occurrence: str, profile_ids: list[
     """How many of the `granted` rewards of `occurrence` went to a profile the campaign never rewarded before.
 
     Campaign.rewarded_profiles counts profiles, not rewards: with "reward again on later runs" a
-    profile rewarded on an earlier run is already counted. One query; called under the campaign
-    row lock the chunk holds, so two chunks of the campaign never count the same profile.
+    profile rewarded on an earlier run is already counted. One query. The partitions of a run
+    hold disjoint profiles and the runs of a campaign do not overlap (runs_dispatch_due), so no
+    two chunks count the same profile.
     """
     if not granted or not campaign.reward_again:
         # Without "reward again" the audience already left out every profile rewarded before.
@@ -425,11 +500,59 @@ def _first_time_rewarded(campaign: Campaign, occurrence: str, profile_ids: list[
     )
 
 
-def _finish(run: CampaignRun, campaign: Campaign) -> None:
-    now = timezone.now()
-    CampaignRun.objects.filter(pk=run.pk, status=CampaignRun.Status.RUNNING).update(
-        status=CampaignRun.Status.COMPLETED, finished_at=now
+def _partition_done(part: CampaignRunPartition, campaign: Campaign) -> None:
+    """Mark the partition done; if it was the run's last, finish the run (exactly once)."""
+    CampaignRunPartition.objects.filter(pk=part.pk).update(done=True, heartbeat_at=timezone.now())
+    # Wait for the run row: a partition finishing at the same moment asks the same question, and
+    # whichever asks second (a fresh snapshot once the lock is granted) sees the other done.
+    run = CampaignRun.objects.select_for_update(no_key=True).filter(pk=part.run_id).first()
+    if run is None or run.status != CampaignRun.Status.RUNNING:
+        return
+    if CampaignRunPartition.objects.filter(run_id=run.pk, done=False).exists():
+        return
+    _run_settle(run.pk, campaign.pk, CampaignRun.Status.COMPLETED, locked=True)
+    _finish(run, campaign)
+
+
+def _run_settle(run_id: int, campaign_id: int, status: str, *, wait: bool = True, locked: bool = False) -> bool:
+    """End a running run as `status`, adding its partitions' counters into the run row and the
+    campaign's profiles rewarded; once (the run row's status is the guard). False: not running
+    (or, with wait=False, another transaction holds it)."""
+    if not locked:
+        run = (
+            CampaignRun.objects.select_for_update(no_key=True, skip_locked=not wait)
+            .filter(pk=run_id, status=CampaignRun.Status.RUNNING)
+            .first()
+        )
+        if run is None:
+            return False
+    sums = CampaignRunPartition.objects.filter(run_id=run_id).aggregate(
+        processed=Coalesce(Sum("processed"), 0),
+        granted=Coalesce(Sum("granted"), 0),
+        rewarded=Coalesce(Sum("rewarded"), 0),
+        codes_out=Count("pk", filter=Q(error=MSG_CODES_OUT)),
     )
+    update = {
+        "status": status,
+        "finished_at": timezone.now(),
+        "processed": F("processed") + sums["processed"],
+        # The audience was counted at the start; profiles that joined since are processed
+        # too, so the total grows with them and the progress never passes 100 %.
+        "total": Greatest(F("total"), F("processed") + sums["processed"]),
+        "granted": F("granted") + sums["granted"],
+        "rewarded": F("rewarded") + sums["rewarded"],
+    }
+    if sums["codes_out"]:
+        update["error"] = MSG_CODES_OUT
+    updated = CampaignRun.objects.filter(pk=run_id, status=CampaignRun.Status.RUNNING).update(**update)
+    if updated and sums["rewarded"]:
+        Campaign.objects.filter(pk=campaign_id).update(rewarded_profiles=F("rewarded_profiles") + sums["rewarded"])
+    return bool(updated)
+
+
+def _finish(run: CampaignRun, campaign: Campaign) -> None:
+    """The run completed: a one-time campaign is done; a recurring one when its schedule has ended."""
+    now = timezone.now()
     if campaign.delivery == C.Delivery.RECURRING:
         if campaign.runs.filter(status__in=(CampaignRun.Status.PENDING, CampaignRun.Status.RUNNING)).exists():
             return
@@ -441,10 +564,46 @@ def _finish(run: CampaignRun, campaign: Campaign) -> None:
     )
 
 
+def runs_cancel(*, campaign: Campaign) -> None:
+    """Stop: cancel the campaign's running runs, their counters settled. Call in the Stop's
+    transaction after its gate and UPDATE (no chunk is in flight: every partition's count is final)."""
+    for run_id in campaign.runs.filter(status=CampaignRun.Status.RUNNING).values_list("pk", flat=True):
+        _run_settle(run_id, campaign.pk, CampaignRun.Status.CANCELLED)
+
+
+def partition_bounds(*, rules: dict, total: int, chunk_size: int | None = None) -> list[int]:
+    """The profile ids that cut a run's audience into partitions of about equal size (ascending).
+
+    As many partitions as keep every one at least a chunk long, at most RUN_PARTITIONS: one
+    query (the audience's quantiles) when there is more than one partition, none otherwise.
+    """
+    chunk_size = chunk_size or settings.RUN_CHUNK_SIZE
+    count = max(1, min(settings.RUN_PARTITIONS, total // max(1, chunk_size)))
+    if count == 1:
+        return []
+    audience = segment_selectors.segment_profile_ids(rules=rules)
+    sql, params = audience.query.sql_with_params()
+    fractions = [k / count for k in range(1, count)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT percentile_disc(%s::float8[]) WITHIN GROUP (ORDER BY a.id) FROM ({sql}) AS a",  # noqa: S608
+            [fractions, *params],
+        )
+        cuts = cursor.fetchone()[0] or []
+    return sorted({cut for cut in cuts if cut is not None})
+
+
 def run_start(*, run: CampaignRun, campaign: Campaign, now: datetime.datetime) -> None:
-    """Mark a claimed pending run running (audience counted now), plan the next recurring run."""
+    """Mark a claimed pending run running (audience counted now), cut it into partitions, wake a
+    chunk task per partition after commit, plan the next recurring run."""
     rules = catalogue.audience_rules(campaign)
     total = segment_selectors.audience_count(rules=rules) if rules is not None else 0
+    cuts = partition_bounds(rules=rules, total=total) if rules is not None else []
+    starts, ends = [0, *cuts], [*cuts, None]
+    CampaignRunPartition.objects.bulk_create(
+        CampaignRunPartition(run=run, index=i, start=start, end=end, cursor=start, heartbeat_at=now)
+        for i, (start, end) in enumerate(zip(starts, ends, strict=True))
+    )
     CampaignRun.objects.filter(pk=run.pk).update(
         status=CampaignRun.Status.RUNNING, started_at=now, heartbeat_at=now, total=total
     )
@@ -454,7 +613,8 @@ def run_start(*, run: CampaignRun, campaign: Campaign, now: datetime.datetime) -
         upcoming = schedule.campaign_next_occurrence(campaign, tz=account_tzinfo(), after=after, inclusive=False)
         if upcoming is not None:
             CampaignRun.objects.get_or_create(campaign=campaign, scheduled_for=upcoming)
-    transaction.on_commit(lambda: _enqueue(run.pk))
+    for index in range(len(starts)):
+        transaction.on_commit(lambda index=index: _enqueue(run.pk, index, 0))
 
 
 def runs_dispatch_due(*, now: datetime.datetime | None = None) -> list[int]:
@@ -462,7 +622,9 @@ def runs_dispatch_due(*, now: datetime.datetime | None = None) -> list[int]:
 
     Only the latest overdue run of a campaign starts (older ones are cancelled as missed), so
     a scheduler outage runs a missed occurrence once, not once per missed tick. Runs of a
-    paused campaign wait; those of a stopped / completed / archived one are cancelled.
+    paused campaign wait; those of a stopped / completed / archived one are cancelled. A run
+    due while an earlier run of its campaign is still running waits for it: the runs of a
+    campaign never overlap (without "reward again" a run leaves out whom earlier runs rewarded).
     """
     now = now or timezone.now()
     started = []
@@ -473,10 +635,15 @@ def runs_dispatch_due(*, now: datetime.datetime | None = None) -> list[int]:
             .filter(status=CampaignRun.Status.PENDING, scheduled_for__lte=now)
             .order_by("campaign_id", "-scheduled_for")[:DISPATCH_BATCH]
         )
+        busy = set(
+            CampaignRun.objects.filter(
+                campaign_id__in={run.campaign_id for run in due}, status=CampaignRun.Status.RUNNING
+            ).values_list("campaign_id", flat=True)
+        )
         seen = set()
         for run in due:
             campaign = run.campaign
-            if campaign.status == C.Status.PAUSED:
+            if campaign.status == C.Status.PAUSED or campaign.pk in busy:
                 continue
             if campaign.status not in (C.Status.SCHEDULED, C.Status.RUNNING):
                 CampaignRun.objects.filter(pk=run.pk).update(status=CampaignRun.Status.CANCELLED, finished_at=now)
@@ -493,38 +660,41 @@ def runs_dispatch_due(*, now: datetime.datetime | None = None) -> list[int]:
 
 
 def runs_resume(*, campaign: Campaign) -> None:
-    """After Resume: continue the campaign's runs that a pause halted between chunks."""
-    running = campaign.runs.filter(status=CampaignRun.Status.RUNNING)
-    run_ids = list(running.values_list("pk", flat=True))
-    running.update(heartbeat_at=timezone.now())  # a fresh task is on its way: not stalled
-    for run_id in run_ids:
-        transaction.on_commit(lambda run_id=run_id: _enqueue(run_id))
+    """After Resume: continue every partition of the campaign's runs that the pause halted."""
+    owed = CampaignRunPartition.objects.filter(
+        run__campaign=campaign, run__status=CampaignRun.Status.RUNNING, done=False
+    )
+    chains = list(owed.order_by("run_id", "index").values_list("run_id", "index", "chunks"))
+    owed.update(heartbeat_at=timezone.now())  # a fresh task is on its way: not stalled
+    for run_id, index, chunk in chains:
+        transaction.on_commit(lambda run_id=run_id, index=index, chunk=chunk: _enqueue(run_id, index, chunk))
 
 
 def runs_recover_stalled(*, now: datetime.datetime | None = None) -> list[int]:
-    """Enqueue again the running runs whose chunk task was lost; returns their ids.
+    """Enqueue again the partitions of running runs whose chunk task was lost; returns their runs' ids.
 
-    A run's chunk task can vanish: a worker killed before it acknowledged (Redis redelivers an
-    unacknowledged task only after the visibility timeout, an hour), a broker that lost the
-    message, a publish that failed after the commit. A running run with no heartbeat for
-    RUN_STALL_SECONDS gets a new chunk task. Safe because a chunk is idempotent: it locks the
-    run row and resumes at the cursor, so a late original delivery just finds less to do. A run
-    whose chunk is working right now holds its row lock and is skipped (SKIP LOCKED); runs of a
-    paused campaign wait for Resume.
+    A partition's chunk task can vanish: a worker killed before it acknowledged (Redis
+    redelivers an unacknowledged task only after the visibility timeout, an hour), a broker that
+    lost the message, a publish that failed after the commit. A partition not done with no
+    heartbeat for RUN_STALL_SECONDS gets a new chunk task. Safe because a chunk is idempotent:
+    it locks the partition row and resumes at its cursor, so a late original delivery just finds
+    less to do, and a copy of a task that was only slow in the queue ends at once (the chunk
+    count it carries has moved). A partition whose chunk is working right now holds its row lock
+    and is skipped (SKIP LOCKED); partitions of a paused campaign wait for Resume.
     """
     now = now or timezone.now()
     cutoff = now - datetime.timedelta(seconds=settings.RUN_STALL_SECONDS)
     with transaction.atomic():
         stalled = list(
-            CampaignRun.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status=CampaignRun.Status.RUNNING)
+            CampaignRunPartition.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(done=False, run__status=CampaignRun.Status.RUNNING)
             .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True))
-            .exclude(campaign__status=C.Status.PAUSED)
+            .exclude(run__campaign__status=C.Status.PAUSED)
             .order_by("pk")
-            .values_list("pk", flat=True)[:DISPATCH_BATCH]
+            .values_list("pk", "run_id", "index", "chunks")[:DISPATCH_BATCH]
         )
         if stalled:
-            CampaignRun.objects.filter(pk__in=stalled).update(heartbeat_at=now)
-            for run_id in stalled:
-                transaction.on_commit(lambda run_id=run_id: _enqueue(run_id))
-    return stalled
+            CampaignRunPartition.objects.filter(pk__in=[row[0] for row in stalled]).update(heartbeat_at=now)
+            for _, run_id, index, chunk in stalled:
+                transaction.on_commit(lambda r=run_id, i=index, c=chunk: _enqueue(r, i, c))
+    return list(dict.fromkeys(row[1] for row in stalled))

@@ -13,7 +13,7 @@ SORT_FIELDS = (
     ("starts_at", "start"),
     ("ends_at", "end"),
     ("created_by__username", "creator"),
-    ("rewarded_profiles", "rewarded"),
+    ("rewarded_now", "rewarded"),  # selectors.campaign_list_queryset
 )
 
 

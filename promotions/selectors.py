@@ -4,27 +4,55 @@ import dataclasses
 import datetime
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import BigIntegerField, Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import formats, timezone
 
 from config.account import timezone_label
 from promotions import catalogue
-from promotions.models import Campaign, CampaignEvent, CampaignRun
+from promotions.models import Campaign, CampaignEvent, CampaignRun, CampaignRunPartition
 from segments import wording
 
 C = Campaign
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
+def rewarded_now() -> Coalesce:
+    """ "Profiles rewarded" as of now, as an annotation on campaigns: the campaign's counter (live
+    grants and finished runs) plus what the partitions of its running runs counted so far (a
+    run adds them to the counter when it ends; campaign_run_running keeps this an index probe)."""
+    running = (
+        CampaignRunPartition.objects.filter(run__campaign=OuterRef("pk"), run__status=CampaignRun.Status.RUNNING)
+        .order_by()
+        .values("run__campaign")
+        .annotate(total=Sum("rewarded"))
+        .values("total")
+    )
+    return F("rewarded_profiles") + Coalesce(Subquery(running), Value(0), output_field=BigIntegerField())
+
+
+def campaign_rewarded(campaign: Campaign) -> int:
+    """Profiles rewarded as of now (the `rewarded_now` annotation, else one query)."""
+    if hasattr(campaign, "rewarded_now"):
+        return campaign.rewarded_now
+    return Campaign.objects.filter(pk=campaign.pk).values_list(rewarded_now(), flat=True).get()
+
+
 def campaign_list_queryset() -> QuerySet[Campaign]:
     """Every column of the list in one query (the reward label reads wallet / coupon / voucher list)."""
-    return Campaign.objects.select_related("created_by", "wallet", "coupon", "voucher_list")
+    return Campaign.objects.select_related("created_by", "wallet", "coupon", "voucher_list").annotate(
+        rewarded_now=rewarded_now()
+    )
 
 
 def campaign_get(*, pk: int) -> Campaign:
-    return Campaign.objects.select_related(
-        "created_by", "wallet", "coupon", "voucher_list", "partner", "segment", "custom_list"
-    ).get(pk=pk)
+    return (
+        Campaign.objects.select_related(
+            "created_by", "wallet", "coupon", "voucher_list", "partner", "segment", "custom_list"
+        )
+        .annotate(rewarded_now=rewarded_now())
+        .get(pk=pk)
+    )
 
 
 def campaign_history(*, campaign: Campaign, limit: int = 100) -> QuerySet[CampaignEvent]:
@@ -32,7 +60,45 @@ def campaign_history(*, campaign: Campaign, limit: int = 100) -> QuerySet[Campai
 
 
 def campaign_runs(*, campaign: Campaign, limit: int = 10) -> list[CampaignRun]:
-    return list(campaign.runs.order_by("-scheduled_for")[:limit])
+    """The latest runs, a running one's counters as of now (runs_progress)."""
+    runs = list(campaign.runs.order_by("-scheduled_for")[:limit])
+    runs_progress(runs)
+    return runs
+
+
+def runs_progress(runs: list[CampaignRun]) -> list[CampaignRun]:
+    """Give running runs their counters so far, added up from their partitions (one query).
+
+    A run's partitions count on their own rows while it runs (so its chunks never write a shared
+    row); the run row holds the totals once it has ended. `total` grows with profiles that
+    joined the audience since it was counted, so the progress never passes 100 %; "Codes ran
+    out" shows as soon as one partition hit it.
+    """
+    from promotions.distribution import MSG_CODES_OUT
+
+    running = {run.pk: run for run in runs if run.status == CampaignRun.Status.RUNNING}
+    if not running:
+        return runs
+    sums = (
+        CampaignRunPartition.objects.filter(run_id__in=running)
+        .order_by()
+        .values("run_id")
+        .annotate(
+            processed=Sum("processed"),
+            granted=Sum("granted"),
+            rewarded=Sum("rewarded"),
+            codes_out=Count("pk", filter=Q(error=MSG_CODES_OUT)),
+        )
+    )
+    for row in sums:
+        run = running[row["run_id"]]
+        run.processed += row["processed"]
+        run.granted += row["granted"]
+        run.rewarded += row["rewarded"]
+        run.total = max(run.total, run.processed)
+        if row["codes_out"]:
+            run.error = MSG_CODES_OUT
+    return runs
 
 
 def _dt(value) -> str:

@@ -205,8 +205,13 @@ def _dispatch_now() -> None:
 
 
 def _transition(*, campaign: Campaign, actor, action: str, target: str, event: str, api_key=None, **extra) -> Campaign:
+    from promotions import distribution
+
     with transaction.atomic():
         now = timezone.now()
+        # Wait for the run chunks in flight and keep new ones out (they share the gate): once this
+        # commits, no chunk gives anything under the old status.
+        distribution.campaign_gate_exclusive(campaign.pk)
         updated = Campaign.objects.filter(pk=campaign.pk, status__in=TRANSITIONS[action]).update(
             status=target, updated_at=now, **extra
         )
@@ -215,6 +220,7 @@ def _transition(*, campaign: Campaign, actor, action: str, target: str, event: s
         _record(campaign=campaign, actor=actor, api_key=api_key, action=event, status=target)
         if target == S.STOPPED:
             campaign.runs.filter(status=CampaignRun.Status.PENDING).update(status=CampaignRun.Status.CANCELLED)
+            distribution.runs_cancel(campaign=campaign)
     campaign.refresh_from_db()
     return campaign
 

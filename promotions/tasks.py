@@ -14,11 +14,15 @@ def dispatch_due_runs() -> int:
 
 
 @shared_task(name="promotions.run_distribute", acks_late=True, reject_on_worker_lost=True)
-def run_distribute(run_id: int) -> str:
-    """One chunk of a run, then the next chunk as a new task (a restart resumes at the cursor)."""
-    outcome = distribution.run_distribute_chunk(run_id=run_id)
+def run_distribute(run_id: int, partition: int | None = None, chunk: int | None = None) -> str:
+    """One chunk of a run's partition, then that partition's next chunk as a new task (a restart
+    resumes at the partition's cursor). Each partition is its own chain: any worker takes any
+    of them. `chunk`: the partition's chunks committed so far, when sent (a copy of a task that
+    already ran ends at once). `partition` None (tasks queued before partitions): the first
+    partition still owed."""
+    outcome = distribution.run_distribute_chunk(run_id=run_id, partition=partition, chunk=chunk)
     if outcome == distribution.MORE:
-        distribution._enqueue(run_id)
+        distribution._enqueue(run_id, partition, None if chunk is None else chunk + 1)
     return outcome
 
 

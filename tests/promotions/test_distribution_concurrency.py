@@ -23,7 +23,7 @@ C = Campaign
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    monkeypatch.setattr(distribution, "_enqueue", lambda run_id: None)
+    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, *chain: None)
 
 
 def in_threads(target, count=2):

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    monkeypatch.setattr(distribution, "_enqueue", lambda run_id: None)
+    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, *chain: None)
 
 
 def distributed(**overrides):

@@ -18,7 +18,7 @@ POLL = 'hx-trigger="every 3s"'
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    monkeypatch.setattr(distribution, "_enqueue", lambda run_id: None)
+    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, *chain: None)
 
 
 def running(campaign):

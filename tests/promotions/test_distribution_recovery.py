@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from promotions import distribution, services, tasks
-from promotions.models import Campaign, CampaignRun, Grant
+from promotions.models import Campaign, CampaignRun, CampaignRunPartition, Grant
 from tests.promotions.helpers import campaign_past
 from tests.segments.factories import ProfileFactory
 from wallets.models import Lot
@@ -20,7 +20,7 @@ C = Campaign
 def no_broker(monkeypatch):
     """Record enqueued chunks instead of sending them to a broker."""
     sent = []
-    monkeypatch.setattr(distribution, "_enqueue", sent.append)
+    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, *chain: sent.append(run_id))
     return sent
 
 
@@ -64,15 +64,14 @@ def test_running_run_silent_past_the_stall_limit_is_enqueued_again_and_completes
     run = started_run(campaign, at=started)
     # One chunk went through, then the worker died and its next chunk task was lost.
     assert distribution.run_distribute_chunk(run_id=run.pk, chunk_size=2) == distribution.MORE
-    CampaignRun.objects.filter(pk=run.pk).update(heartbeat_at=started + datetime.timedelta(minutes=1))
+    CampaignRunPartition.objects.filter(run=run).update(heartbeat_at=started + datetime.timedelta(minutes=1))
     no_broker.clear()
 
     now = timezone.now()
     with django_capture_on_commit_callbacks(execute=True):
         assert distribution.runs_recover_stalled(now=now) == [run.pk]
     assert no_broker == [run.pk]
-    run.refresh_from_db()
-    assert run.heartbeat_at == now
+    assert CampaignRunPartition.objects.get(run=run).heartbeat_at == now
     # Just re-enqueued: the next sweep leaves it alone.
     assert distribution.runs_recover_stalled(now=now + datetime.timedelta(seconds=30)) == []
 
@@ -91,7 +90,7 @@ def test_each_committed_chunk_keeps_the_run_from_counting_as_stalled():
     campaign = campaign_past(members=5)
     run = started_run(campaign, at=timezone.now() - datetime.timedelta(minutes=20))
     assert distribution.runs_recover_stalled() == [run.pk]  # silent since it started 20 minutes ago
-    CampaignRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - datetime.timedelta(minutes=20))
+    CampaignRunPartition.objects.filter(run=run).update(heartbeat_at=timezone.now() - datetime.timedelta(minutes=20))
     distribution.run_distribute_chunk(run_id=run.pk, chunk_size=2)
     assert distribution.runs_recover_stalled() == []
     assert distribution.runs_recover_stalled(now=timezone.now() + datetime.timedelta(minutes=6)) == [run.pk]
@@ -130,7 +129,7 @@ def test_pending_completed_and_cancelled_runs_are_never_recovered():
 
 @pytest.mark.django_db(transaction=True)
 def test_run_whose_chunk_is_working_right_now_is_skipped_by_the_sweep():
-    """A slow chunk holds the run row lock; the sweep (SKIP LOCKED) neither waits nor re-enqueues it."""
+    """A slow chunk holds its partition's row lock; the sweep (SKIP LOCKED) neither waits nor re-enqueues it."""
     campaign = campaign_past(members=3)
     run = started_run(campaign, at=timezone.now() - datetime.timedelta(minutes=20))
     locked, release = threading.Event(), threading.Event()
@@ -138,7 +137,7 @@ def test_run_whose_chunk_is_working_right_now_is_skipped_by_the_sweep():
     def slow_chunk():
         try:
             with transaction.atomic():
-                CampaignRun.objects.select_for_update().get(pk=run.pk)
+                CampaignRunPartition.objects.select_for_update().get(run=run)
                 locked.set()
                 release.wait(timeout=30)
         finally:

@@ -27,7 +27,7 @@ R = Grant.Reason
 def no_broker(monkeypatch):
     """Record enqueued chunks instead of sending them to a broker."""
     sent = []
-    monkeypatch.setattr(distribution, "_enqueue", sent.append)
+    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, *chain: sent.append(run_id))
     return sent
 
 

@@ -437,7 +437,7 @@ def test_each_grant_records_a_system_event_other_campaigns_trigger_on_but_not_it
 
 
 def test_run_grants_record_system_events_in_bulk(no_broker, monkeypatch, django_capture_on_commit_callbacks):
-    monkeypatch.setattr(distribution, "_enqueue", lambda run_id: None)
+    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, *chain: None)
     campaign = campaign_past(members=3)
     campaign.status = C.Status.RUNNING
     campaign.save()

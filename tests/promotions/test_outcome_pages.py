@@ -20,7 +20,7 @@ API = "/api/1/promo/campaigns"
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    monkeypatch.setattr(distribution, "_enqueue", lambda run_id: None)
+    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, *chain: None)
     monkeypatch.setattr("segments.live.events_stored", lambda *, event_ids: None)
 
 

@@ -4,10 +4,11 @@ import datetime
 import random
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from promotions import distribution, holdout, live, outcomes, selectors
-from promotions.models import Campaign, CampaignCounter, CampaignOutcome, CampaignRun, Grant
+from promotions.models import Campaign, CampaignCounter, CampaignOutcome, CampaignRun, CampaignRunPartition, Grant
 from segments.models import Event, Profile
 from tests.promotions.helpers import campaign_past
 from tests.promotions.live_support import process, running_inaction, running_live, store
@@ -21,7 +22,7 @@ R = Grant.Reason
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    monkeypatch.setattr(distribution, "_enqueue", lambda run_id: None)
+    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, *chain: None)
     monkeypatch.setattr("segments.live.events_stored", lambda *, event_ids: None)
 
 
@@ -57,7 +58,8 @@ def test_run_holds_out_its_share_with_no_points_and_no_error_and_a_rerun_changes
     campaign.refresh_from_db()
     assert campaign.rewarded_profiles == 40 - len(held)
     # The chunk delivered again: exactly once per (campaign, profile, occurrence) still holds.
-    CampaignRun.objects.filter(pk=run.pk).update(status=CampaignRun.Status.RUNNING, cursor=0)
+    CampaignRun.objects.filter(pk=run.pk).update(status=CampaignRun.Status.RUNNING)
+    CampaignRunPartition.objects.filter(run=run).update(done=False, cursor=F("start"))
     distribution.run_distribute_chunk(run_id=run.pk, chunk_size=100)
     assert Grant.objects.filter(campaign=campaign).count() == 40
 
