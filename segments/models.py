@@ -33,7 +33,9 @@ class Profile(models.Model):
             models.Index(fields=["sample_bucket", "id"], name="profile_sample_bucket_id"),
             # Audience → Profiles, most recently seen first: a page is a walk of this index, not a
             # sort of every profile. Its cost: a profile upsert that moves last_seen is never a
-            # HOT update (bench/RESULTS.md, issue #18).
+            # HOT update (SMALL upload bench: 54 % of profile updates HOT with it, 90 % without).
+            # An index on the day of last_seen instead keeps those HOT but sorts a whole day's
+            # profiles per page: every profile when they were all seen today (issue #18).
             models.Index(fields=["-last_seen", "id"], name="profile_last_seen"),
         ]
 
