@@ -57,6 +57,9 @@ class Coupon(models.Model):
     codes_total = models.PositiveBigIntegerField(default=0)
     codes_assigned = models.PositiveBigIntegerField(default=0)
     codes_redeemed = models.PositiveBigIntegerField(default=0)
+    # Bulk: the highest code id given so far; claims look for free codes after it
+    # (config/code_pool.py), moved by the claim statement with `codes_assigned`.
+    codes_cursor = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -112,16 +115,16 @@ class CouponCode(models.Model):
     # No separate index: UNIQUE(coupon, code) leads with coupon (one index less to write per code).
     coupon = models.ForeignKey(Coupon, on_delete=models.CASCADE, related_name="codes", db_index=False)
     code = models.CharField(max_length=64)
-    # Set in the same statement that writes the assignment; NULL = still in the pool.
+    # Set in the same statement that writes the assignment; NULL = still in the pool. In no
+    # index (nor any index's predicate), so that UPDATE is a HOT update: the table's fillfactor
+    # (migration 0008) leaves each page room for its codes' new versions.
     assigned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["coupon", "code"], name="coupon_code_unique_in_series")]
         indexes = [
-            # The claim query walks exactly this: the series' unassigned codes in id order.
-            models.Index(
-                fields=["coupon", "id"], name="coupon_code_unassigned", condition=models.Q(assigned_at__isnull=True)
-            ),
+            # The claim walks the series' codes in id order from the series' cursor.
+            models.Index(fields=["coupon", "id"], name="coupon_code_series_id"),
         ]
 
     def __str__(self) -> str:

@@ -611,14 +611,93 @@ def code_assign_bulk(
         )
 
     given = code_pool.assign_bulk(
-        profile_ids=profile_ids,
-        chunk_size=ASSIGN_CHUNK,
-        claim=claim,
-        free_codes_remain=lambda: CouponCode.objects.filter(coupon=coupon, assigned_at__isnull=True).exists(),
+        profile_ids=profile_ids, chunk_size=ASSIGN_CHUNK, claim=claim, free_codes_remain=_free_codes_remain(coupon)
     )
     if len(given) >= ANALYZE_AFTER:
         transaction.on_commit(analyze_codes)
     return given
+
+
+def _free_codes_remain(coupon: Coupon):
+    # The series' counters move in the transactions that add and give codes: no scan of the pool.
+    return lambda: Coupon.objects.filter(pk=coupon.pk, codes_total__gt=F("codes_assigned")).exists()
+
+
+def code_assign_each(
+    *, coupon: Coupon, items: list[tuple[int, str]], campaign, redeemable_from: datetime | None = None
+) -> dict[tuple[int, str], str]:
+    """Give a code to each (profile id, occurrence) item of a live batch, set-based: one claim
+    statement for the batch (bulk series), or one insert (single code). Returns
+    {(profile_id, occurrence): code} for every item that holds a code now, given by this call or
+    before (idempotent per (coupon, campaign, profile, occurrence)). When codes (or the single
+    code's total limit) run out, the items earlier in `items` have them.
+    """
+    items = list(dict.fromkeys((int(pid), occ) for pid, occ in items))
+    if not items:
+        return {}
+    now = timezone.now()
+    start, expires = _validity(coupon=coupon, assigned_at=now, redeemable_from=redeemable_from)
+    campaign_id = campaign.pk if campaign is not None else None
+    if coupon.kind == Coupon.Kind.SINGLE:
+        with transaction.atomic():
+            _assign_single_each(coupon, items, campaign_id, now, start, expires)
+    else:
+
+        def claim(keys, after):
+            return code_pool.claim_chunk(
+                pool=POOL,
+                owner_id=coupon.pk,
+                profile_ids=[pid for pid, _ in keys],
+                occurrence=[occ for _, occ in keys],
+                campaign_id=campaign_id,
+                now=now,
+                after=after,
+                params={"start": start, "expires": expires},
+            )
+
+        code_pool.assign_each(items=items, claim=claim, free_codes_remain=_free_codes_remain(coupon))
+    held = CodeAssignment.objects.filter(
+        coupon=coupon,
+        campaign_id=campaign_id,
+        profile_id__in={pid for pid, _ in items},
+        occurrence__in={occ for _, occ in items},
+    ).values_list("profile_id", "occurrence", "code")
+    wanted = set(items)
+    return {(pid, occ): code for pid, occ, code in held if (pid, occ) in wanted}
+
+
+def _assign_single_each(coupon, items, campaign_id, now, start, expires) -> None:
+    """The shared code to each item not holding it yet, up to the total limit, in item order."""
+    locked = Coupon.objects.select_for_update(no_key=True).get(pk=coupon.pk)
+    if locked.status != Status.ACTIVE:
+        return
+    held = set(
+        CodeAssignment.objects.filter(
+            coupon=coupon,
+            campaign_id=campaign_id,
+            profile_id__in={pid for pid, _ in items},
+            occurrence__in={occ for _, occ in items},
+        ).values_list("profile_id", "occurrence")
+    )
+    want = [item for item in items if item not in held]
+    if locked.total_limit is not None:
+        want = want[: max(locked.total_limit - locked.codes_assigned, 0)]
+    if not want:
+        return
+    CodeAssignment.objects.bulk_create(
+        CodeAssignment(
+            coupon=coupon,
+            code=locked.code,
+            profile_id=pid,
+            campaign_id=campaign_id,
+            occurrence=occurrence,
+            assigned_at=now,
+            redeemable_from=start,
+            expires_at=expires,
+        )
+        for pid, occurrence in want
+    )
+    Coupon.objects.filter(pk=coupon.pk).update(codes_assigned=F("codes_assigned") + len(want))
 
 
 def _assign_single(coupon, profile_ids, campaign_id, occurrence, now, start, expires):

@@ -59,6 +59,7 @@ from django.utils import timezone
 
 from config import outbox, pg_arrays
 from config.account import account_tzinfo
+from coupons import services as coupon_services
 from coupons.models import Coupon
 from promotions import distribution, holdout, system_events
 from promotions.models import (
@@ -74,6 +75,7 @@ from segments import selectors as segment_selectors
 from segments import services as segment_services
 from segments.models import Event, Profile
 from vouchers import selectors as voucher_selectors
+from vouchers import services as voucher_services
 
 log = logging.getLogger(__name__)
 
@@ -535,18 +537,13 @@ def _decide_and_give(campaign: Campaign, items: list[Item], now: datetime.dateti
     kind = campaign.reward_type
     wallet = campaign.wallet
     codes = kind in (C.RewardType.COUPON, C.RewardType.VOUCHER)
-
-    def take_code(item: Item) -> tuple[str, str]:
-        if kind == C.RewardType.COUPON:
-            got = distribution._reward_coupon(campaign, [item.profile_id], item.occurrence, now)
-        else:
-            got = distribution._reward_voucher(campaign, [item.profile_id], item.occurrence)
-        reason, _, code = got[item.profile_id]
-        return reason, code
-
-    outcome, deltas, limits = decide(
-        campaign, items, counters=counters, tz=tz, rng=rng, take_code=take_code, refused=config_reason(campaign)
-    )
+    refused = config_reason(campaign)
+    if codes and not refused:
+        outcome, deltas, limits, counters = _decide_with_codes(campaign, items, counters, tz, rng, now)
+    else:
+        outcome, deltas, limits = decide(
+            campaign, items, counters=counters, tz=tz, rng=rng, take_code=None, refused=refused
+        )
     used, given = counters.used, counters.given
     granted = [i for i in items if not outcome[i.occurrence][0]]
     if kind == C.RewardType.POINTS and granted:
@@ -575,6 +572,54 @@ def _decide_and_give(campaign: Campaign, items: list[Item], now: datetime.dateti
     codes_out = any(o[0] in _CODES_OUT for o in outcome.values())
     _complete_if_used_up(campaign, used=used, given=given, now=now, codes_out=codes_out)
     return outcome
+
+
+def _decide_with_codes(campaign: Campaign, items: list[Item], counters: Counters, tz, rng, now):
+    """`decide` for a code campaign, its codes claimed set-based: one claim statement for the
+    batch (config/code_pool.py), not one per item. The items the caps let through are decided
+    first as if codes were plentiful; then every one of them is given a code at once, in item
+    order. If codes ran out on the way (the items served are the first ones), the decision is
+    made again from the same counters with the codes actually held, so every item after the
+    first one left without a code gets "codes ran out", exactly as item by item.
+    Returns (outcome, deltas, limits, counters)."""
+    before = Counters(
+        used=counters.used, given=counters.given, per_user={k: list(v) for k, v in counters.per_user.items()}
+    )
+    outcome, deltas, limits = decide(campaign, items, counters=counters, tz=tz, rng=rng, take_code=lambda _: ("", ""))
+    wanting = [i for i in items if not outcome[i.occurrence][0]]
+    held = _give_codes(campaign, wanting, now) if wanting else {}
+    if len(held) == len(wanting):
+        outcome = {occ: (reason, points, held.get(occ, code)) for occ, (reason, points, code) in outcome.items()}
+        return outcome, deltas, limits, counters
+    out_reason = _codes_out_reason(campaign)
+
+    def take_code(item: Item) -> tuple[str, str]:
+        code = held.get(item.occurrence)
+        return ("", code) if code else (out_reason, "")
+
+    outcome, deltas, limits = decide(campaign, items, counters=before, tz=tz, rng=rng, take_code=take_code)
+    return outcome, deltas, limits, before
+
+
+def _give_codes(campaign: Campaign, items: list[Item], now: datetime.datetime) -> dict[str, str]:
+    """occurrence → code for the items that hold one now: one claim for the whole batch."""
+    pairs = [(i.profile_id, i.occurrence) for i in items]
+    if campaign.reward_type == C.RewardType.COUPON:
+        held = coupon_services.code_assign_each(
+            coupon=campaign.coupon,
+            items=pairs,
+            campaign=campaign,
+            redeemable_from=distribution._redeemable_from(campaign, now),
+        )
+    else:
+        held = voucher_services.voucher_assign_each(voucher_list=campaign.voucher_list, items=pairs, campaign=campaign)
+    return {occ: held[(pid, occ)] for pid, occ in pairs if (pid, occ) in held}
+
+
+def _codes_out_reason(campaign: Campaign) -> str:
+    if campaign.reward_type == C.RewardType.VOUCHER:
+        return R.VOUCHER_CODES_EXHAUSTED
+    return R.BULK_CODES_EXHAUSTED if campaign.coupon.kind == Coupon.Kind.BULK else R.COUPON_LIMIT_REACHED
 
 
 def used_up_reason(campaign: Campaign, *, used: Decimal, given: int, codes_out: bool = False) -> str | None:

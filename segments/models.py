@@ -31,6 +31,12 @@ class Profile(models.Model):
             # The audience estimate reads the ids of one bucket's profiles: an index-only scan
             # here, instead of ~10,000 scattered heap pages at 1,000,000 profiles.
             models.Index(fields=["sample_bucket", "id"], name="profile_sample_bucket_id"),
+            # Audience → Profiles, most recently seen first: a page is a walk of this index, not a
+            # sort of every profile. Its cost: a profile upsert that moves last_seen is never a
+            # HOT update (SMALL upload bench: 54 % of profile updates HOT with it, 90 % without).
+            # An index on the day of last_seen instead keeps those HOT but sorts a whole day's
+            # profiles per page: every profile when they were all seen today (issue #18).
+            models.Index(fields=["-last_seen", "id"], name="profile_last_seen"),
         ]
 
     def __str__(self) -> str:

@@ -27,6 +27,7 @@ ESTIMATE_SAMPLE_TARGET = 10_000
 
 
 def profile_search(*, query: str = "") -> QuerySet[Profile]:
+    """Profiles, most recently seen first (the `profile_last_seen` index serves the order)."""
     profiles = Profile.objects.all()
     if query:
         profiles = profiles.filter(identity__icontains=query)

@@ -1,7 +1,7 @@
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
 from config import access
+from config.pagination import EstimatedPaginator
 from segments import selectors
 from segments.models import Profile, Segment
 
@@ -11,7 +11,8 @@ PAGE_SIZE = 50
 @access.marketer_required
 def profile_list(request):
     query = request.GET.get("q", "").strip()[:256]
-    page = Paginator(selectors.profile_search(query=query), PAGE_SIZE).get_page(request.GET.get("page"))
+    # A million profiles: "about N" pages from the planner's estimate instead of COUNT(*) on each view.
+    page = EstimatedPaginator(selectors.profile_search(query=query), PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"page_obj": page, "profiles": page.object_list, "q": query}
     template = "segments/profile_list.html"
     if request.htmx:

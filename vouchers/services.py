@@ -22,7 +22,6 @@ from vouchers.models import (
     MAX_CODES_PER_LIST,
     Partner,
     VoucherAssignment,
-    VoucherCode,
     VoucherList,
     VoucherListEvent,
     VoucherUpload,
@@ -721,13 +720,54 @@ def voucher_assign_bulk(
         profile_ids=profile_ids,
         chunk_size=ASSIGN_CHUNK,
         claim=claim,
-        free_codes_remain=lambda: VoucherCode.objects.filter(
-            voucher_list_id=voucher_list.pk, assigned_at__isnull=True
-        ).exists(),
+        free_codes_remain=_free_codes_remain(voucher_list),
     )
     if len(given) >= ANALYZE_AFTER_ASSIGNED:
         transaction.on_commit(_analyze_codes)
     return given
+
+
+def _free_codes_remain(voucher_list: VoucherList):
+    # The list's counters move in the transactions that add and give codes: no scan of the pool.
+    return lambda: VoucherList.objects.filter(pk=voucher_list.pk, codes_total__gt=F("codes_assigned")).exists()
+
+
+def voucher_assign_each(
+    *, voucher_list: VoucherList, items: list[tuple[int, str]], campaign
+) -> dict[tuple[int, str], str]:
+    """Give a code to each (profile id, occurrence) item of a live batch with one claim statement.
+
+    Returns {(profile_id, occurrence): code} for every item that holds a code of the list now,
+    given by this call or before (idempotent per (list, campaign, profile, occurrence)). When the
+    pool runs out (or the list is not usable) the items earlier in `items` have the codes left.
+    """
+    items = list(dict.fromkeys((int(pid), occ) for pid, occ in items))
+    if not items:
+        return {}
+    campaign_id = getattr(campaign, "pk", campaign)
+    now, today = timezone.now(), selectors.account_today()
+
+    def claim(keys, after):
+        return code_pool.claim_chunk(
+            pool=POOL,
+            owner_id=voucher_list.pk,
+            profile_ids=[pid for pid, _ in keys],
+            occurrence=[occ for _, occ in keys],
+            campaign_id=campaign_id,
+            now=now,
+            after=after,
+            params={"today": today},
+        )
+
+    code_pool.assign_each(items=items, claim=claim, free_codes_remain=_free_codes_remain(voucher_list))
+    held = VoucherAssignment.objects.filter(
+        voucher_list=voucher_list,
+        campaign_id=campaign_id,
+        profile_id__in={pid for pid, _ in items},
+        occurrence__in={occ for _, occ in items},
+    ).values_list("profile_id", "occurrence", "code__code")
+    wanted = set(items)
+    return {(pid, occ): code for pid, occ, code in held if (pid, occ) in wanted}
 
 
 def _analyze_codes() -> None:

@@ -82,7 +82,7 @@ class TransactionAdmin(ReadOnlyAdmin):
     list_filter = ["wallet", "kind", "source"]
     search_fields = ["profile__identity", "=id", "idempotency_key", "order_id"]
     list_select_related = ["wallet", "profile", "actor"]
-    raw_id_fields = ["profile", "lot", "campaign"]
+    raw_id_fields = ["profile", "lot"]
 
 
 @admin.register(Consumption)

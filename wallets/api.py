@@ -404,8 +404,8 @@ def _transaction_record(txn: Transaction, identity: str) -> dict:
         "transactionType": txn.kind,
         "source": txn.source,
         "points": _num(txn.points),
-        "description": txn.description,
-        "metadata": txn.metadata or None,
+        "description": txn.full_description,
+        "metadata": txn.full_metadata or None,
         "orderId": txn.order_id or None,
         "campaignId": txn.campaign_id,
         "createdAt": _iso(txn.created_at),
@@ -444,7 +444,7 @@ def wallets_get(request, identity: Query[Identity]):
 def transactions_get(request, query: Query[TransactionsQuery]):
     profile = _profile(query.identity)
     wallet = _wallet(query.walletId)
-    txns = selectors.profile_transactions(wallet=wallet, profile=profile).select_related("lot")
+    txns = selectors.profile_transactions(wallet=wallet, profile=profile)
     paginator = Paginator(txns, PAGE_SIZE)
     try:
         records = [_transaction_record(t, profile.identity) for t in paginator.page(query.page).object_list]

@@ -187,8 +187,9 @@ class Lot(models.Model):
 
 
 class LotDue(models.Model):
-    """A lifecycle step the periodic jobs still owe a lot: write its ACTIVATED row (a lot
-    credited with a delay) or its EXPIRED row (a lot with an expiry).
+    """The next lifecycle step the periodic jobs owe a lot: write its ACTIVATED row (a lot
+    credited with a delay) or its EXPIRED row (a lot with an expiry). One row per lot at most:
+    a delayed lot with an expiry gets its expire step when the activation sweep activates it.
 
     The job deletes the row in the statement that writes the ledger row, so a step is done
     exactly once however many jobs run at once (a deleted row cannot be deleted twice; a
@@ -258,19 +259,10 @@ class Transaction(models.Model):
     kind = models.CharField("type", max_length=10, choices=Kind.choices)
     source = models.CharField(max_length=10, choices=Source.choices)
     points = points_field()
+    # The row's own text and data: a debit's, or the jobs' ("Points activated"). A credit's are
+    # its lot's and are not repeated here (nor its campaign and occurrence): see `full_description`.
     description = models.CharField(max_length=500, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
-    # Campaign rows always have a lot of that campaign, which protects it from deletion.
-    campaign = models.ForeignKey(
-        "promotions.Campaign",
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        related_name="wallet_transactions",
-        db_index=False,
-        db_constraint=False,
-    )
-    occurrence = models.CharField(max_length=64, blank=True)
     order_id = models.CharField(max_length=64, blank=True)
     idempotency_key = models.CharField(max_length=300, null=True, blank=True)
     actor = models.ForeignKey(
@@ -302,6 +294,34 @@ class Transaction(models.Model):
 
     def __str__(self) -> str:
         return f"Txn {self.pk}: {self.kind} {self.points} ({self.source})"
+
+    # What the ledger row does not repeat of its lot (load the lot with select_related("lot"),
+    # or "lot__campaign" for the campaign itself). Rows written before migration 0010 still
+    # hold their own copies of the description; they read the same.
+    @property
+    def campaign_id(self) -> int | None:
+        return self.lot.campaign_id if self.lot_id else None
+
+    @property
+    def campaign(self):
+        return self.lot.campaign if self.lot_id and self.lot.campaign_id else None
+
+    @property
+    def occurrence(self) -> str:
+        return self.lot.occurrence if self.lot_id else ""
+
+    @property
+    def full_description(self) -> str:
+        """The row's own description, else its lot's (a credit's description lives on its lot)."""
+        if self.description or not self.lot_id:
+            return self.description
+        return self.lot.description
+
+    @property
+    def full_metadata(self) -> dict:
+        if self.metadata or not self.lot_id:
+            return self.metadata
+        return self.lot.metadata
 
     @property
     def signed_points(self) -> Decimal:

@@ -126,7 +126,7 @@ def wallet_history(*, wallet: Wallet, page=None, per_page: int = HISTORY_PAGE_SI
     page_obj = Paginator(keys, per_page).get_page(page)
     rows = list(page_obj.object_list)
     changes = WalletChange.objects.select_related("actor").in_bulk([pk for pk, _, e in rows if e == "change"])
-    adjustments = Transaction.objects.select_related("actor", "profile").in_bulk(
+    adjustments = Transaction.objects.select_related("actor", "profile", "lot").in_bulk(
         [pk for pk, _, e in rows if e == "adjustment"]
     )
     entries = []
@@ -206,12 +206,12 @@ def transaction_search(
         if query.isdigit() and len(query) < 19:
             match |= Q(pk=int(query))
         txns = txns.filter(match)
-    return txns.select_related("profile", "actor", "campaign").order_by("-created_at", "-pk")
+    return txns.select_related("profile", "actor", "lot__campaign").order_by("-created_at", "-pk")
 
 
 def profile_transactions(*, wallet: Wallet, profile) -> QuerySet[Transaction]:
     return (
         Transaction.objects.filter(wallet=wallet, profile=profile)
-        .select_related("campaign")
+        .select_related("lot__campaign")
         .order_by("-created_at", "-pk")
     )

@@ -209,6 +209,8 @@ def wallet_credit(
                 description=description,
                 metadata=metadata or {},
             )
+            # The lot holds what the credit is (campaign, occurrence, description, metadata);
+            # its ledger row records the movement and who asked for it, nothing the lot repeats.
             Transaction.objects.create(
                 wallet=wallet,
                 profile=profile,
@@ -216,10 +218,6 @@ def wallet_credit(
                 kind=Transaction.Kind.CREDIT if active_now else Transaction.Kind.SCHEDULED,
                 source=source,
                 points=amount,
-                description=description,
-                metadata=metadata or {},
-                campaign=campaign,
-                occurrence=occurrence,
                 order_id=order_id,
                 idempotency_key=idempotency_key or None,
                 actor=actor,
@@ -240,12 +238,15 @@ def wallet_credit(
 
 
 def _not_yet_expired_by_the_job(lots: list[Lot]) -> list[Lot]:
-    """Drop locked lots whose EXPIRED row the expiry job has already written.
+    """Drop locked lots whose EXPIRED row the lifecycle jobs have already written.
 
-    Our clock said the lot is still valid, but the job (whose clock says it expired) may have
+    Our clock said the lot is still valid, but a job (whose clock says it expired) may have
     held the lot's lock while we waited, and recorded its remainder as expired: spending it
-    now would move points twice. The job deletes the lot's pending expire step in that same
-    transaction, and this query, run after our locks are granted, sees that commit.
+    now would move points twice. An expiring lot always has one pending step until its expiry
+    is written (its activation, which the activation sweep swaps for the expiry in one
+    transaction, or its expiry), and the job deletes it in the transaction that writes
+    EXPIRED; this query, run after our locks are granted, sees that commit. Each probe is a
+    primary-key lookup.
     """
     expiring = [lot for lot in lots if lot.expires_at is not None]
     if not expiring:
@@ -253,6 +254,7 @@ def _not_yet_expired_by_the_job(lots: list[Lot]) -> list[Lot]:
     pending = Q()
     for lot in expiring:
         pending |= Q(step=LotDue.Step.EXPIRE, due_at=lot.expires_at, lot_id=lot.pk)
+        pending |= Q(step=LotDue.Step.ACTIVATE, due_at=lot.activates_at, lot_id=lot.pk)
     still_due = set(LotDue.objects.filter(pending).values_list("lot_id", flat=True))
     return [lot for lot in lots if lot.expires_at is None or lot.pk in still_due]
 
@@ -384,7 +386,8 @@ _BULK_INPUT_OCCURRENCES = """
 # Foreign keys (wallet, profile, campaign on each lot) are checked by the per-row triggers, or,
 # where the role may skip them (config/row_triggers.py), by the locks the statement takes
 # itself: the input's profiles FOR KEY SHARE here, the wallet and campaign rows just before.
-# The ledger's copies of wallet, profile and campaign come from the lot row.
+# The ledger row carries the lot's wallet and profile (its indexes serve histories and balances)
+# and nothing else of the lot: campaign, occurrence and description are read through `lot_id`.
 _BULK_SQL = """
 WITH input AS ({input}),
 new_lots AS (
@@ -398,9 +401,9 @@ new_lots AS (
 ),
 ledger AS (
     INSERT INTO wallets_transaction (wallet_id, profile_id, lot_id, kind, source, points, description, metadata,
-                                     campaign_id, occurrence, order_id, idempotency_key, actor_id, created_at)
-    SELECT %(wallet_id)s, new_lots.profile_id, new_lots.id, %(kind)s, 'CAMPAIGN', new_lots.amount, %(description)s,
-           '{{}}'::jsonb, %(campaign_id)s, new_lots.occurrence, '', NULL, NULL, %(now)s
+                                     order_id, idempotency_key, actor_id, created_at)
+    SELECT %(wallet_id)s, new_lots.profile_id, new_lots.id, %(kind)s, 'CAMPAIGN', new_lots.amount, '',
+           '{{}}'::jsonb, '', NULL, NULL, %(now)s
     FROM new_lots
     RETURNING profile_id
 ){steps}
@@ -415,14 +418,14 @@ steps AS (
 
 
 def _due_steps(lot_id: int, activates_at, expires_at) -> list[LotDue]:
-    """The lifecycle steps the jobs will owe a new lot: activation if credited with a delay
-    (`activates_at` given), expiry if it has one."""
-    steps = []
+    """The one lifecycle step the jobs will owe a new lot next: its activation if credited with
+    a delay (`activates_at` given), else its expiry if it has one. The activation sweep writes
+    the expire step when it activates the lot (`_ACTIVATE_SQL`)."""
     if activates_at is not None:
-        steps.append(LotDue(step=LotDue.Step.ACTIVATE, due_at=activates_at, lot_id=lot_id))
+        return [LotDue(step=LotDue.Step.ACTIVATE, due_at=activates_at, lot_id=lot_id)]
     if expires_at is not None:
-        steps.append(LotDue(step=LotDue.Step.EXPIRE, due_at=expires_at, lot_id=lot_id))
-    return steps
+        return [LotDue(step=LotDue.Step.EXPIRE, due_at=expires_at, lot_id=lot_id)]
+    return []
 
 
 def _bulk_sql(*, input_sql: str, steps: list[LotDue], lock_keys: bool) -> tuple[str, dict]:
@@ -564,19 +567,20 @@ def wallet_credit_each(
 
 # --- Lifecycle jobs -------------------------------------------------------------------------
 
-# A sweep chunk claims pending steps (SKIP LOCKED), deletes them and writes their ledger rows
-# in one statement. Deleting the step is what makes it happen once: two sweeps at the same
-# time take different rows, a sweep run twice finds them gone, and the wide lot rows are
-# never rewritten (no new row versions, no index entries: bench/RESULTS.md).
+# A lot has at most one pending step, its next one (LotDue). A sweep chunk claims due steps
+# (SKIP LOCKED), deletes them and writes their ledger rows in one statement. Deleting the step
+# is what makes it happen once: two sweeps at the same time take different rows, a sweep run
+# twice finds them gone, and the wide lot rows are never rewritten (no new row versions, no
+# index entries: bench/RESULTS.md).
 #
-# The expiry sweep locks its lots (in pk order, like debits) so the remainder it records is
-# the committed one, and it also deletes the lot's activation step if still pending, writing
-# the ACTIVATED row first: a lot whose activation was missed too. If the activation sweep
-# holds that step, the DELETE waits for it and then finds it gone, so ACTIVATED is written
-# once. The activation sweep locks nothing but its steps, so no cycle of waits can form.
+# The activation sweep hands each lot on to its next step in the same statement: the expire
+# step if the lot expires later, or, if its expiry has passed too (the jobs were late), the
+# expiry itself, written after the ACTIVATED row. Whoever records an expiry locks the lot (in pk
+# order, like debits) so the remainder it records is the committed one. A sweep waits only for
+# lot locks, never for steps (SKIP LOCKED), so no cycle of waits can form.
 _LEDGER_COLUMNS = (
     "wallet_id, profile_id, lot_id, kind, source, points, description, metadata, "
-    "campaign_id, occurrence, order_id, idempotency_key, actor_id, created_at"
+    "order_id, idempotency_key, actor_id, created_at"
 )
 
 
@@ -585,7 +589,7 @@ def _system_rows_sql(kind: str, points: str, description: str, rows: str) -> str
     return f"""
     INSERT INTO wallets_transaction ({_LEDGER_COLUMNS})
     SELECT lot.wallet_id, lot.profile_id, lot.id, '{kind}', 'SYSTEM', lot.{points}, '{description}', '{{}}'::jsonb,
-           lot.campaign_id, lot.occurrence, '', NULL, NULL, %(now)s
+           '', NULL, NULL, %(now)s
     FROM {rows}
     RETURNING 1"""  # noqa: S608 (constants only)
 
@@ -601,37 +605,38 @@ _DONE_SQL = """
     WHERE d.step = '{step}' AND d.due_at = due.due_at AND d.lot_id = due.lot_id
     RETURNING d.lot_id"""
 _LAST_SQL = "FROM (SELECT due_at, lot_id FROM due ORDER BY due_at DESC, lot_id DESC LIMIT 1) AS last"
+# The lots of the expiries a chunk writes, locked in pk order, their remainder as committed.
+_EXPIRING_SQL = """
+    SELECT id, wallet_id, profile_id, remaining FROM wallets_lot WHERE id IN ({ids})
+    ORDER BY id
+    FOR NO KEY UPDATE"""
 
 _ACTIVATE_SQL = f"""
 WITH due AS MATERIALIZED ({_DUE_SQL.format(step="activate")}),
 done AS ({_DONE_SQL.format(step="activate")}),
-ledger AS ({
-    _system_rows_sql("ACTIVATED", "amount", "Points activated", "done JOIN wallets_lot AS lot ON lot.id = done.lot_id")
-})
-SELECT last.due_at, last.lot_id, (SELECT count(*) FROM due), (SELECT count(*) FROM ledger)
+lot AS MATERIALIZED (
+    SELECT lot.id, lot.wallet_id, lot.profile_id, lot.amount, lot.expires_at
+    FROM done JOIN wallets_lot AS lot ON lot.id = done.lot_id
+),
+activations AS ({_system_rows_sql("ACTIVATED", "amount", "Points activated", "lot")}),
+next AS (
+    INSERT INTO wallets_lotdue (step, due_at, lot_id)
+    SELECT 'expire', lot.expires_at, lot.id FROM lot WHERE lot.expires_at > %(now)s
+    ON CONFLICT DO NOTHING
+),
+expiring AS MATERIALIZED ({_EXPIRING_SQL.format(ids="SELECT id FROM lot WHERE expires_at <= %(now)s")}),
+ledger AS ({_system_rows_sql("EXPIRED", "remaining", "Expired points", "expiring AS lot WHERE lot.remaining > 0")})
+SELECT last.due_at, last.lot_id, (SELECT count(*) FROM due), (SELECT count(*) FROM activations),
+       (SELECT count(*) FROM ledger)
 {_LAST_SQL}
 """  # noqa: S608 (constants only)
 
 _EXPIRE_SQL = f"""
 WITH due AS MATERIALIZED ({_DUE_SQL.format(step="expire")}),
 done AS ({_DONE_SQL.format(step="expire")}),
-lot AS MATERIALIZED (
-    SELECT id, wallet_id, profile_id, amount, remaining, activates_at, campaign_id, occurrence
-    FROM wallets_lot WHERE id IN (SELECT lot_id FROM due)
-    ORDER BY id
-    FOR NO KEY UPDATE
-),
-missed AS (
-    DELETE FROM wallets_lotdue AS d USING lot
-    WHERE d.step = 'activate' AND d.due_at = lot.activates_at AND d.lot_id = lot.id
-    RETURNING d.lot_id
-),
-activations AS ({
-    _system_rows_sql("ACTIVATED", "amount", "Points activated", "lot JOIN missed ON missed.lot_id = lot.id")
-}),
+lot AS MATERIALIZED ({_EXPIRING_SQL.format(ids="SELECT lot_id FROM done")}),
 ledger AS ({_system_rows_sql("EXPIRED", "remaining", "Expired points", "lot WHERE lot.remaining > 0")})
-SELECT last.due_at, last.lot_id, (SELECT count(*) FROM due), (SELECT count(*) FROM activations),
-       (SELECT count(*) FROM ledger)
+SELECT last.due_at, last.lot_id, (SELECT count(*) FROM due), 0, (SELECT count(*) FROM ledger)
 {_LAST_SQL}
 """  # noqa: S608 (constants only)
 
@@ -639,9 +644,9 @@ SELECT last.due_at, last.lot_id, (SELECT count(*) FROM due), (SELECT count(*) FR
 _SWEEP_START = datetime.datetime.min.replace(tzinfo=datetime.UTC)
 
 
-def _sweeps(sql: str, now: datetime.datetime, chunk: int, sweeps: int) -> int:
+def _sweeps(sql: str, now: datetime.datetime, chunk: int, sweeps: int) -> tuple[int, int]:
     """`sweeps` concurrent sweeps of `sql`, each on its own database connection (a thread that
-    waits on PostgreSQL, where the work is); returns the rows they wrote in all.
+    waits on PostgreSQL, where the work is); returns the (ACTIVATED, EXPIRED) rows they wrote.
 
     Safe for the same reason two beat ticks are: every chunk claims its steps FOR UPDATE SKIP
     LOCKED, so the sweeps take different steps and each step is done once.
@@ -651,51 +656,59 @@ def _sweeps(sql: str, now: datetime.datetime, chunk: int, sweeps: int) -> int:
         # rows (nor should its chunks commit apart from it): one sweep on this connection.
         return _sweep(sql, now, chunk)
 
-    def one_sweep() -> int:
+    def one_sweep() -> tuple[int, int]:
         try:
             return _sweep(sql, now, chunk)
         finally:
             connection.close()  # this thread's own connection
 
     with ThreadPoolExecutor(max_workers=sweeps) as pool:
-        return sum(pool.map(lambda _: one_sweep(), range(sweeps)))
+        results = list(pool.map(lambda _: one_sweep(), range(sweeps)))
+    return sum(r[0] for r in results), sum(r[1] for r in results)
 
 
-def _sweep(sql: str, now: datetime.datetime, chunk: int) -> int:
+def _sweep(sql: str, now: datetime.datetime, chunk: int) -> tuple[int, int]:
     """Run `sql` chunk after chunk, each in its own short transaction, walking the pending
     steps in (due_at, lot) order with a keyset cursor, so no chunk rescans the index entries
-    earlier chunks deleted. Steps another sweep holds are skipped (SKIP LOCKED): it does them."""
-    handled = 0
+    earlier chunks deleted. Steps another sweep holds are skipped (SKIP LOCKED): it does them.
+    Returns the (ACTIVATED, EXPIRED) rows written."""
+    activated = expired = 0
     after_at, after_id = _SWEEP_START, 0
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql, {"now": now, "limit": chunk, "after_at": after_at, "after_id": after_id})
             row = cursor.fetchone()
         if row is None:  # nothing left that is due
-            return handled
-        after_at, after_id, claimed, written = row[0], row[1], row[2], row[-1]
-        handled += written
+            return activated, expired
+        after_at, after_id, claimed = row[0], row[1], row[2]
+        activated += row[3]
+        expired += row[4]
         if claimed < chunk:
-            return handled
+            return activated, expired
 
 
 def lots_activate_due(*, now: datetime.datetime | None = None, chunk: int = JOB_CHUNK, sweeps: int = 1) -> int:
     """Write ACTIVATED rows for lots whose activation time has come; returns how many.
 
-    `sweeps` > 1: that many concurrent sweeps (outside a transaction; the beat task
-    uses LIFECYCLE_SWEEPS), each committing its chunks on its own connection.
+    Each activated lot's next step is scheduled in the same statement (its expiry), or done at
+    once if its expiry has passed too. `sweeps` > 1: that many concurrent sweeps (outside a
+    transaction; the beat task uses LIFECYCLE_SWEEPS), each committing its chunks on its own
+    connection.
     """
     now = now or timezone.now()
-    return _sweeps(_ACTIVATE_SQL, now, chunk, sweeps)
+    return _sweeps(_ACTIVATE_SQL, now, chunk, sweeps)[0]
 
 
 def lots_expire_due(*, now: datetime.datetime | None = None, chunk: int = JOB_CHUNK, sweeps: int = 1) -> int:
     """Write EXPIRED rows (the unspent remainder) for lots past expiry; returns how many rows.
 
-    `sweeps`: as for `lots_activate_due`.
+    A lot whose activation is still pending has no expire step yet: this job first does the
+    overdue activations (each lot past its expiry too is activated, then expired), then the
+    expiries. `sweeps`: as for `lots_activate_due`.
     """
     now = now or timezone.now()
-    return _sweeps(_EXPIRE_SQL, now, chunk, sweeps)
+    expired_on_activation = _sweeps(_ACTIVATE_SQL, now, chunk, sweeps)[1]
+    return expired_on_activation + _sweeps(_EXPIRE_SQL, now, chunk, sweeps)[1]
 
 
 # --- The points.expiring digest (issue #20) ------------------------------------------------------

@@ -133,7 +133,7 @@ def test_marketer_uploads_a_list_publishes_a_send_now_campaign_and_watches_it_co
     expect(progress.get_by_text("No distribution under way.")).to_be_visible()
     assert CampaignRun.objects.get(pk=run_id).processed == 3
     assert Grant.objects.filter(campaign=campaign, granted=True).count() == 3
-    credited = Transaction.objects.filter(campaign=campaign).values_list("profile__identity", flat=True)
+    credited = Transaction.objects.filter(lot__campaign=campaign).values_list("profile__identity", flat=True)
     assert sorted(credited) == ["u1", "u2", "u3"]  # each list member once, the unknown never
     # When the run ends the page refreshes itself once (HX-Refresh): the final stats, no user reload.
     expect(page.locator("#stat-profiles-rewarded")).to_have_text("3")

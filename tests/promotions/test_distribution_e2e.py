@@ -73,7 +73,7 @@ def assert_each_member_rewarded_once(campaign: Campaign, run: CampaignRun, membe
     lots = Lot.objects.filter(campaign=campaign)
     assert lots.count() == members
     assert lots.values("profile_id").annotate(n=Count("id")).filter(n__gt=1).count() == 0
-    ledger = Transaction.objects.filter(campaign=campaign)
+    ledger = Transaction.objects.filter(lot__campaign=campaign)
     assert ledger.count() == members
     assert ledger.aggregate(total=Sum("points"))["total"] == Decimal(100 * members)
     run.refresh_from_db()

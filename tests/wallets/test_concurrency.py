@@ -16,7 +16,7 @@ from tests.factories import ApiKeyFactory
 from tests.segments.factories import ProfileFactory
 from tests.wallets.factories import CampaignFactory, WalletFactory
 from wallets import selectors, services
-from wallets.models import Lot, Transaction
+from wallets.models import Lot, LotDue, Transaction
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -171,9 +171,10 @@ def test_parallel_sweeps_do_each_lifecycle_step_once():
         activates_at=now + datetime.timedelta(hours=1),
         expires_at=now + datetime.timedelta(hours=2),
     )
-    later = now + datetime.timedelta(hours=3)
+    between, later = now + datetime.timedelta(hours=1, minutes=30), now + datetime.timedelta(hours=3)
     # Small chunks, so the three sweeps interleave and skip each other's locked steps.
-    assert services.lots_activate_due(now=later, chunk=7, sweeps=3) == 60
+    assert services.lots_activate_due(now=between, chunk=7, sweeps=3) == 60
+    assert LotDue.objects.filter(step="expire").count() == 60 == LotDue.objects.count()  # handed on, once each
     assert services.lots_expire_due(now=later, chunk=7, sweeps=3) == 60
     assert services.lots_activate_due(now=later, sweeps=3) == 0 == services.lots_expire_due(now=later, sweeps=3)
     for kind in ("ACTIVATED", "EXPIRED"):

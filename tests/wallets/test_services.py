@@ -32,7 +32,10 @@ def test_wallet_credit_immediate_writes_an_active_lot_and_a_credit_row():
     assert (lot.amount, lot.remaining) == (D("10.5"), D("10.5"))
     assert not LotDue.objects.exists()  # nothing left for the jobs: active now, the wallet never expires
     txn = Transaction.objects.get()
-    assert (txn.kind, txn.source, txn.points, txn.lot, txn.metadata) == ("CREDIT", "API", D("10.5"), lot, {"k": "v"})
+    assert (txn.kind, txn.source, txn.points, txn.lot) == ("CREDIT", "API", D("10.5"), lot)
+    # The credit's description and metadata are its lot's; the ledger row reads them there.
+    assert (txn.full_description, txn.full_metadata) == ("Welcome", {"k": "v"})
+    assert (txn.description, txn.metadata) == ("", {})
     assert selectors.wallet_balances(profile=profile, wallet=wallet).active == D("10.5")
 
 
@@ -197,7 +200,7 @@ def test_wallet_adjust_credit_and_debit_record_the_actor():
     debit_txn = services.wallet_adjust(
         wallet=wallet, profile=profile, kind="DEBIT", points=D(5), description="Correction", actor=user
     )
-    assert (credit_txn.kind, credit_txn.source, credit_txn.actor, credit_txn.description) == (
+    assert (credit_txn.kind, credit_txn.source, credit_txn.actor, credit_txn.full_description) == (
         "CREDIT",
         "MANUAL",
         user,
@@ -257,7 +260,7 @@ def test_wallet_credit_bulk_twice_for_the_same_occurrence_credits_once():
         == []
     )
     assert Lot.objects.count() == 5
-    assert Transaction.objects.filter(kind="CREDIT", source="CAMPAIGN", campaign=campaign).count() == 5
+    assert Transaction.objects.filter(kind="CREDIT", source="CAMPAIGN", lot__campaign=campaign).count() == 5
     assert services.wallet_credit_bulk(
         wallet=wallet, profile_ids=ids[:2], points=D(1), campaign=campaign, occurrence="run:2"
     ) == sorted(ids[:2])
@@ -335,9 +338,23 @@ def test_wallet_credit_bulk_rounds_skips_unknown_profiles_and_owes_the_jobs_thei
     ]
     assert Transaction.objects.filter(kind="SCHEDULED", points=D("2.2"), lot__isnull=False).count() == 3
     lot_ids = set(Lot.objects.values_list("pk", flat=True))
-    assert set(LotDue.objects.values_list("step", "due_at", "lot_id")) == {
-        (step, at, lot_id) for lot_id in lot_ids for step, at in (("activate", activates), ("expire", expires))
-    }
+    # One pending step per lot, its next one: the activation (the expiry is scheduled by it).
+    assert sorted(LotDue.objects.values_list("step", "due_at", "lot_id")) == sorted(
+        ("activate", activates, lot_id) for lot_id in lot_ids
+    )
+    clock.advance(hours=1)
+    assert services.lots_activate_due() == 3
+    assert sorted(LotDue.objects.values_list("step", "due_at", "lot_id")) == sorted(
+        ("expire", expires, lot_id) for lot_id in lot_ids
+    )
+    clock.advance(days=1)
+    assert services.lots_expire_due() == 3
+    assert not LotDue.objects.exists()
+    for profile in profiles:
+        assert selectors.ledger_balances(profile=profile, wallet=wallet) == selectors.wallet_balances(
+            profile=profile, wallet=wallet
+        )
+        assert selectors.wallet_balances(profile=profile, wallet=wallet).expired == D("2.2")
 
 
 def test_wallet_credit_bulk_never_expires_overrides_the_wallet_default(clock):
