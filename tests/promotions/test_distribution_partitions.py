@@ -138,7 +138,7 @@ def assert_each_rewarded_once(campaign, members):
     assert Grant.objects.filter(campaign=campaign, granted=True, occurrence=f"run:{run.pk}").count() == members
     per_profile = Lot.objects.filter(campaign=campaign).values("profile_id").annotate(n=Count("id"))
     assert per_profile.count() == members and not per_profile.filter(n__gt=1).exists()
-    assert Transaction.objects.filter(campaign=campaign).aggregate(total=Sum("points"))["total"] == 100 * members
+    assert Transaction.objects.filter(lot__campaign=campaign).aggregate(total=Sum("points"))["total"] == 100 * members
     return run
 
 
