@@ -266,7 +266,7 @@ FORM_CASES = [
         "voucher list: date a word",
         lambda w: _as(w, "partner", "post", "/partner/lists/new/", voucher_list_form(expires_on="soon")),
         200,
-        "Enter a valid date.",
+        "Enter a date like 4 Dec 2026.",
     ),
     (
         "voucher list: not a CSV",
