@@ -36,7 +36,10 @@
     var button = document.createElement("button");
     button.type = "button";
     button.className = "btn btn-sm date-field-button";
-    button.textContent = "📅";
+    // A drawn calendar, not an emoji: not every machine has an emoji font.
+    button.innerHTML = '<svg width="14" height="14" viewBox="0 0 16 16" aria-hidden="true" focusable="false">' +
+      '<rect x="1.5" y="3" width="13" height="11.5" rx="1.5" fill="none" stroke="currentColor" stroke-width="1.5"/>' +
+      '<path d="M1.5 6.5h13M5 1.5v3M11 1.5v3" stroke="currentColor" stroke-width="1.5" fill="none"/></svg>';
     button.title = "Choose a date";
     button.setAttribute("aria-label", "Calendar");
     button.addEventListener("click", function () {
