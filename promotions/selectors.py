@@ -47,9 +47,10 @@ def _dt_tz(value) -> str:
 
 
 def _num(value) -> str:
+    """A number as the pages show numbers: thousands separators, no trailing zeros (50,000, 12.5)."""
     if value is None:
         return "—"
-    return f"{value.normalize():f}" if hasattr(value, "normalize") else str(value)
+    return f"{value.normalize():,f}" if hasattr(value, "normalize") else f"{value:,}"
 
 
 def live_filter_estimate(campaign: Campaign) -> int | None:

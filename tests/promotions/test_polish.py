@@ -183,3 +183,17 @@ def test_an_unknown_page_is_the_apps_own_404_with_debug_off(marketer_client, set
     assert 'class="topbar"' in html  # the app's own layout, navigation included
     api = marketer_client.get("/api/1/no-such-endpoint")
     assert api.status_code == 404 and api.json()["code"] == 404
+
+
+def test_the_configuration_summary_writes_numbers_with_thousands_separators(marketer_client):
+    from decimal import Decimal
+
+    from tests.promotions.helpers import campaign_live
+
+    campaign = campaign_live(
+        budget_campaign=Decimal(250000), budget_per_user=Decimal("1500.5"), flat_points=Decimal(12000)
+    )
+    html = marketer_client.get(campaign.get_absolute_url()).content.decode()
+    assert "<dt>Campaign budget</dt><dd>250,000</dd>" in html
+    assert "<dt>Per-user budget</dt><dd>1,500.5</dd>" in html
+    assert "Flat 12,000 Supercoins" in html
