@@ -1,4 +1,5 @@
-"""Error pages: 403 for a refused role, 503 when the database is unreachable, 500 otherwise.
+"""Error pages: 403 for a refused role, 404 for an unknown page, 503 when the database is
+unreachable, 500 otherwise.
 
 The 500 and 503 pages are plain templates that touch no database (no user, no roles), so
 they still render when the database is what failed.
@@ -30,6 +31,17 @@ class OneLineForbidden(logging.Filter):
 def forbidden(request, exception=None):
     message = str(exception) if exception and str(exception) else "You do not have access to this page."
     return render(request, "403.html", {"message": message}, status=403)
+
+
+NOT_FOUND_API = "No such endpoint: see /api/1/docs for the API's URLs."
+
+
+def not_found(request, exception=None):
+    """The app's own 404 page (with DEBUG off; Django's technical page shows with it on); the
+    API answers in its own envelope."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"status": "fail", "code": 404, "error": NOT_FOUND_API}, status=404)
+    return render(request, "404.html", {"request_path": request.path}, status=404)
 
 
 class DatabaseUnavailableMiddleware:

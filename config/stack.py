@@ -6,7 +6,8 @@ In order: the embedded PostgreSQL server (config/embedded_db.py; skipped when DA
 a server), `migrate`, `setup_demo` (prints the demo logins and the URL served), then the web
 server on 127.0.0.1:<port>, a Celery worker and beat. Ctrl-C (SIGINT) or SIGTERM, or any of the
 three exiting, stops the other two (SIGTERM, then SIGKILL after a grace period) and then the
-embedded server, so nothing outlives `make run`.
+embedded server, so nothing outlives `make run`. Stopped by a signal it exits 0 (the way to end it);
+if a process exits by itself, 1.
 
 A Python supervisor rather than a shell `trap` in the Makefile: a non-interactive shell starts its
 background jobs with SIGINT ignored and runs its own INT trap only once `wait` returns, so Ctrl-C
@@ -77,7 +78,10 @@ def main(argv: list[str]) -> int:
         print(f"{', '.join(exited)} exited: stopping the rest.", file=sys.stderr, flush=True)
         return 1
     except _Stop:
-        return 130
+        # Ctrl-C is how `make run` is meant to end: a clean stop is a success (exit 0), so make
+        # does not report "Error 130" for it.
+        print("Stopping web, worker and beat.", flush=True)
+        return 0
     except subprocess.CalledProcessError as exc:
         return exc.returncode or 1
     finally:

@@ -25,3 +25,4 @@ urlpatterns = [
 ]
 
 handler403 = "config.errors.forbidden"
+handler404 = "config.errors.not_found"

@@ -2,6 +2,7 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
+from config import dates
 from promotions.models import Campaign
 
 SORT_FIELDS = (
@@ -27,6 +28,12 @@ def display_name(user) -> str:
     return user.get_full_name() or user.username
 
 
+class DayFilter(django_filters.Filter):
+    """A date typed as the app shows dates (config/dates.py)."""
+
+    field_class = dates.DateField
+
+
 class CampaignFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search by name or id")
     status = django_filters.ChoiceFilter(choices=Campaign.Status.choices, empty_label="Any status")
@@ -39,11 +46,9 @@ class CampaignFilter(django_filters.FilterSet):
     creator = django_filters.ModelChoiceFilter(
         field_name="created_by", queryset=_creators, empty_label="Anyone", label="Created by"
     )
-    start = django_filters.DateFromToRangeFilter(
-        field_name="starts_at",
-        label="Start date",
-        widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"}),
-    )
+    # Whole days in the account timezone, typed as the app shows dates (config/dates.py).
+    start_after = DayFilter(method="start_from", label="Start from")
+    start_before = DayFilter(method="start_until", label="Start until")
     sort = django_filters.OrderingFilter(fields=SORT_FIELDS, label="Sort")
 
     class Meta:
@@ -53,6 +58,12 @@ class CampaignFilter(django_filters.FilterSet):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.form.fields["creator"].label_from_instance = display_name
+
+    def start_from(self, queryset, name, value):
+        return queryset.filter(starts_at__gte=dates.day_start(value)) if value else queryset
+
+    def start_until(self, queryset, name, value):
+        return queryset.filter(starts_at__lt=dates.day_end(value)) if value else queryset
 
     def search(self, queryset, name, value):
         value = value.strip()

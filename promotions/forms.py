@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.datastructures import MultiValueDict
 
+from config import dates
 from config.account import timezone_label
 from promotions import catalogue, points
 from promotions.models import Campaign
@@ -28,7 +29,8 @@ MAX_TRIGGERS = 10
 MAX_METADATA_ROWS = 20
 MAX_TRIGGER_FILTERS = 20
 WEEKDAY_CHOICES = [(str(i), name) for i, name in enumerate(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))]
-DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
+# Typed and shown as the app shows times ("4 Dec 2026 10:00", account timezone): config/dates.py.
+DATETIME_FORMAT = dates.DISPLAY_DATETIME_FORMAT
 TRUE_VALUES = ("on", "true", "True", "1")
 
 # Messages the tests match exactly.
@@ -73,6 +75,15 @@ def _fmt_datetime(value) -> str:
     return "" if value is None else timezone.localtime(value).strftime(DATETIME_FORMAT)
 
 
+def _dates_as_iso(node: dict) -> dict:
+    """A filter row's date values are typed as the app shows them; the rules store ISO."""
+    if node.get("value_type") == "date":
+        for key in ("value", "value2"):
+            if isinstance(node.get(key), str):
+                node[key] = dates.date_iso(node[key])
+    return node
+
+
 def as_form_data(data: dict) -> MultiValueDict:
     """A dict of str / list[str] as a POST would carry it."""
     return MultiValueDict({k: (v if isinstance(v, list) else [v]) for k, v in data.items() if v not in (None, False)})
@@ -86,17 +97,66 @@ def querydict_as_initial(data, multi=("weekdays",)) -> dict:
     return out
 
 
-def _datetime_input():
-    return forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_FORMAT)
-
-
 def _positive_decimal(label, *, required=True):
     return forms.DecimalField(
         label=label, max_digits=14, decimal_places=3, min_value=Decimal("0.001"), required=required
     )
 
 
+# What a message calls a field whose label is not a noun on its own ("For every", "At", "From"):
+# "Enter the time of day.", never "Enter the at." Every other field is named by its label.
+MESSAGE_NAMES = {
+    "inaction_window_value": "the time frame",
+    "inaction_window_unit": "the time frame's unit",
+    "random_min": "the minimum points",
+    "random_max": "the maximum points",
+    "proportional_units": "the number of units (For every)",
+    "proportional_points": "the points to give (Give)",
+    "activation_value": "the activation delay",
+    "activation_unit": "the activation delay's unit",
+    "expiry_at": "the expiry date and time",
+    "expiry_days": "the number of days after activation",
+    "max_per_user_day": "the limit per day",
+    "max_per_user_week": "the limit per week",
+    "max_per_user_month": "the limit per month",
+    "redemption_delay_value": "the redemption delay",
+    "redemption_delay_unit": "the redemption delay's unit",
+    "goal_window_value": "the goal window",
+    "goal_window_unit": "the goal window's unit",
+    "delivery": "the delivery",
+    "scheduled_at": "the send time",
+    "frequency": "how often it repeats",
+    "run_time": "the time of day (At)",
+    "recurrence_start": "the first day (From)",
+    "recurrence_end": "the last day (Until)",
+    "live_start": "when the campaign starts",
+    "starts_at": "the start time",
+    "live_end": "when the campaign ends",
+    "ends_at": "the end time",
+}
+
+
+# A wallet's "after N months / years" as the campaign's "days after activation".
+_UNIT_DAYS = {"days": 1, "months": 30, "years": 365}
+
+
+def wallet_expiry_defaults(wallet) -> dict:
+    """The campaign expiry fields that repeat a wallet's expiry rule (the custom lifecycle's start)."""
+    if wallet is None:
+        return {"expiry": C.Expiry.NEVER}
+    if wallet.expiry_kind == "after" and wallet.expiry_value:
+        days = wallet.expiry_value * _UNIT_DAYS.get(wallet.expiry_unit or "days", 1)
+        return {"expiry": C.Expiry.CUSTOM, "expiry_days": str(days)}
+    if wallet.expiry_kind == "calendar_year":
+        year = timezone.localdate().year + (wallet.expiry_value or 0)
+        end = datetime.datetime(year, 12, 31, 23, 59, tzinfo=timezone.get_current_timezone())
+        return {"expiry": C.Expiry.ON_DATE, "expiry_at": _fmt_datetime(end)}
+    return {"expiry": C.Expiry.NEVER}
+
+
 def _label(field) -> str:
+    if getattr(field, "message_name", ""):
+        return field.message_name
     label = str(field.label or "").split(" (")[0].strip()
     label = label[:1].lower() + label[1:] if label and not label[:2].isupper() else label
     # "the campaign name", but "event A" and "trigger event 2" need no article.
@@ -104,11 +164,13 @@ def _label(field) -> str:
     return label if last.isdigit() or (len(last) == 1 and last.isupper()) else f"the {label}"
 
 
-def name_field_messages(field) -> None:
+def name_field_messages(field, name: str = "") -> None:
     """Messages that name the field ("Enter the campaign name", "Choose the wallet") instead of
     Django's anonymous "This field is required."; points minimums read as points."""
     if not field.label:
         return
+    if name in MESSAGE_NAMES:
+        field.message_name = MESSAGE_NAMES[name]
     label = _label(field)
     choice = isinstance(field, forms.ChoiceField | forms.ModelChoiceField)
     if field.error_messages.get("required") == forms.Field.default_error_messages["required"]:
@@ -135,8 +197,8 @@ class SectionForm(forms.Form):
         super().__init__(data, initial=initial, **kwargs)
         self.notes: dict = {}
         self.apply_visibility()
-        for field in self.fields.values():
-            name_field_messages(field)
+        for name, field in self.fields.items():
+            name_field_messages(field, name)
 
     # The current value of a controlling field: posted when bound, else the initial one.
     def value(self, name: str) -> str:
@@ -423,7 +485,7 @@ class WhoForm(SectionForm):
             node = {part: self.value(_filter_control(i, j, part)) for part in FILTER_PARTS}
             if types.get(node["property"]):
                 node["value_type"] = types[node["property"]]
-            rows.append(node)
+            rows.append(_dates_as_iso(node))
         return rows
 
     def trigger_rows_vm(self) -> list[dict]:
@@ -580,7 +642,7 @@ class WhatForm(SectionForm):
     activation_value = forms.IntegerField(label="Activate after", min_value=1, max_value=100_000)
     activation_unit = forms.ChoiceField(label="Unit", choices=C.DelayUnit.choices)
     expiry = forms.ChoiceField(label="Expiry", choices=C.Expiry.choices, widget=forms.RadioSelect, initial="never")
-    expiry_at = forms.DateTimeField(label="Expires on", widget=_datetime_input())
+    expiry_at = dates.DateTimeField(label="Expires on")
     expiry_days = forms.IntegerField(label="Days after activation", min_value=1, max_value=36_500)
     budget_campaign = _positive_decimal("Campaign budget (points, optional)", required=False)
     budget_per_user = _positive_decimal("Per-user budget (points, optional)", required=False)
@@ -648,7 +710,7 @@ class WhatForm(SectionForm):
             node = {part: self.value(_goal_filter_control(j, part)) for part in FILTER_PARTS}
             if types.get(node["property"]):
                 node["value_type"] = types[node["property"]]
-            rows.append(node)
+            rows.append(_dates_as_iso(node))
         return rows
 
     def goal_filters_vm(self) -> dict:
@@ -729,6 +791,7 @@ class WhatForm(SectionForm):
             elif ptype == C.PointsType.PROPORTIONAL:
                 keep += ["points_property", "proportional_units", "proportional_points", "max_points_per_reward"]
             if self.flag("custom_lifecycle"):
+                self._lifecycle_defaults()
                 keep += ["activation", "expiry"]
                 if self.value("activation") == C.Activation.CUSTOM:
                     keep += ["activation_value", "activation_unit"]
@@ -768,6 +831,21 @@ class WhatForm(SectionForm):
                 self.fields[f"metadata_value_{i}"] = forms.CharField(label="Value", max_length=512, required=False)
 
         self._goal_visibility()
+
+    def _lifecycle_defaults(self) -> None:
+        """Ticking "Custom points lifecycle" starts from the wallet's own rule, not from Never."""
+        if self.value("expiry"):
+            return
+        wallet = self.fields["wallet"].queryset.filter(pk=self.value("wallet") or None).first()
+        defaults = {"activation": self.value("activation") or C.Activation.IMMEDIATE}
+        defaults.update(wallet_expiry_defaults(wallet))
+        if self.is_bound:
+            data = self.data.copy()
+            for key, value in defaults.items():
+                data[key] = value
+            self.data = data
+        else:
+            self.initial = {**(self.initial or {}), **defaults}
 
     def metadata_fields(self):
         return [(self[f"metadata_key_{i}"], self[f"metadata_value_{i}"]) for i in range(self.metadata_rows())]
@@ -953,7 +1031,7 @@ class WhenForm(SectionForm):
     section = "when"
 
     delivery = forms.ChoiceField(label="Delivery", choices=C.Delivery.choices, widget=forms.RadioSelect)
-    scheduled_at = forms.DateTimeField(label="Send at", widget=_datetime_input())
+    scheduled_at = dates.DateTimeField(label="Send at")
     frequency = forms.ChoiceField(label="Repeat", choices=C.Frequency.choices)
     weekdays = forms.MultipleChoiceField(
         label="On",
@@ -962,16 +1040,14 @@ class WhenForm(SectionForm):
         error_messages={"required": MSG_WEEKDAYS},
     )
     month_day = forms.IntegerField(label="Day of the month", min_value=1, max_value=31)
-    run_time = forms.TimeField(label="At", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
-    recurrence_start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    recurrence_end = forms.DateField(
-        label="Until (optional)", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    run_time = dates.TimeField(label="At")
+    recurrence_start = dates.DateField(label="From")
+    recurrence_end = dates.DateField(label="Until (optional)", required=False)
     reward_again = forms.BooleanField(label="A profile may be rewarded again on later runs", required=False)
     live_start = forms.ChoiceField(label="Start", choices=C.LiveStart.choices, widget=forms.RadioSelect)
-    starts_at = forms.DateTimeField(label="Start at", widget=_datetime_input())
+    starts_at = dates.DateTimeField(label="Start at")
     live_end = forms.ChoiceField(label="End", choices=C.LiveEnd.choices, widget=forms.RadioSelect)
-    ends_at = forms.DateTimeField(label="End at", widget=_datetime_input())
+    ends_at = dates.DateTimeField(label="End at")
 
     def apply_visibility(self):
         label = timezone_label(timezone.get_current_timezone())
@@ -1008,8 +1084,8 @@ class WhenForm(SectionForm):
             "weekdays": [str(d) for d in c.weekdays or []],
             "month_day": _fmt_int(c.month_day),
             "run_time": c.run_time.strftime("%H:%M") if c.run_time else "",
-            "recurrence_start": c.recurrence_start.isoformat() if c.recurrence_start else "",
-            "recurrence_end": c.recurrence_end.isoformat() if c.recurrence_end else "",
+            "recurrence_start": dates.date_display(c.recurrence_start) if c.recurrence_start else "",
+            "recurrence_end": dates.date_display(c.recurrence_end) if c.recurrence_end else "",
             "reward_again": "on" if c.reward_again else "",
             "live_start": c.live_start,
             "starts_at": _fmt_datetime(c.starts_at) if c.live_start == C.LiveStart.AT else "",

@@ -279,9 +279,9 @@ class Campaign(models.Model):
         if self.reward_type == self.RewardType.POINTS and self.wallet_id:
             unit = self.wallet.points_name
             if self.points_type == self.PointsType.FLAT and self.flat_points is not None:
-                return f"Flat {self.flat_points.normalize():f} {unit}"
+                return f"Flat {self.flat_points.normalize():,f} {unit}"
             if self.points_type == self.PointsType.RANDOM:
-                return f"Random {self.random_min}–{self.random_max} {unit}"
+                return f"Random {self.random_min:,}–{self.random_max:,} {unit}"
             if self.points_type == self.PointsType.PERCENTAGE and self.percentage is not None:
                 return f"{self.percentage.normalize():f}% of {self.points_property} in {unit}"
             if self.points_type == self.PointsType.PROPORTIONAL:

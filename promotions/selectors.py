@@ -113,9 +113,10 @@ def _dt_tz(value) -> str:
 
 
 def _num(value) -> str:
+    """A number as the pages show numbers: thousands separators, no trailing zeros (50,000, 12.5)."""
     if value is None:
         return "—"
-    return f"{value.normalize():f}" if hasattr(value, "normalize") else str(value)
+    return f"{value.normalize():,f}" if hasattr(value, "normalize") else f"{value:,}"
 
 
 def live_filter_estimate(campaign: Campaign) -> int | None:
@@ -431,8 +432,8 @@ def campaign_live_limits(*, campaign: Campaign) -> list[dict]:
         limit = campaign.max_codes_per_campaign
         rows.append({"label": label, "used": used, "limit": limit, "left": max(0, limit - used)})
     for row in rows:
+        # Numbers, not text: the page formats them (thousands separators), the API its own way.
         row["percent"] = min(100, int(row["used"] * 100 / row["limit"])) if row["limit"] else 0
-        row.update(used=_num(row["used"]), left=_num(row["left"]), limit=_num(row["limit"]))
     return rows
 
 

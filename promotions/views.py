@@ -269,15 +269,20 @@ def _safe_next(request) -> str:
 # List and detail -------------------------------------------------------------------------
 
 
+def page_size(raw: str) -> int:
+    """`per_page` clamped to the sizes the select offers: the smallest offered size that shows
+    at least as many rows, at most the largest; anything not a whole number, the default."""
+    try:
+        wanted = int(str(raw).strip())
+    except ValueError:
+        return PAGE_SIZES[0]
+    return next((size for size in PAGE_SIZES if size >= wanted), PAGE_SIZES[-1])
+
+
 @access.marketer_required
 def campaign_list(request):
     filterset = CampaignFilter(request.GET, queryset=selectors.campaign_list_queryset(), request=request)
-    try:
-        per_page = int(request.GET.get("per_page", PAGE_SIZES[0]))
-    except ValueError:
-        per_page = PAGE_SIZES[0]
-    if per_page not in PAGE_SIZES:
-        per_page = PAGE_SIZES[0]
+    per_page = page_size(request.GET.get("per_page", ""))
     page = Paginator(filterset.qs, per_page).get_page(request.GET.get("page"))
     rows = [(c, [(a, ACTION_LABELS[a]) for a in services.campaign_actions(c)]) for c in page.object_list]
     context = {

@@ -15,6 +15,7 @@ import re
 
 from django.core.exceptions import ValidationError
 
+from config import dates
 from segments import rules as R
 from segments import selectors
 
@@ -64,6 +65,14 @@ def _finalise(node):
         node.pop("aggregate")
     if "include_zero" in node:
         node["include_zero"] = bool(node["include_zero"])
+    # Dates are typed as the app shows them ("4 Dec 2026"); the rules store ISO (config/dates.py).
+    for key in ("date", "date2"):
+        if isinstance(node.get(key), str):
+            node[key] = dates.date_iso(node[key])
+    if node.get("value_type") == "date":
+        for key in ("value", "value2"):
+            if isinstance(node.get(key), str):
+                node[key] = dates.date_iso(node[key])
     return node
 
 
@@ -228,8 +237,45 @@ def validation_errors(tree) -> list[str]:
     try:
         R.validate_rules(tree)
     except ValidationError as exc:
-        return exc.messages
+        # The builder's date inputs take the app's format; the rule language's own is ISO.
+        return [m.replace("(YYYY-MM-DD)", f"({dates.PLACEHOLDER})") for m in exc.messages]
     return []
+
+
+def _is_blank_rule(rule) -> bool:
+    """An event rule nothing has been chosen in yet (a new row): no event, property or filter."""
+    if not isinstance(rule, dict) or rule.get("type") not in RULE_TYPES_WITH_EVENT:
+        return False
+    filters = rule.get("filters") if isinstance(rule.get("filters"), list) else []
+    return (
+        not rule.get("event")
+        and not rule.get("property")
+        and not any(isinstance(f, dict) and f.get("property") for f in filters)
+    )
+
+
+def blank_row_labels(tree) -> set[str]:
+    """Labels ("1", "2.1") of the rows nothing has been chosen in yet."""
+    blank = set()
+    if isinstance(tree, dict) and isinstance(tree.get("rules"), list):
+        for i, rule in enumerate(tree["rules"]):
+            if _is_blank_rule(rule):
+                blank.add(str(i + 1))
+            elif isinstance(rule, dict) and isinstance(rule.get("rules"), list):
+                blank.update(f"{i + 1}.{j + 1}" for j, child in enumerate(rule["rules"]) if _is_blank_rule(child))
+    return blank
+
+
+def without_blank_rows(messages, tree) -> list[str]:
+    """The messages minus those about rows still blank: while someone builds the rules, a new row
+    is not an error ("Rule 1: choose an event."); saving the form still reports it."""
+    blank = blank_row_labels(tree)
+    out = []
+    for message in messages or []:
+        match = ERROR_PATH.match(str(message))
+        if not (match and match.group(1) in blank):
+            out.append(str(message))
+    return out
 
 
 def errors_by_row(messages) -> tuple[dict[str, list[str]], list[str]]:
@@ -309,12 +355,13 @@ def _window_vm(window, prefix: str) -> dict:
         "type": kind,
         "amount": _s(window.get("amount")),
         "unit": window.get("unit") or "days",
-        "date": _s(window.get("date")),
-        "date2": _s(window.get("date2")),
+        "date": dates.date_display(_s(window.get("date"))),
+        "date2": dates.date_display(_s(window.get("date2"))),
         "has_amount": kind in ("last", "exactly_ago"),
         "has_unit": kind == "last",
         "has_date": kind in WINDOW_DATE_TYPES,
         "has_date2": kind == "between",
+        "date_placeholder": dates.PLACEHOLDER,
     }
 
 
@@ -335,11 +382,14 @@ def _filter_vm(node: dict, prefix: str, props: list[tuple[str, str]]) -> dict:
         "value_type": value_type,
         "operator": operator,
         "operators": [(o, R.OPERATORS[o]) for o in operators],
-        "value": _s(node.get("value")),
-        "value2": _s(node.get("value2")),
+        "value": dates.date_display(_s(node.get("value"))) if value_type == "date" else _s(node.get("value")),
+        "value2": dates.date_display(_s(node.get("value2"))) if value_type == "date" else _s(node.get("value2")),
         "has_value": operator not in ("exists", "not_exists"),
         "has_value2": operator == "between",
-        "input_type": {"number": "number", "date": "date"}.get(value_type, "text"),
+        # Dates in a text input in the app's format, with a calendar button (config/dates.py).
+        "input_type": {"number": "number"}.get(value_type, "text"),
+        "is_date": value_type == "date",
+        "date_placeholder": dates.PLACEHOLDER,
     }
 
 

@@ -32,21 +32,19 @@ EVENT_PAGE_SIZE = 50
 
 @access.marketer_required
 def event_list(request):
-    import datetime
-
-    from config.account import account_tzinfo
+    from config import dates
 
     name = request.GET.get("name", "").strip()[:256]
-    tz = account_tzinfo()
-    bounds = {}
-    for key in ("start", "end"):
-        try:
-            day = datetime.date.fromisoformat(request.GET.get(key, ""))
-        except ValueError:
-            continue
-        if key == "end":
-            day += datetime.timedelta(days=1)
-        bounds[key] = datetime.datetime.combine(day, datetime.time(), tzinfo=tz)
+    # Whole days in the account timezone, typed as the app shows dates (config/dates.py).
+    bounds, typed, date_errors = {}, {}, []
+    for key, label in (("start", "From"), ("end", "To")):
+        raw = request.GET.get(key, "").strip()[:40]
+        day = dates.date_parse(raw)
+        typed[key] = dates.date_display(day) if day else raw
+        if raw and day is None:
+            date_errors.append(f"{label}: {dates.ERR_DATE}")
+        elif day is not None:
+            bounds[key] = dates.day_start(day) if key == "start" else dates.day_end(day)
     try:
         page = max(1, int(request.GET.get("page", "1")))
     except ValueError:
@@ -60,8 +58,10 @@ def event_list(request):
         "page": page,
         "name": name,
         "names": selectors.event_names(),
-        "start": request.GET.get("start", ""),
-        "end": request.GET.get("end", ""),
+        "start": typed["start"],
+        "end": typed["end"],
+        "date_errors": date_errors,
+        "date_placeholder": dates.PLACEHOLDER,
     }
     template = "segments/event_list.html"
     if request.htmx:
@@ -117,6 +117,7 @@ def rules_builder(request):
             if action:
                 new_row = builder.apply_action(tree, action)
     errors = builder.validation_errors(tree) if tree is not None and tree.get("rules") else []
+    errors = builder.without_blank_rows(errors, tree)
     vm = builder.builder_vm(
         tree=tree,
         raw_json=raw_json,
@@ -129,6 +130,7 @@ def rules_builder(request):
 
 
 MSG_ROWS_NEED_ATTENTION = "Some rules need attention: see the message by each of them."
+MSG_CHOOSE_TO_ESTIMATE = "Choose an event or a property in each rule to see the estimated audience."
 
 
 @access.marketer_required
@@ -146,9 +148,17 @@ def rules_estimate(request):
         # Asked by the visual builder: each row's messages go next to that row (out-of-band swaps).
         from segments import builder
 
-        ids = builder.row_ids(builder.tree_from_json(request.POST.get("rules", "")))
+        posted = builder.tree_from_json(request.POST.get("rules", ""))
+        ids = builder.row_ids(posted)
+        kept = builder.without_blank_rows(errors, posted)
+        if errors and not kept:
+            context["estimate_hint"] = MSG_CHOOSE_TO_ESTIMATE
+        errors = context["estimate_errors"] = kept
         by_row, general = builder.errors_by_row(errors)
-        context["row_errors"] = [(row_id, by_row.get(label, [])) for label, row_id in ids.items()]
+        # A blank row's messages are left as the page shows them: none while building, the
+        # save's "choose an event" after a save attempt.
+        blank = builder.blank_row_labels(posted)
+        context["row_errors"] = [(row_id, by_row.get(label, [])) for label, row_id in ids.items() if label not in blank]
         if ids:
             shown = [m for label in ids for m in by_row.get(label, [])]
             rest = [m for m in errors if m not in shown]

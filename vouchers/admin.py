@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from vouchers.models import (
+    DiscardedVoucherList,
     Partner,
     PartnerUser,
     VoucherAssignment,
@@ -101,3 +102,10 @@ class VoucherListEventAdmin(ReadOnlyAdmin):
     list_display = ["voucher_list", "action", "actor", "message", "created_at"]
     list_filter = ["action"]
     list_select_related = ["voucher_list__partner", "actor"]
+
+
+@admin.register(DiscardedVoucherList)
+class DiscardedVoucherListAdmin(ReadOnlyAdmin):
+    list_display = ["partner", "tag", "file_name", "outcome", "actor", "created_at"]
+    list_filter = ["outcome"]
+    list_select_related = ["partner", "actor"]

@@ -1,13 +1,10 @@
 from django import forms
 
+from config import dates
 from vouchers import services, upload_files
 from vouchers.models import Partner, VoucherList
 
 FILE_HELP = "One column of codes, UTF-8 CSV, at most 50 MB and 1,000,000 codes. A first row “code” is a header."
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
 
 
 class CodesFileField(forms.FileField):
@@ -31,9 +28,7 @@ class VoucherListCreateForm(forms.Form):
     )
     name = forms.CharField(max_length=200, help_text="Shown to users in communications.")
     description = forms.CharField(widget=forms.Textarea, required=False, help_text="Usage conditions.")
-    expires_on = forms.DateField(
-        label="Expiry date", widget=DateInput, help_text="The last day codes are given out (account timezone)."
-    )
+    expires_on = dates.DateField(label="Expiry date", help_text="The last day codes are given out (account timezone).")
     low_stock_threshold = forms.IntegerField(
         label="Low-stock threshold", min_value=0, initial=100, help_text="Flag the list when this many codes are left."
     )
@@ -66,7 +61,7 @@ class VoucherListEditForm(forms.ModelForm):
         fields = ["name", "description", "expires_on", "low_stock_threshold"]
         labels = {"expires_on": "Expiry date", "low_stock_threshold": "Low-stock threshold"}
         help_texts = {"expires_on": "Can only be moved later."}
-        widgets = {"expires_on": DateInput}
+        field_classes = {"expires_on": dates.DateField}
 
 
 class UploadForm(forms.Form):

@@ -43,6 +43,10 @@ class VoucherList(models.Model):
     """A partner's list of voucher codes, a "code snippet" in the builder (SPEC 3.3)."""
 
     class Status(models.TextChoices):
+        # A list created with its first file waits here until those codes are stored: it is
+        # not offered to campaigns, and a refused, cancelled or failed first upload removes it
+        # (SPEC 8: a failed upload changes nothing).
+        PENDING = "pending", "Pending first upload"
         ACTIVE = "active", "Active"
         PAUSED = "paused", "Paused"
         EXPIRED = "expired", "Expired"
@@ -280,6 +284,34 @@ class VoucherAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code_id} → {self.profile_id}"
+
+
+class DiscardedVoucherList(models.Model):
+    """What is left of a new list removed because its first upload was refused, cancelled or
+    failed: only enough for the upload's page to tell the person what happened (the list, its
+    upload and their files are gone, and the tag is free again)."""
+
+    class Outcome(models.TextChoices):
+        REFUSED = "refused", "Refused"
+        CANCELLED = "cancelled", "Cancelled"
+        FAILED = "failed", "Failed"
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+")
+    # The removed upload's id: its old URL keeps answering with this record.
+    upload_id = models.PositiveBigIntegerField(unique=True)
+    tag = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)
+    file_name = models.CharField(max_length=255)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    message = models.TextField(blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} / {self.tag} ({self.get_outcome_display()})"
 
 
 class VoucherListEvent(models.Model):

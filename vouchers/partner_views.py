@@ -63,7 +63,13 @@ def partner_list_upload(request, pk: int):
 
 @access.partner_required
 def upload_detail(request, pk: int):
-    upload = _get_upload(request, pk)
+    upload = (
+        VoucherUpload.objects.select_related("voucher_list__partner", "uploaded_by")
+        .filter(pk=pk, voucher_list__partner=request.partner)
+        .first()
+    )
+    if upload is None:
+        return upload_views.upload_discarded(request, upload_id=pk, partner=request.partner, ns=NS)
     back_url = reverse("partner:partner_list_detail", args=[upload.voucher_list_id])
     return upload_views.upload_detail(request, upload=upload, ns=NS, back_url=back_url)
 

@@ -13,18 +13,20 @@ from collections.abc import Iterable
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from config import code_pool, live_progress, outbox, row_triggers
 from vouchers import selectors, upload_files
 from vouchers.models import (
     MAX_CODES_PER_LIST,
+    DiscardedVoucherList,
     Partner,
     VoucherAssignment,
     VoucherList,
     VoucherListEvent,
     VoucherUpload,
+    VoucherUploadProgress,
 )
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ ERR_ACTIVATE_EXPIRED = "The list's expiry date has passed. Extend it before acti
 ERR_ARCHIVE = "This list is already archived."
 ERR_ARCHIVE_LINKED = "This list is used by a scheduled or running campaign ({names}); it cannot be archived."
 ERR_UPLOAD_STATUS = "Codes can be uploaded only to an active or paused list."
+ERR_UPLOAD_PENDING = "This list is waiting for its first upload; add more codes once that upload is stored."
+ERR_PROCESS_NOTHING_STORED = "None of the codes could be stored (they are already in your other lists)."
 ERR_CONFIRM_STATUS = "Only an upload awaiting confirmation can be confirmed."
 ERR_CONFIRM_NOTHING = "There are no valid codes to store in this file."
 ERR_CANCEL_STATUS = "Only an upload awaiting confirmation or still validating can be cancelled."
@@ -112,8 +116,14 @@ def voucher_list_create(
     description: str = "",
     low_stock_threshold: int = 100,
     actor=None,
+    pending_first_upload: bool = False,
 ) -> VoucherList:
-    """Create an Active list for a partner; the tag is normalised and unique per partner."""
+    """Create a list for a partner; the tag is normalised and unique per partner.
+
+    `pending_first_upload`: the list is created with its first file and stays Pending (not
+    offered to campaigns) until that file's codes are stored; if that upload is refused,
+    cancelled or fails, the list is removed (`_discard_pending_list`).
+    """
     tag = voucher_list_tag_normalise(tag)
     _check_new_expiry(expires_on=expires_on)
     if not partner.is_active:
@@ -128,6 +138,7 @@ def voucher_list_create(
                 expires_on=expires_on,
                 low_stock_threshold=low_stock_threshold,
                 created_by=actor,
+                status=Status.PENDING if pending_first_upload else Status.ACTIVE,
             )
             _event(voucher_list, actor, VoucherListEvent.Action.CREATED, f"Tag “{tag}”, expires {expires_on:%d %b %Y}")
     except IntegrityError as exc:
@@ -273,7 +284,10 @@ def voucher_upload_create(
     background task does (`validate_in_background`: owed in the same transaction, config/outbox.py)."""
     if file.size > upload_files.MAX_UPLOAD_BYTES:
         raise VoucherError(upload_files.file_too_large_message(file.size))
-    if voucher_list.status not in (Status.ACTIVE, Status.PAUSED):
+    if voucher_list.status == Status.PENDING:
+        if voucher_list.uploads.exists():
+            raise VoucherError(ERR_UPLOAD_PENDING)
+    elif voucher_list.status not in (Status.ACTIVE, Status.PAUSED):
         raise VoucherError(ERR_UPLOAD_STATUS)
     has_codes = voucher_list.codes_total > 0 or voucher_list.uploads.filter(status=UploadStatus.COMPLETED).exists()
     with transaction.atomic():
@@ -381,18 +395,68 @@ def _drop_staging_table(cursor) -> None:
 
 
 def _reject(upload: VoucherUpload, message: str, *, actor=None) -> VoucherUpload:
-    updated = VoucherUpload.objects.filter(pk=upload.pk, status=UploadStatus.VALIDATING).update(
-        status=UploadStatus.FAILED, error_message=message, validated_at=timezone.now(), error_count=0
-    )
-    if updated:
-        _event(
-            upload.voucher_list,
-            actor or upload.uploaded_by,
-            VoucherListEvent.Action.UPLOAD_REJECTED,
-            f"{upload.file_name}: {message}",
+    with transaction.atomic():
+        updated = VoucherUpload.objects.filter(pk=upload.pk, status=UploadStatus.VALIDATING).update(
+            status=UploadStatus.FAILED, error_message=message, validated_at=timezone.now(), error_count=0
         )
-    upload.refresh_from_db()
+        if updated:
+            _event(
+                upload.voucher_list,
+                actor or upload.uploaded_by,
+                VoucherListEvent.Action.UPLOAD_REJECTED,
+                f"{upload.file_name}: {message}",
+            )
+            _discard_pending_list(
+                upload, outcome=DiscardedVoucherList.Outcome.REFUSED, message=message, actor=actor or upload.uploaded_by
+            )
+    return _current(upload, status=UploadStatus.FAILED, error_message=message)
+
+
+def _current(upload: VoucherUpload, **gone_fields) -> VoucherUpload:
+    """The upload as stored now; if its new list was discarded (the row is gone), the
+    in-memory upload with `gone_fields` applied and `list_discarded` set."""
+    fresh = VoucherUpload.objects.filter(pk=upload.pk).first()
+    if fresh is not None:
+        upload.refresh_from_db()
+        return upload
+    for field, value in gone_fields.items():
+        setattr(upload, field, value)
+    upload.list_discarded = True
     return upload
+
+
+def _discard_pending_list(upload: VoucherUpload, *, outcome: str, message: str, actor) -> bool:
+    """Remove a Pending list whose first upload ended without storing codes (SPEC 8: a failed
+    upload changes nothing, and the tag is free again at once). Leaves a DiscardedVoucherList
+    so the upload's page can still say what happened. Runs in the caller's transaction."""
+    voucher_list = (
+        VoucherList.objects.select_for_update().filter(pk=upload.voucher_list_id, status=Status.PENDING).first()
+    )
+    if voucher_list is None:
+        return False
+    uploads = list(VoucherUpload.objects.filter(voucher_list=voucher_list))
+    if any(u.status not in (UploadStatus.FAILED, UploadStatus.CANCELLED) for u in uploads) or (
+        VoucherCode.objects.filter(voucher_list=voucher_list).exists()
+    ):
+        return False
+    DiscardedVoucherList.objects.create(
+        partner_id=voucher_list.partner_id,
+        upload_id=upload.pk,
+        tag=voucher_list.tag,
+        name=voucher_list.name,
+        file_name=upload.file_name,
+        outcome=outcome,
+        message=message,
+        actor=actor,
+    )
+    names = [f.name for u in uploads for f in (u.file, u.error_file) if f]
+    VoucherUploadProgress.objects.filter(upload_id__in=[u.pk for u in uploads]).delete()
+    VoucherUpload.objects.filter(voucher_list=voucher_list).delete()
+    logger.info("Voucher list %s discarded: first upload %s %s", voucher_list.pk, upload.pk, outcome)
+    voucher_list.delete()  # its history events go with it
+    storage = VoucherUpload._meta.get_field("file").storage
+    transaction.on_commit(lambda: [storage.delete(name) for name in names])
+    return True
 
 
 def voucher_upload_validate(*, upload: VoucherUpload) -> VoucherUpload:
@@ -413,7 +477,14 @@ def voucher_upload_validate(*, upload: VoucherUpload) -> VoucherUpload:
             content, error_count = _error_file_content(cursor)
             _drop_staging_table(cursor)
             valid = counts.get(upload_files.KIND_VALID, 0)
-            total_after = VoucherList.objects.get(pk=upload.voucher_list_id).codes_total + valid
+            codes_total = (
+                VoucherList.objects.filter(pk=upload.voucher_list_id).values_list("codes_total", flat=True).first()
+            )
+            if codes_total is None:  # a new list discarded meanwhile (its upload was cancelled)
+                if content is not None:
+                    content.close()
+                return _current(upload, status=UploadStatus.CANCELLED)
+            total_after = codes_total + valid
             message = ""
             if total_after > MAX_CODES_PER_LIST:
                 message = ERR_LIST_FULL.format(total=total_after, limit=MAX_CODES_PER_LIST)
@@ -434,7 +505,10 @@ def voucher_upload_validate(*, upload: VoucherUpload) -> VoucherUpload:
                 content.close()
                 fields["error_file"] = upload.error_file.name
             if not VoucherUpload.objects.filter(pk=upload.pk, status=UploadStatus.VALIDATING).update(**fields):
-                return VoucherUpload.objects.get(pk=upload.pk)
+                # Cancelled meanwhile: the error file just saved belongs to nothing.
+                if fields.get("error_file"):
+                    transaction.on_commit(lambda: upload.error_file.storage.delete(fields["error_file"]))
+                return _current(upload, status=UploadStatus.CANCELLED)
             _event(
                 upload.voucher_list,
                 upload.uploaded_by,
@@ -442,21 +516,24 @@ def voucher_upload_validate(*, upload: VoucherUpload) -> VoucherUpload:
                 f"{upload.file_name}: {valid:,} valid of {fields['rows_read']:,} rows"
                 + (f" — {message}" if message else ""),
             )
+            if message:
+                _discard_pending_list(
+                    upload, outcome=DiscardedVoucherList.Outcome.REFUSED, message=message, actor=upload.uploaded_by
+                )
     except upload_files.FileRejected as exc:
         return _reject(upload, str(exc))
     except Exception:
         # Never left Validating (nor a 500 for the partner): whatever was not foreseen fails the upload.
         logger.exception("Voucher upload %s could not be validated", upload.pk)
         return _reject(upload, ERR_VALIDATION_FAILED)
-    upload.refresh_from_db()
-    return upload
+    return _current(upload, status=UploadStatus.FAILED, error_message=fields["error_message"])
 
 
 def voucher_upload_confirm(*, upload: VoucherUpload, actor) -> VoucherUpload:
     """Awaiting confirmation → In progress, and owe the processing task in the same transaction."""
     with transaction.atomic():
         voucher_list = upload.voucher_list
-        if voucher_list.status not in (Status.ACTIVE, Status.PAUSED):
+        if voucher_list.status not in (Status.ACTIVE, Status.PAUSED, Status.PENDING):
             raise VoucherError(ERR_UPLOAD_STATUS)
         if upload.status == UploadStatus.AWAITING_CONFIRMATION and upload.codes_valid == 0:
             raise VoucherError(ERR_CONFIRM_NOTHING)
@@ -486,8 +563,8 @@ def voucher_upload_cancel(*, upload: VoucherUpload, actor) -> VoucherUpload:
         if not updated:
             raise VoucherError(ERR_CANCEL_STATUS)
         _event(upload.voucher_list, actor, VoucherListEvent.Action.UPLOAD_CANCELLED, upload.file_name)
-    upload.refresh_from_db()
-    return upload
+        _discard_pending_list(upload, outcome=DiscardedVoucherList.Outcome.CANCELLED, message="", actor=actor)
+    return _current(upload, status=UploadStatus.CANCELLED)
 
 
 class _ProgressReporter(live_progress.LiveProgress):
@@ -532,8 +609,7 @@ def voucher_upload_process(*, upload: VoucherUpload) -> VoucherUpload:
     # Fresh statistics keep claims on the partial pool index fast (0.5 ms, not 780 ms).
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE vouchers_vouchercode")
-    upload.refresh_from_db()
-    return upload
+    return _current(upload, status=UploadStatus.FAILED)
 
 
 def _process_locked(upload: VoucherUpload, progress) -> None:
@@ -588,15 +664,23 @@ def _process_locked(upload: VoucherUpload, progress) -> None:
         content, error_count = _error_file_content(cursor)
         _drop_staging_table(cursor)
     accepted = counts.get(upload_files.KIND_VALID, 0)
+    if accepted == 0 and voucher_list.status == Status.PENDING:
+        # A new list is made active only with codes in it.
+        raise _ProcessingFailed(ERR_PROCESS_NOTHING_STORED)
     # The list's counter moves last, by a conditional UPDATE: its row lock is held only
     # for the commit, and a list that filled up, expired or was archived meanwhile fails
     # the whole upload.
     grown = VoucherList.objects.filter(
         selectors.not_expired_q(),
         pk=voucher_list.pk,
-        status__in=[Status.ACTIVE, Status.PAUSED],
+        status__in=[Status.ACTIVE, Status.PAUSED, Status.PENDING],
         codes_total__lte=MAX_CODES_PER_LIST - accepted,
-    ).update(codes_total=F("codes_total") + accepted, updated_at=now)
+    ).update(
+        codes_total=F("codes_total") + accepted,
+        updated_at=now,
+        # A new list's first codes are stored: from now on campaigns may use it.
+        status=Case(When(status=Status.PENDING, then=Value(Status.ACTIVE)), default=F("status")),
+    )
     if not grown:
         current = VoucherList.objects.get(pk=voucher_list.pk)
         if current.codes_total + accepted > MAX_CODES_PER_LIST:
@@ -639,6 +723,9 @@ def _process_failed(upload: VoucherUpload, message: str) -> None:
                 upload.confirmed_by,
                 VoucherListEvent.Action.UPLOAD_FAILED,
                 f"{upload.file_name}: {message}",
+            )
+            _discard_pending_list(
+                upload, outcome=DiscardedVoucherList.Outcome.FAILED, message=message, actor=upload.confirmed_by
             )
 
 

@@ -4,15 +4,17 @@ Both callers look the objects up in their own scope first (a partner only ever r
 its own lists and uploads); these functions get objects already authorised.
 """
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpResponseNotAllowed, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
 from vouchers import selectors, services, upload_files
-from vouchers.models import VoucherList, VoucherUpload
+from vouchers.models import DiscardedVoucherList, VoucherList, VoucherUpload
 
 # Files up to this size are validated inside the request; larger ones by a Celery task.
 SYNC_VALIDATE_BYTES = 2 * 1024 * 1024
@@ -58,18 +60,41 @@ def upload_detail(request, *, upload: VoucherUpload, ns: str, back_url: str):
     return render(request, template, context)
 
 
+def upload_discarded(request, *, upload_id: int, partner, ns: str):
+    """The page of an upload whose new list was removed with it (refused, cancelled or failed
+    first file): what happened, and a way to create the list again with the same tag."""
+    scope = {"upload_id": upload_id}
+    if partner is not None:
+        scope["partner"] = partner  # a partner only ever learns about its own uploads
+    discarded = DiscardedVoucherList.objects.select_related("partner").filter(**scope).first()
+    if discarded is None:
+        raise Http404("No such upload.")
+    if request.htmx:
+        # The page was polling a Validating / In progress upload: show this page whole instead.
+        response = HttpResponse(status=200)
+        response["HX-Refresh"] = "true"
+        return response
+    create = "partner:partner_list_create" if ns == "partner" else f"{ns}:voucher_list_create"
+    fields = {"tag": discarded.tag, "name": discarded.name}
+    if ns != "partner":
+        fields["partner"] = discarded.partner_id
+    query = urlencode(fields)
+    context = {"discarded": discarded, "create_url": f"{reverse(create)}?{query}", "ns": ns}
+    return render(request, "vouchers/upload_discarded.html", context)
+
+
 def upload_action(request, *, upload: VoucherUpload, ns: str, action: str):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     service = services.voucher_upload_confirm if action == "confirm" else services.voucher_upload_cancel
     try:
-        service(upload=upload, actor=request.user)
+        upload = service(upload=upload, actor=request.user)
     except services.VoucherError as exc:
         messages.error(request, exc.messages[0])
     else:
         if action == "confirm":
             messages.success(request, "Processing started. The codes become available when it completes.")
-        else:
+        elif not getattr(upload, "list_discarded", False):
             messages.info(request, "Upload cancelled. No codes were stored.")
     return redirect(reverse(f"{ns}:upload_detail", args=[upload.pk]))
 

@@ -24,6 +24,10 @@ def _get_upload(pk: int) -> VoucherUpload:
     return get_object_or_404(VoucherUpload.objects.select_related("voucher_list__partner", "uploaded_by"), pk=pk)
 
 
+def _upload_or_none(pk: int) -> VoucherUpload | None:
+    return VoucherUpload.objects.select_related("voucher_list__partner", "uploaded_by").filter(pk=pk).first()
+
+
 @access.marketer_required
 def voucher_list(request):
     filters = forms.VoucherListFilterForm(request.GET or None)
@@ -50,6 +54,10 @@ def _refused(form, message: str):
 
 
 MSG_FIRST_FILE_REFUSED = "The file was refused, so no list was created: {message}"
+MSG_FIRST_FILE_RECEIVED = (
+    "File received for the new list “{tag}”. Check the report below: the list becomes active"
+    " when its codes are stored, and is not created if the file is refused or the upload cancelled."
+)
 
 
 class _FirstFileRefused(Exception):  # noqa: N818 (control flow: roll the new list back)
@@ -63,7 +71,9 @@ def _create(request, *, partner=None, ns: str, template: str, extra: dict):
     if error:
         form = _refused(forms.VoucherListCreateForm(partner=partner), error)
         return render(request, template, {"form": form, **extra}, status=413)
-    form = forms.VoucherListCreateForm(request.POST or None, request.FILES or None, partner=partner)
+    # "Create it again" from a discarded list's page comes with its tag and name filled in.
+    initial = {key: request.GET[key][:200] for key in ("tag", "name", "partner") if request.GET.get(key)}
+    form = forms.VoucherListCreateForm(request.POST or None, request.FILES or None, partner=partner, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -80,6 +90,7 @@ def _create(request, *, partner=None, ns: str, template: str, extra: dict):
                     expires_on=data["expires_on"],
                     low_stock_threshold=data["low_stock_threshold"],
                     actor=request.user,
+                    pending_first_upload=True,
                 )
                 upload = upload_views.upload_start(voucher_list=created, file=data["file"], user=request.user)
                 if upload.status == VoucherUpload.Status.FAILED:
@@ -98,7 +109,7 @@ def _create(request, *, partner=None, ns: str, template: str, extra: dict):
                 refused.upload.error_file.delete(save=False)
             form.add_error("file", MSG_FIRST_FILE_REFUSED.format(message=refused.upload.error_message))
         else:
-            messages.success(request, f"Voucher list “{created.tag}” created. Check the upload report below.")
+            messages.info(request, MSG_FIRST_FILE_RECEIVED.format(tag=created.tag))
             return redirect(reverse(f"{ns}:upload_detail", args=[upload.pk]))
     return render(request, template, {"form": form, **extra})
 
@@ -216,7 +227,9 @@ def voucher_list_codes_csv(request, pk: int):
 
 @access.marketer_required
 def upload_detail(request, pk: int):
-    upload = _get_upload(pk)
+    upload = _upload_or_none(pk)
+    if upload is None:
+        return upload_views.upload_discarded(request, upload_id=pk, partner=None, ns=NS)
     return upload_views.upload_detail(request, upload=upload, ns=NS, back_url=upload.voucher_list.get_absolute_url())
 
 

@@ -4,6 +4,7 @@ from decimal import Decimal
 from django import forms
 from django.utils import timezone
 
+from config import dates
 from segments.models import Profile
 from wallets.models import Source, Transaction, Wallet
 
@@ -14,7 +15,7 @@ ERR_IDENTITY_REQUIRED = "Enter the user's identity."
 ERR_IDENTITY_UNKNOWN = "No profile has this identity."
 ERR_POINTS_REQUIRED = "Enter the points."
 ERR_POINTS_POSITIVE = "Only positive numeric values are allowed."
-ERR_POINTS_PLACES = "This wallet allows at most {places} decimal places."
+ERR_POINTS_PLACES = "This wallet allows {places}."
 ERR_DESCRIPTION_REQUIRED = "Enter a description."
 ERR_PERIOD = "The start date must be on or before the end date."
 ERR_POINTS_RANGE = "The minimum points must not exceed the maximum."
@@ -92,6 +93,13 @@ class WalletEditForm(WalletForm):
         return forms.ModelForm.clean(self)
 
 
+def places_phrase(places: int) -> str:
+    """How many decimals a wallet's points may have, as the form's label and message both say it."""
+    if places == 0:
+        return "whole points only"
+    return f"at most {places} decimal place{'' if places == 1 else 's'}"
+
+
 class AdjustForm(forms.Form):
     """Adjust points: a manual credit or debit (SPEC 3.1)."""
 
@@ -110,7 +118,6 @@ class AdjustForm(forms.Form):
         error_messages={
             "required": ERR_POINTS_REQUIRED,
             "invalid": ERR_POINTS_POSITIVE,
-            "max_decimal_places": ERR_POINTS_PLACES.format(places=3),
             "max_digits": ERR_POINTS_POSITIVE,
             "max_whole_digits": ERR_POINTS_POSITIVE,
         },
@@ -123,6 +130,10 @@ class AdjustForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.wallet = wallet
         self.fields["points"].widget.attrs.update({"min": "0", "step": "any"})
+        # One rule, said the same way in the label and the message: the wallet's own places
+        # (the field's 3 are only the storage's limit).
+        self.places_phrase = places_phrase(wallet.rounding_places)
+        self.fields["points"].error_messages["max_decimal_places"] = ERR_POINTS_PLACES.format(places=self.places_phrase)
 
     def clean_identity(self):
         identity = self.cleaned_data["identity"].strip()
@@ -138,7 +149,7 @@ class AdjustForm(forms.Form):
             raise forms.ValidationError(ERR_POINTS_POSITIVE)
         places = self.wallet.rounding_places
         if points != points.quantize(Decimal(1).scaleb(-places), rounding="ROUND_DOWN"):
-            raise forms.ValidationError(ERR_POINTS_PLACES.format(places=places))
+            raise forms.ValidationError(ERR_POINTS_PLACES.format(places=places_phrase(places)))
         return points
 
     def clean_description(self):
@@ -151,8 +162,8 @@ class AdjustForm(forms.Form):
 class TransactionFilterForm(forms.Form):
     """Filters of the transactions table; every field optional, dates in the account timezone."""
 
-    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    start = dates.DateField(required=False, label="From")
+    end = dates.DateField(required=False, label="To")
     kind = forms.ChoiceField(required=False, label="Type", choices=[("", "Any type"), *Transaction.Kind.choices])
     source = forms.ChoiceField(required=False, choices=[("", "Any source"), *Source.choices])
     points_min = forms.DecimalField(required=False, min_value=0, decimal_places=3, label="Points from")
@@ -170,12 +181,9 @@ class TransactionFilterForm(forms.Form):
 
     def search_kwargs(self) -> dict:
         data = self.cleaned_data if self.is_valid() else {}
-        tz = timezone.get_current_timezone()
-        since = until = None
-        if data.get("start"):
-            since = datetime.datetime.combine(data["start"], datetime.time.min, tzinfo=tz)
-        if data.get("end"):
-            until = datetime.datetime.combine(data["end"] + datetime.timedelta(days=1), datetime.time.min, tzinfo=tz)
+        # Whole days in the account timezone.
+        since = dates.day_start(data["start"]) if data.get("start") else None
+        until = dates.day_end(data["end"]) if data.get("end") else None
         return {
             "since": since,
             "until": until,
@@ -188,6 +196,7 @@ class TransactionFilterForm(forms.Form):
 
 
 PERIODS = [(7, "Last 7 days"), (30, "Last 30 days"), (90, "Last 90 days")]
+DEFAULT_DAYS = 30
 
 
 ERR_CHART_RANGE = "Choose a period of at most 366 days, with the start on or before the end."
@@ -196,9 +205,18 @@ ERR_CHART_RANGE = "Choose a period of at most 366 days, with the start on or bef
 class ChartPeriodForm(forms.Form):
     """The chart's period: a preset number of days up to today, or a custom start and end."""
 
-    days = forms.TypedChoiceField(choices=PERIODS, coerce=int, required=False, empty_value=30, label="Period")
-    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    days = forms.TypedChoiceField(
+        choices=PERIODS, coerce=int, required=False, empty_value=DEFAULT_DAYS, initial=DEFAULT_DAYS, label="Period"
+    )
+    start = dates.DateField(required=False, label="From")
+    end = dates.DateField(required=False, label="To")
+
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None and not data.get("days"):
+            # The select shows the period the chart shows: the default, not the first option.
+            data = data.copy()
+            data["days"] = str(DEFAULT_DAYS)
+        super().__init__(data, *args, **kwargs)
 
     def clean(self):
         data = super().clean()
@@ -212,5 +230,5 @@ class ChartPeriodForm(forms.Form):
         data = self.cleaned_data if self.is_valid() else {}
         if data.get("start") and data.get("end"):
             return data["start"], data["end"]
-        days = data.get("days") or 30
+        days = data.get("days") or DEFAULT_DAYS
         return today - datetime.timedelta(days=days - 1), today

@@ -36,7 +36,18 @@
     }
     if (out.aggregate && typeof out.aggregate === "object" && !out.aggregate.function) delete out.aggregate;
     if ("include_zero" in out) out.include_zero = !!out.include_zero;
+    // Dates are typed as the app shows them ("4 Dec 2026"); the rules hold ISO (config/dates.py).
+    ["date", "date2"].forEach(function (k) { if (typeof out[k] === "string") out[k] = isoDate(out[k]); });
+    if (out.value_type === "date") {
+      ["value", "value2"].forEach(function (k) { if (typeof out[k] === "string") out[k] = isoDate(out[k]); });
+    }
     return out;
+  }
+
+  function isoDate(text) {
+    var p = window.dateFields && window.dateFields.parse(text);
+    if (!p) return text;
+    return p[0] + "-" + (p[1] < 10 ? "0" : "") + p[1] + "-" + (p[2] < 10 ? "0" : "") + p[2];
   }
 
   function serialise(rb) {

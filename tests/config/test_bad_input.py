@@ -241,7 +241,7 @@ FORM_CASES = [
     ("adjust: negative points", lambda w: adjust(w, points="-5"), 200, "Only positive numeric values are allowed."),
     ("adjust: points a word", lambda w: adjust(w, points="ten"), 200, "Only positive numeric values are allowed."),
     ("adjust: huge points", lambda w: adjust(w, points=HUGE), 200, "Only positive numeric values are allowed."),
-    ("adjust: decimals", lambda w: adjust(w, points="1.5"), 200, "at most 0 decimal places"),
+    ("adjust: decimals", lambda w: adjust(w, points="1.5"), 200, "This wallet allows whole points only."),
     ("adjust: no description", lambda w: adjust(w, description=""), 200, "Enter a description."),
     ("adjust: debit over balance", lambda w: adjust(w, kind="DEBIT"), 200, "active"),
     (
@@ -266,7 +266,7 @@ FORM_CASES = [
         "voucher list: date a word",
         lambda w: _as(w, "partner", "post", "/partner/lists/new/", voucher_list_form(expires_on="soon")),
         200,
-        "Enter a valid date.",
+        "Enter a date like 4 Dec 2026.",
     ),
     (
         "voucher list: not a CSV",

@@ -543,3 +543,27 @@ def test_rendering_many_rows_reads_the_catalogue_a_bounded_number_of_times(
     with django_assert_max_num_queries(25):
         content = render_builder(marketer_client, tree)
     assert 'name="rb.rules.12.rules.4.filters.0.property"' in content
+
+
+def test_a_new_blank_rule_is_not_an_error_while_building_only_when_saving(marketer_client, catalogue):
+    """Issue #16: "Rule 1: choose an event." showed the moment the builder appeared."""
+    from segments.views import MSG_CHOOSE_TO_ESTIMATE
+
+    blank = {"op": "and", "rules": [{"type": "did", "event": "", "window": {"type": "ever"}, "filters": []}]}
+    content = marketer_client.post(
+        "/audience/rules/estimate/", {"rules": json.dumps(blank), "rb_live": "1"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "choose an event" not in content
+    assert MSG_CHOOSE_TO_ESTIMATE in content
+    # A real mistake in another row is still said at once, by that row.
+    blank["rules"].append({"type": "user_property", "property": "City", "operator": "equals", "value": ""})
+    content = marketer_client.post(
+        "/audience/rules/estimate/", {"rules": json.dumps(blank), "rb_live": "1"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "Rule 2: City: enter a value." in content and "Rule 1: choose an event." not in content
+    # Saving is when a blank row is an error.
+    page = marketer_client.get("/audience/segments/new/").content.decode()
+    data = controls_of(page).data
+    data.update({"name": "Nobody"})
+    saved = marketer_client.post("/audience/segments/new/", as_post(data)).content.decode()
+    assert "Rule 1: choose an event." in saved

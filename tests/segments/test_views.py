@@ -166,3 +166,28 @@ def test_event_list_reads_the_name_time_index_without_sorting_the_events():
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "event_name_time" in plan
     assert "Seq Scan on segments_event" not in plan
+
+
+def test_custom_list_page_says_processing_and_counts_error_rows_in_words(marketer_client):
+    """Issue #16: a processing upload had a blank status; the error link said "1 rows"."""
+    from segments.models import CustomList, CustomListUpload
+
+    custom_list = CustomList.objects.create(name="VIPs", size=1234)
+    CustomListUpload.objects.create(
+        custom_list=custom_list,
+        file="custom_lists/x.csv",
+        status=CustomListUpload.Status.COMPLETED,
+        unknown=1,
+        error_rows="Row,Identity,Reason\r\n2,ghost,Unknown identity\r\n",
+    )
+    CustomListUpload.objects.create(
+        custom_list=custom_list,
+        file="custom_lists/y.csv",
+        status=CustomListUpload.Status.IN_PROGRESS,
+        total_bytes=100,
+        processed_bytes=40,
+    )
+    html = marketer_client.get(f"/audience/lists/{custom_list.pk}/").content.decode()
+    assert "Processing…" in html and "40%" in html
+    assert "Download (1 row)" in html and "1 rows" not in html
+    assert "1,234 profiles" in html

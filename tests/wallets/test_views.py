@@ -187,7 +187,7 @@ def test_adjust_points_credit_debit_and_errors(marketer_client):
         ({"kind": "CREDIT", "identity": "u1", "points": "-1", "description": "x"}, forms.ERR_POINTS_POSITIVE),
         (
             {"kind": "CREDIT", "identity": "u1", "points": "1.25", "description": "x"},
-            "This wallet allows at most 1 decimal places.",
+            "This wallet allows at most 1 decimal place.",
         ),
         ({"kind": "CREDIT", "identity": "u1", "points": "1", "description": ""}, forms.ERR_DESCRIPTION_REQUIRED),
     ]
@@ -243,3 +243,40 @@ def test_wallet_detail_history_is_paginated_newest_first_in_constant_queries(mar
     ).content.decode()
     assert 'id="wallet-history"' in partial and "<html" not in partial and "wallet-chart" not in partial
     assert "gift 25" in _history_texts(partial)[0] and "Page 2 of 3" in partial
+
+
+# Walkthrough findings (issue #16, session 5) ------------------------------------------------
+
+
+def test_adjust_says_the_wallets_decimal_places_the_same_way_in_label_and_message(marketer_client):
+    wallet = WalletFactory(rounding_places=2)
+    ProfileFactory(identity="u1")
+    url = f"/wallets/{wallet.pk}/adjust/"
+    assert "Points (Supercoins, at most 2 decimal places)" in marketer_client.get(url).content.decode()
+    for typed in ("12.345", "12.3456"):  # within the storage's 3 places, and beyond them
+        data = {"kind": "CREDIT", "identity": "u1", "points": typed, "description": "x"}
+        partial = marketer_client.post(url, data, HTTP_HX_REQUEST="true").content.decode()
+        assert "This wallet allows at most 2 decimal places." in partial, typed
+        assert "at most 3" not in partial
+    whole = WalletFactory(rounding_places=0)
+    page = marketer_client.get(f"/wallets/{whole.pk}/adjust/").content.decode()
+    assert "Points (Supercoins, whole points only)" in page
+
+
+def test_chart_period_select_shows_the_period_the_chart_shows(marketer_client):
+    wallet = WalletFactory()
+    page = marketer_client.get(f"/wallets/{wallet.pk}/").content.decode()
+    assert '<option value="30" selected>Last 30 days</option>' in page
+    today = timezone.now().astimezone(account_tzinfo()).date()
+    first = today - datetime.timedelta(days=29)
+    assert f"{dateformat.format(first, 'j M Y')} – {dateformat.format(today, 'j M Y')}, (GMT+05:30)" in page
+    assert "((" not in page
+    week = marketer_client.get(f"/wallets/{wallet.pk}/?days=7").content.decode()
+    assert '<option value="7" selected>Last 7 days</option>' in week
+
+
+def test_points_on_the_wallet_page_have_thousands_separators(marketer_client):
+    wallet, profile = WalletFactory(), ProfileFactory()
+    services.wallet_credit(wallet=wallet, profile=profile, points=Decimal("1234567.5"), source="API")
+    page = marketer_client.get(f"/wallets/{wallet.pk}/").content.decode()
+    assert 'id="total-active">1,234,567.5<' in page

@@ -7,8 +7,7 @@ register = template.Library()
 
 @register.filter
 def points(value) -> str:
-    """A points amount without trailing zeros: 12.500 → 12.5, 12.000 → 12."""
+    """A points amount with thousands separators and without trailing zeros: 12500.500 → 12,500.5."""
     if value is None or value == "":
         return "0"
-    text = format(Decimal(value).normalize(), "f")
-    return text
+    return format(Decimal(value).normalize(), ",f")

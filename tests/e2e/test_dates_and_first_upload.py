@@ -1,0 +1,103 @@
+"""Issue #16 in a browser: dates typed and picked as the app shows them, a blank rule that is not
+scolded, and a partner's cancelled first upload that leaves no list behind."""
+
+import datetime
+import re
+from urllib.parse import unquote_plus
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from promotions.models import Campaign
+from tests.e2e.conftest import sign_in
+from tests.e2e.test_builder import PASSWORD
+from tests.factories import UserFactory
+from tests.promotions.factories import CampaignFactory
+from tests.promotions.helpers import KOLKATA
+from tests.vouchers.factories import PartnerUserFactory
+from vouchers.models import VoucherList, VoucherUpload
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def mia():
+    return UserFactory(username="mia", groups=["Marketer"], password=PASSWORD, first_name="Mia", last_name="Rao")
+
+
+def test_a_date_is_typed_or_picked_in_the_apps_format_and_filters_whole_local_days(page, mia, screenshot):
+    CampaignFactory(name="Early riser", starts_at=datetime.datetime(2026, 1, 10, 0, 30, tzinfo=KOLKATA))
+    CampaignFactory(name="Day before", starts_at=datetime.datetime(2026, 1, 9, 23, 50, tzinfo=KOLKATA))
+    sign_in(page, "mia", PASSWORD)
+    page.goto("/campaigns/")
+    start = page.get_by_label("Start from")
+    expect(start).to_have_attribute("type", "text")
+    expect(start).to_have_attribute("placeholder", "e.g. 4 Dec 2026")
+
+    # The calendar button opens the browser's picker; what it picks is written in the app's format.
+    field = page.locator(".date-field", has=start)
+    expect(field.get_by_role("button", name="Calendar")).to_be_visible()
+    with page.expect_response(lambda r: "/campaigns/" in r.url and "start_after=10 Jan 2026" in unquote_plus(r.url)):
+        field.locator(".date-field-picker").evaluate(
+            "p => { p.value = '2026-01-10'; p.dispatchEvent(new Event('change', {bubbles: true})); }"
+        )
+    expect(start).to_have_value("10 Jan 2026")
+    table = page.locator("#campaign-table")
+    expect(table).to_contain_text("Early riser")
+    expect(table).not_to_contain_text("Day before")
+
+    # Typed by hand, the same way the pages show dates.
+    until = page.get_by_label("Start until")
+    until.fill("9 Jan 2026")
+    with page.expect_response(lambda r: "start_before=9 Jan 2026" in unquote_plus(r.url)):
+        until.press("Enter")
+    expect(page.locator("#campaign-table")).not_to_contain_text("Early riser")
+    screenshot()
+
+
+def test_the_rule_builder_does_not_scold_a_rule_nobody_has_filled_in_yet(page, mia):
+    sign_in(page, "mia", PASSWORD)
+    with page.expect_response(lambda r: "/audience/rules/estimate/" in r.url):
+        page.goto("/audience/segments/new/")
+    expect(page.locator("#estimate-hint")).to_be_visible()
+    expect(page.locator("#rule-builder")).not_to_contain_text("choose an event")
+    page.get_by_label("Name", exact=True).fill("Nobody yet")
+    page.get_by_role("button", name="Save segment").click()
+    expect(page.locator("#rule-builder")).to_contain_text("Rule 1: choose an event.")
+
+
+def test_a_cancelled_first_upload_leaves_no_list_and_the_tag_can_be_used_again(page, screenshot):
+    PartnerUserFactory(user__username="pat", user__password=PASSWORD, partner__name="ShopCo")
+    sign_in(page, "pat", PASSWORD)
+    page.get_by_role("link", name="New voucher list").click()
+    expiry = timezone.now().astimezone(KOLKATA).date() + datetime.timedelta(days=60)
+    page.get_by_label("List tag").fill("qa-cancel")
+    page.get_by_label("Name", exact=True).fill("QA cancel")
+    page.get_by_label("Expiry date").fill(f"{expiry.day} {expiry:%b %Y}")
+    page.get_by_label("Codes file").set_input_files(
+        files=[{"name": "codes.csv", "mimeType": "text/csv", "buffer": b"code\nQA-1\nQA-2\n"}]
+    )
+    page.get_by_role("button", name="Create and validate codes").click()
+    expect(page.locator("#upload-status-badge")).to_have_text("Awaiting confirmation")
+    expect(page.locator("#pending-list-note")).to_be_visible()
+    assert VoucherList.objects.get().status == VoucherList.Status.PENDING
+
+    page.get_by_role("button", name="Cancel upload").click()
+    expect(page.get_by_role("heading", name="The list “qa-cancel” was not created")).to_be_visible()
+    assert not VoucherList.objects.exists() and not VoucherUpload.objects.exists()
+    page.get_by_role("link", name="All lists").click()
+    expect(page.get_by_text("No voucher lists yet")).to_be_visible()
+    page.go_back()
+
+    page.get_by_role("link", name=re.compile("Create the list “qa-cancel” again")).click()
+    expect(page.get_by_label("List tag")).to_have_value("qa-cancel")
+    page.get_by_label("Expiry date").fill(f"{expiry.day} {expiry:%b %Y}")
+    page.get_by_label("Codes file").set_input_files(
+        files=[{"name": "codes.csv", "mimeType": "text/csv", "buffer": b"code\nQA-1\nQA-2\n"}]
+    )
+    page.get_by_role("button", name="Create and validate codes").click()
+    expect(page.locator("#upload-status-badge")).to_have_text("Awaiting confirmation")
+    assert VoucherList.objects.get().tag == "qa-cancel"
+    assert not Campaign.objects.exists()
+    screenshot()
