@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("vouchers", "0007_inventory_webhooks"),
+        ("vouchers", "0008_hot_claim_codes_cursor"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
