@@ -23,6 +23,7 @@ from vouchers.models import (
     DiscardedVoucherList,
     Partner,
     VoucherAssignment,
+    VoucherCode,
     VoucherList,
     VoucherListEvent,
     VoucherUpload,
