@@ -3,6 +3,7 @@ import re
 import django_filters
 from django import forms
 
+from config import dates
 from coupons import codegen, imports
 from coupons.models import CodeBatch, Coupon
 
@@ -23,19 +24,6 @@ KIND_FIELDS = {
     Coupon.Kind.BULK: ["low_stock_threshold"],
 }
 ALL_KIND_FIELDS = {f for fields in KIND_FIELDS.values() for f in fields}
-
-
-class DateTimeInput(forms.DateTimeInput):
-    input_type = "datetime-local"
-
-    def format_value(self, value):
-        if hasattr(value, "strftime"):
-            from django.utils import timezone
-
-            if timezone.is_aware(value):
-                value = timezone.localtime(value)
-            return value.strftime("%Y-%m-%dT%H:%M")
-        return value
 
 
 class CouponForm(forms.ModelForm):
@@ -75,10 +63,10 @@ class CouponForm(forms.ModelForm):
             "starts_at": "Empty = when activated.",
             "ends_at": "Empty = never ends.",
         }
+        # Typed and shown as the app shows dates ("4 Dec 2026 18:30"), in the account timezone.
+        field_classes = {"starts_at": dates.DateTimeField, "ends_at": dates.DateTimeField}
         widgets = {
             "kind": forms.RadioSelect,
-            "starts_at": DateTimeInput,
-            "ends_at": DateTimeInput,
             "description": forms.Textarea(attrs={"rows": 3}),
             "terms": forms.Textarea(attrs={"rows": 3}),
         }

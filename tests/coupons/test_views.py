@@ -195,3 +195,29 @@ def test_csv_safe_neutralises_control_prefixes(value):
     from config.csv_safety import csv_safe
 
     assert csv_safe(value) == "'" + value
+
+
+def test_coupon_dates_are_typed_and_shown_as_the_app_shows_them_in_the_account_timezone(marketer_client):
+    """Starts/Ends read "4 Dec 2026 18:30" in the account timezone and show it back the same way;
+    a slash date is refused with the format to use instead of being guessed."""
+    import datetime
+
+    from config.account import account_tzinfo
+
+    response = marketer_client.post(
+        "/coupons/new/",
+        {"kind": "single", "name": "Dated", "code": "DATED1", "starts_at": "4 Dec 2026 18:30", "ends_at": ""},
+    )
+    coupon = Coupon.objects.get()
+    assert response.status_code == 302
+    assert coupon.starts_at == datetime.datetime(2026, 12, 4, 18, 30, tzinfo=account_tzinfo())
+    form = marketer_client.get(f"/coupons/{coupon.pk}/edit/").content.decode()
+    assert 'value="4 Dec 2026 18:30"' in form and 'type="datetime-local"' not in form
+
+    refused = marketer_client.post(
+        "/coupons/new/",
+        {"kind": "single", "name": "Slash", "code": "SLASH1", "starts_at": "12/04/2026 18:30"},
+        headers={"HX-Request": "true"},
+    )
+    assert "Enter a date and time like 4 Dec 2026 18:30." in refused.content.decode()
+    assert not Coupon.objects.filter(code="SLASH1").exists()
