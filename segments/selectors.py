@@ -11,6 +11,7 @@ from segments import rules as rules_mod
 from segments.models import (
     SAMPLE_BUCKETS,
     CustomList,
+    CustomListMember,
     CustomListUpload,
     Event,
     EventDefinition,
@@ -170,8 +171,6 @@ def audience_sample(*, rules: dict, limit: int = 20) -> list[Profile]:
 
 def rule_explain(*, rules: dict, profile: Profile, now: datetime.datetime | None = None) -> dict:
     """For one profile: whether the whole tree matches, and rule by rule whether each does and why."""
-    from segments.models import CustomListMember
-
     now = now or timezone.now()
     tree = rules_mod.validate_rules(rules)
     compiler = rules_mod.RuleCompiler(now=now, tz=account_tzinfo())

@@ -17,7 +17,7 @@ from django.utils import timezone
 from config import input_checks, outbox, pg_arrays
 from config.csv_safety import csv_safe
 from config.row_triggers import row_triggers_skippable, row_triggers_skipped
-from segments import live, rules
+from segments import live, rules, selectors
 from segments.models import (
     CustomList,
     CustomListMember,
@@ -484,8 +484,6 @@ def segment_save(*, segment: Segment | None = None, name: str, description: str,
 
 def segment_refresh_size(*, segment: Segment) -> Segment:
     """Compute the exact audience size now and store it with the time."""
-    from segments import selectors
-
     size = selectors.audience_count(rules=segment.rules)
     Segment.objects.filter(pk=segment.pk).update(audience_size=size, audience_computed_at=timezone.now())
     segment.refresh_from_db()
