@@ -27,6 +27,7 @@ fails until the ceiling is lowered to the new count.
 """
 
 import ast
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,9 +141,10 @@ def imports_of(module: str, path: Path, modules, root: Path = ROOT) -> list[Impo
     return found
 
 
-def all_imports(root: Path = ROOT, apps=tuple(LAYERS)) -> list[Import]:
+@functools.cache  # read once per run (the tests share it)
+def all_imports(root: Path = ROOT, apps=tuple(LAYERS)) -> tuple[Import, ...]:
     modules = product_modules(root, apps)
-    return [found for module, path in modules.items() for found in imports_of(module, path, modules, root)]
+    return tuple(found for module, path in modules.items() for found in imports_of(module, path, modules, root))
 
 
 # --- The three rules ----------------------------------------------------------------------------
