@@ -9,7 +9,11 @@ DB_START := $(if $(DATABASE_URL),true,$(PY) -m config.embedded_db start)
 
 # Tests always run on PostgreSQL (and Redis where a test needs a real worker).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/promo
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/12
+# TEST_WORKERS=2 runs the suite on two pytest-xdist workers, each with its own test database
+# (pytest-django names them test_<name>_gw0, _gw1) and its own Redis database (TEST_REDIS_URL's
+# number, +1 for gw1: tests/harness.py). Off by default: not yet proven reliable (README).
+TEST_WORKERS ?= 0
 
 .PHONY: run test lint install db db-stop migrate demo services bench clean
 
@@ -47,9 +51,11 @@ run: install
 services:
 	@.ci/services
 
+# The 25 slowest tests are listed at the end of every run.
 test: install services
 	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) CELERY_BROKER_URL=memory:// \
-		$(VENV)/bin/pytest $(PYTEST_ARGS)
+		$(VENV)/bin/pytest --durations=25 $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal) \
+		$(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

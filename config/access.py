@@ -7,6 +7,7 @@ Login itself is enforced by Django's LoginRequiredMiddleware.
 
 from functools import wraps
 
+from django.apps import apps
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
@@ -62,11 +63,11 @@ def partner_required(view):
 
     @wraps(view)
     def wrapped(request, *args, **kwargs):
-        from vouchers.models import PartnerUser
-
         if PARTNER not in user_roles(request.user):
             raise PermissionDenied("This page is for partners.")
-        link = PartnerUser.objects.select_related("partner").filter(user=request.user).first()
+        # Partners are vouchers' (an app above config): named by app label, never imported.
+        partner_user = apps.get_model("vouchers", "PartnerUser")
+        link = partner_user.objects.select_related("partner").filter(user=request.user).first()
         if link is None or not link.partner.is_active:
             raise PermissionDenied("Your account is not linked to an active partner.")
         request.partner = link.partner

@@ -14,13 +14,17 @@ import hmac
 import re
 import secrets
 from decimal import Decimal
+from functools import wraps
 from typing import ClassVar
 
 import pydantic
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
+from django.urls import URLPattern
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
@@ -458,10 +462,6 @@ def method_not_allowed_as_json(response):
 
 def api_view_mark(view, *, rule: str = "api"):
     """Wrap a ninja URL callback: no session needed, no CSRF, JSON 405, the access rule for the URL walk."""
-    from functools import wraps
-
-    from django.contrib.auth.decorators import login_not_required
-    from django.views.decorators.csrf import csrf_exempt
 
     @wraps(view)
     def wrapped(request, *args, **kwargs):
@@ -474,8 +474,6 @@ def api_view_mark(view, *, rule: str = "api"):
 
 def api_urlpatterns(api: NinjaAPI) -> list:
     """The API's URL patterns, each callback marked: the description and docs are public pages."""
-    from django.urls import URLPattern
-
     patterns, _app, _namespace = api.urls
     public = {"openapi-json", "openapi-view", "api-root"}
     marked = []

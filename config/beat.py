@@ -5,6 +5,8 @@ Each app that needs a periodic sweep adds a migration calling `periodic_task_ens
 and never depends on a settings dict. Campaigns never get entries of their own.
 """
 
+from django.utils import timezone
+
 BEAT_MIGRATION_DEPENDENCY = ("django_celery_beat", "0019_alter_periodictasks_options")
 
 
@@ -14,8 +16,6 @@ def periodic_task_ensure(apps, *, name: str, task: str, every_seconds: int) -> N
     interval, _ = interval_model.objects.get_or_create(every=every_seconds, period="seconds")
     task_model.objects.update_or_create(name=name, defaults={"task": task, "interval": interval, "enabled": True})
     changed = apps.get_model("django_celery_beat", "PeriodicTasks")
-    from django.utils import timezone
-
     # Tell a running beat that its schedule changed.
     changed.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
 

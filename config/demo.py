@@ -1,4 +1,6 @@
-"""Demo users for `make run`: admin, marketer and partner, with passwords kept in var/."""
+"""Demo users for `make run`: admin, marketer and partner, with passwords kept in var/.
+
+The partner user's link to its partner is vouchers' demo data (vouchers/demo.py): partners live there."""
 
 import secrets
 
@@ -9,7 +11,7 @@ from django.contrib.auth.models import Group
 from config.access import MARKETER_GROUP, PARTNER_GROUP
 
 CREDENTIALS_FILE = settings.VAR_DIR / "demo-credentials.txt"
-DEMO_PARTNER_NAME = "ShopCo"
+PARTNER_USERNAME = "partner"
 
 
 def _passwords() -> dict[str, str]:
@@ -21,11 +23,9 @@ def _passwords() -> dict[str, str]:
 
 def load(stdout) -> dict[str, str]:
     """Create (or keep) the three demo users; returns username → password."""
-    from vouchers.models import Partner, PartnerUser
-
     user_model = get_user_model()
     passwords = _passwords()
-    for username in ("admin", "marketer", "partner"):
+    for username in ("admin", "marketer", PARTNER_USERNAME):
         passwords.setdefault(username, secrets.token_urlsafe(9))
     CREDENTIALS_FILE.parent.mkdir(parents=True, exist_ok=True)
     CREDENTIALS_FILE.write_text("".join(f"{u} {p}\n" for u, p in passwords.items()))
@@ -38,11 +38,9 @@ def load(stdout) -> dict[str, str]:
     )
     marketer.groups.add(Group.objects.get(name=MARKETER_GROUP))
     partner_user, _ = user_model.objects.get_or_create(
-        username="partner", defaults={"first_name": "Pat", "last_name": "Partner"}
+        username=PARTNER_USERNAME, defaults={"first_name": "Pat", "last_name": "Partner"}
     )
     partner_user.groups.add(Group.objects.get(name=PARTNER_GROUP))
-    partner, _ = Partner.objects.get_or_create(name=DEMO_PARTNER_NAME)
-    PartnerUser.objects.get_or_create(user=partner_user, defaults={"partner": partner})
     for user in (admin, marketer, partner_user):
         user.set_password(passwords[user.username])
         user.save()

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config.celery import app
 from config.models import Outbox
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,6 @@ def outbox_wake(*, topic: str, args: tuple = ()) -> bool:
     `retry=False`: with the broker down the publish fails at once instead of holding the
     request for kombu's retry policy; the sweep sends it again later.
     """
-    from config.celery import app
-
     try:
         # By name (the topic is the task's name), except under `task_always_eager`, which only
         # a registered task's apply_async honours: then it runs here, as any other task would.

@@ -3,6 +3,7 @@ import socket
 from celery import shared_task
 from django.utils import timezone
 
+from config import outbox
 from config.models import WorkerHeartbeat
 
 
@@ -15,6 +16,4 @@ def worker_heartbeat() -> None:
 @shared_task(name="config.outbox_sweep", acks_late=True, reject_on_worker_lost=True)
 def outbox_sweep() -> list[str]:
     """Wake the consumers of outbox rows whose wake-up task never came (beat, every 30 s)."""
-    from config import outbox
-
     return outbox.outbox_sweep()

@@ -16,8 +16,10 @@ import re
 from django.core.exceptions import ValidationError
 
 from config import dates
+from config.account import account_tzinfo, timezone_label
 from segments import rules as R
 from segments import selectors
+from segments.models import Segment
 
 PREFIX = "rb"
 NEW_RULE = {"type": "did", "event": "", "window": {"type": "ever"}, "filters": []}
@@ -498,15 +500,11 @@ def builder_vm(
 
     `optional`: the tree may stay empty (a live campaign's past-behaviour filter): it starts without a
     row and the live estimate says nothing while it has no rule."""
-    from config.account import account_tzinfo, timezone_label
-    from segments.models import Segment
-    from segments.selectors import custom_lists_usable
-
     by_row, general = errors_by_row(errors)
     catalogue = Catalogue()
     options = {
         "segments": [(str(pk), name) for pk, name in Segment.objects.order_by("name").values_list("pk", "name")],
-        "custom_lists": [(str(pk), n) for pk, n in custom_lists_usable().values_list("pk", "name")],
+        "custom_lists": [(str(pk), n) for pk, n in selectors.custom_lists_usable().values_list("pk", "name")],
     }
     visual = isinstance(tree, dict) and isinstance(tree.get("rules", []), list) and _depth(tree) <= 2
     rows = []

@@ -79,6 +79,8 @@ from django.db.models.lookups import (
     LessThanOrEqual,
 )
 
+from segments.models import CustomList, CustomListMember, Event, Segment
+
 OPS = ("and", "or")
 RULE_TYPES = {
     "did": "Did event",
@@ -395,16 +397,12 @@ def _rule_normalise(raw, path: str, errors: _Errors, depth: int, counter: list) 
                 return None
             rule["percent"] = percent
     elif kind in ("in_segment", "not_in_segment"):
-        from segments.models import Segment
-
         seg_id = _to_number(raw.get("segment_id"))
         if not isinstance(seg_id, int) or not Segment.objects.filter(pk=seg_id).exists():
             errors.add(path, "choose an existing segment.")
             return None
         rule["segment_id"] = seg_id
     elif kind in ("in_custom_list", "not_in_custom_list"):
-        from segments.models import CustomList
-
         list_id = _to_number(raw.get("custom_list_id"))
         if not isinstance(list_id, int) or not CustomList.objects.filter(pk=list_id).exists():
             errors.add(path, "choose an existing custom list.")
@@ -477,8 +475,6 @@ def referenced_custom_lists(tree) -> set[int]:
 
 
 def _check_cycles(tree: dict, segment_id: int | None, errors: _Errors) -> None:
-    from segments.models import Segment
-
     def visit(seg_ids: set[int], trail: tuple[int, ...]):
         for sid in sorted(seg_ids):
             if sid in trail:
@@ -679,8 +675,6 @@ class RuleCompiler:
         return q
 
     def events(self, *, name: str, window: dict, filters: list, outer: str = "pk"):
-        from segments.models import Event
-
         q = Q(profile_id=OuterRef(outer), name=name) & self.window_q(window)
         for f in filters:
             q &= filter_q(f)
@@ -722,8 +716,6 @@ class RuleCompiler:
         return ~Q(Exists(self.events(name=rule["event"], window=rule["window"], filters=rule["filters"])))
 
     def rule_did_any(self, rule: dict) -> Q:
-        from segments.models import Event
-
         q = Q(profile_id=OuterRef("pk"), name__in=rule["events"]) & self.window_q(rule["window"])
         return Q(Exists(Event.objects.filter(q)))
 
@@ -752,8 +744,6 @@ class RuleCompiler:
         return Q(GreaterThan(matching, Value(Decimal(0)))) & Q(GreaterThanOrEqual(matching, top_other))
 
     def _segment_q(self, segment_id: int) -> Q:
-        from segments.models import Segment
-
         if segment_id in self._segment_stack:
             raise ValidationError(ERR_CYCLE.format(path=len(self._segment_stack), id=segment_id))
         rules = Segment.objects.filter(pk=segment_id).values_list("rules", flat=True).first()
@@ -773,8 +763,6 @@ class RuleCompiler:
         return ~self._segment_q(rule["segment_id"])
 
     def _list_exists(self, list_id: int) -> Exists:
-        from segments.models import CustomListMember
-
         members = CustomListMember.objects.filter(custom_list_id=list_id, profile_id=OuterRef("pk"))
         if self.after is not None:
             # Implied by the outer profile id > after; said here so the member index is read
@@ -852,13 +840,9 @@ def describe(rule: dict) -> str:
         how = "predominantly" if rule["mode"] == "predominant" else f"at least {rule['percent']}%"
         return f"Interest: {rule['property']} of {rule['event']} is {how} {rule['value']}"
     if kind in ("in_segment", "not_in_segment"):
-        from segments.models import Segment
-
         name = Segment.objects.filter(pk=rule["segment_id"]).values_list("name", flat=True).first() or "?"
         return f"{RULE_TYPES[kind]} {name}"
     if kind in ("in_custom_list", "not_in_custom_list"):
-        from segments.models import CustomList
-
         name = CustomList.objects.filter(pk=rule["custom_list_id"]).values_list("name", flat=True).first() or "?"
         return f"{RULE_TYPES[kind]} {name}"
     second_key = "did_not" if "did_not" in rule else "did_also"

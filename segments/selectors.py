@@ -11,6 +11,7 @@ from segments import rules as rules_mod
 from segments.models import (
     SAMPLE_BUCKETS,
     CustomList,
+    CustomListMember,
     CustomListUpload,
     Event,
     EventDefinition,
@@ -169,10 +170,22 @@ def audience_sample(*, rules: dict, limit: int = 20) -> list[Profile]:
     return list(Profile.objects.filter(rules_q(rules=rules)).order_by("identity")[:limit])
 
 
+def segments_using_custom_list(list_id: int) -> dict[int, str]:
+    """Segments whose rules use the list, directly or through segments they include: id → name."""
+    trees = {pk: (name, tree) for pk, name, tree in Segment.objects.values_list("pk", "name", "rules")}
+    using = {pk for pk, (_, tree) in trees.items() if list_id in rules_mod.referenced_custom_lists(tree)}
+    grew = True
+    while grew:  # a segment "in segment S" uses whatever S uses
+        more = {
+            pk for pk, (_, tree) in trees.items() if pk not in using and rules_mod.referenced_segments(tree) & using
+        }
+        using |= more
+        grew = bool(more)
+    return {pk: trees[pk][0] for pk in using}
+
+
 def rule_explain(*, rules: dict, profile: Profile, now: datetime.datetime | None = None) -> dict:
     """For one profile: whether the whole tree matches, and rule by rule whether each does and why."""
-    from segments.models import CustomListMember
-
     now = now or timezone.now()
     tree = rules_mod.validate_rules(rules)
     compiler = rules_mod.RuleCompiler(now=now, tz=account_tzinfo())

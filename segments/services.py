@@ -12,12 +12,13 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from config import input_checks, outbox, pg_arrays
 from config.csv_safety import csv_safe
 from config.row_triggers import row_triggers_skippable, row_triggers_skipped
-from segments import live, rules
+from segments import live, rules, selectors
 from segments.models import (
     CustomList,
     CustomListMember,
@@ -484,8 +485,6 @@ def segment_save(*, segment: Segment | None = None, name: str, description: str,
 
 def segment_refresh_size(*, segment: Segment) -> Segment:
     """Compute the exact audience size now and store it with the time."""
-    from segments import selectors
-
     size = selectors.audience_count(rules=segment.rules)
     Segment.objects.filter(pk=segment.pk).update(audience_size=size, audience_computed_at=timezone.now())
     segment.refresh_from_db()
@@ -521,44 +520,20 @@ CHUNK_ROWS = 5000
 CUSTOM_LIST_TASK = "segments.custom_list_process"
 
 
+# "Who uses this custom list now?", asked of the apps above segments, which segments never imports
+# (tests/test_architecture.py): each receiver returns the names of its scheduled or running users of
+# `custom_list` (promotions answers with its campaigns: promotions/receivers.py). Sent synchronously,
+# inside the caller's transaction, so the answer sees the caller's locks.
+custom_list_users = Signal()
+
+
+def custom_list_used_by(*, custom_list: CustomList) -> list[str]:
+    """The names of what uses the list now (a scheduled or running campaign, however it uses it)."""
+    return [name for _, names in custom_list_users.send(sender=CustomList, custom_list=custom_list) for name in names]
+
+
 def custom_list_in_use(*, custom_list: CustomList) -> bool:
-    """True when a scheduled or running campaign uses this list, however (see below)."""
-    return bool(custom_list_campaigns_in_use(custom_list=custom_list))
-
-
-def _segments_using_list(list_id: int) -> dict[int, str]:
-    """Segments whose rules use the list, directly or through segments they include: id → name."""
-    trees = {pk: (name, tree) for pk, name, tree in Segment.objects.values_list("pk", "name", "rules")}
-    using = {pk for pk, (_, tree) in trees.items() if list_id in rules.referenced_custom_lists(tree)}
-    grew = True
-    while grew:  # a segment "in segment S" uses whatever S uses
-        more = {pk for pk, (_, tree) in trees.items() if pk not in using and rules.referenced_segments(tree) & using}
-        using |= more
-        grew = bool(more)
-    return {pk: trees[pk][0] for pk in using}
-
-
-def custom_list_campaigns_in_use(*, custom_list: CustomList) -> list[str]:
-    """Scheduled or running campaigns using the list: as their audience, in their rules or
-    past-behaviour filter (in / not in the list), or through a segment whose rules use it."""
-    from promotions.models import Campaign
-
-    active = [Campaign.Status.SCHEDULED, Campaign.Status.RUNNING]
-    segments = _segments_using_list(custom_list.pk)
-    names = []
-    for name, list_id, segment_id, tree, past_filter in (
-        Campaign.objects.filter(status__in=active)
-        .order_by("name", "pk")
-        .values_list("name", "custom_list_id", "segment_id", "rules", "past_filter")
-    ):
-        lists = rules.referenced_custom_lists(tree) | rules.referenced_custom_lists(past_filter)
-        segment_ids = rules.referenced_segments(tree) | rules.referenced_segments(past_filter) | {segment_id}
-        through = sorted(segments[s] for s in segment_ids if s in segments)
-        if list_id == custom_list.pk or custom_list.pk in lists:
-            names.append(name)
-        elif through:
-            names.append(f"{name} through segment {', '.join(through)}")
-    return names
+    return bool(custom_list_used_by(custom_list=custom_list))
 
 
 def csv_check(*, uploaded_file) -> None:
@@ -593,7 +568,7 @@ def custom_list_upload_start(
     """Check the CSV, store it and queue its processing; refuses to replace a list in use."""
     csv_check(uploaded_file=uploaded_file)
     if custom_list is not None:
-        names = custom_list_campaigns_in_use(custom_list=custom_list)
+        names = custom_list_used_by(custom_list=custom_list)
         if names:
             raise ValidationError({"file": ERR_LIST_IN_USE.format(names=", ".join(names))})
     with transaction.atomic():
@@ -717,7 +692,7 @@ def _custom_list_process(upload: CustomListUpload) -> CustomListUpload:
         custom_list = CustomList.objects.select_for_update().get(pk=upload.custom_list_id)
         # Checked again at the swap: a campaign published while the file was read counts too.
         replacing = custom_list.uploads.filter(status=CustomListUpload.Status.COMPLETED).exists()
-        names = custom_list_campaigns_in_use(custom_list=custom_list) if replacing else []
+        names = custom_list_used_by(custom_list=custom_list) if replacing else []
         if names:
             CustomListUpload.objects.filter(pk=upload.pk, status=CustomListUpload.Status.IN_PROGRESS).update(
                 status=CustomListUpload.Status.FAILED,

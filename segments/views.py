@@ -1,9 +1,15 @@
-from django.shortcuts import get_object_or_404, render
+import json
 
-from config import access
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from config import access, dates
 from config.pagination import EstimatedPaginator
-from segments import selectors
-from segments.models import Profile, Segment
+from segments import builder, selectors, services
+from segments import rules as rules_mod
+from segments.models import CustomList, CustomListUpload, Profile, Segment
 
 PAGE_SIZE = 50
 
@@ -32,8 +38,6 @@ EVENT_PAGE_SIZE = 50
 
 @access.marketer_required
 def event_list(request):
-    from config import dates
-
     name = request.GET.get("name", "").strip()[:256]
     # Whole days in the account timezone, typed as the app shows dates (config/dates.py).
     bounds, typed, date_errors = {}, {}, []
@@ -75,12 +79,6 @@ def segment_list(request):
 
 
 def _rules_from_post(request):
-    import json
-
-    from django.core.exceptions import ValidationError
-
-    from segments import rules as rules_mod
-
     raw = (request.POST if request.method == "POST" else request.GET).get("rules", "").strip()
     try:
         tree = json.loads(raw) if raw else {"op": "and", "rules": []}
@@ -94,8 +92,6 @@ def _rules_from_post(request):
 @access.marketer_required
 def rules_builder(request):
     """Re-render the rule builder from its posted controls after a structural change (HTMX partial)."""
-    from segments import builder
-
     data = request.POST
     action = data.get("rb_action", "")[:300]
     raw_json, json_error, new_row = "", "", None
@@ -138,16 +134,12 @@ def rules_estimate(request):
     tree, errors = _rules_from_post(request)
     context = {"estimate_errors": errors, "estimate": None, "exact": None}
     if request.POST.get("rb_optional"):
-        from segments import builder
-
         posted = builder.tree_from_json(request.POST.get("rules", ""))
         if isinstance(posted, dict) and not posted.get("rules") and "type" not in posted:
             # An optional filter (a live campaign's past-behaviour filter) left without rules: nothing to say.
             return render(request, "segments/components/rule_builder.html#rule-estimate", {"estimate": None})
     if request.POST.get("rb_live"):
         # Asked by the visual builder: each row's messages go next to that row (out-of-band swaps).
-        from segments import builder
-
         posted = builder.tree_from_json(request.POST.get("rules", ""))
         ids = builder.row_ids(posted)
         kept = builder.without_blank_rows(errors, posted)
@@ -182,11 +174,6 @@ def rules_count(request):
 
 @access.marketer_required
 def custom_list_list(request):
-    from django.core.exceptions import ValidationError
-    from django.shortcuts import redirect
-
-    from segments import services
-
     errors = {}
     if request.method == "POST":
         name = request.POST.get("name", "").strip()[:200]
@@ -210,12 +197,6 @@ def custom_list_list(request):
 
 @access.marketer_required
 def custom_list_detail(request, pk: int):
-    from django.core.exceptions import ValidationError
-    from django.shortcuts import redirect
-
-    from segments import services
-    from segments.models import CustomList
-
     custom_list = get_object_or_404(CustomList, pk=pk)
     errors = {}
     if request.method == "POST":
@@ -246,10 +227,6 @@ def custom_list_detail(request, pk: int):
 
 @access.marketer_required
 def custom_list_error_file(request, pk: int, upload_pk: int):
-    from django.http import HttpResponse
-
-    from segments.models import CustomListUpload
-
     upload = get_object_or_404(CustomListUpload, pk=upload_pk, custom_list_id=pk)
     response = HttpResponse(upload.error_rows or "Row,Identity,Reason\r\n", content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="custom-list-{pk}-upload-{upload.pk}-errors.csv"'
@@ -257,13 +234,6 @@ def custom_list_error_file(request, pk: int, upload_pk: int):
 
 
 def _segment_form(request, segment):
-    import json
-
-    from django.core.exceptions import ValidationError
-    from django.shortcuts import redirect
-
-    from segments import services
-
     errors, rule_errors = {}, []
     name = segment.name if segment else ""
     description = segment.description if segment else ""
@@ -271,8 +241,6 @@ def _segment_form(request, segment):
     if request.method == "POST":
         name = request.POST.get("name", "").strip()[:200]
         description = request.POST.get("description", "").strip()
-        from segments import builder
-
         tree = builder.tree_from_controls(request.POST)
         if tree is not None:
             rules_json = json.dumps(tree)
@@ -321,12 +289,6 @@ def segment_edit(request, pk: int):
 
 @access.marketer_required
 def segment_delete(request, pk: int):
-    from django.contrib import messages
-    from django.core.exceptions import ValidationError
-    from django.shortcuts import redirect
-
-    from segments import services
-
     segment = get_object_or_404(Segment, pk=pk)
     if request.method != "POST":
         return redirect("segments:segment_edit", pk=pk)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.db import connection
 
@@ -19,8 +20,27 @@ def test_database_url() -> str:
     return f"postgres://{s['USER']}@{s.get('HOST') or '127.0.0.1'}:{port}/{s['NAME']}"
 
 
+def xdist_worker() -> int | None:
+    """This process's pytest-xdist worker number (gw0 → 0), or None when the suite runs in one process."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(name.removeprefix("gw")) if name.startswith("gw") else None
+
+
 def redis_url() -> str:
-    return os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    """TEST_REDIS_URL (default database 12). Under pytest-xdist each worker takes the database that
+    many numbers further (gw0 the one named, gw1 the next, …): a worker's test purges its broker's
+    database, which must never be another worker's."""
+    url = urlsplit(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/12"))
+    worker = xdist_worker()
+    if worker is None:
+        return url.geturl()
+    database = int(url.path.strip("/") or 0) + worker
+    if database > 15:
+        raise RuntimeError(
+            f"TEST_REDIS_URL {url.geturl()} leaves no Redis database for xdist worker gw{worker} "
+            "(Redis has 0-15): name a lower database number."
+        )
+    return url._replace(path=f"/{database}").geturl()
 
 
 @contextlib.contextmanager
@@ -77,7 +97,8 @@ def celery_process(
     args += ["-A", "config", kind, "--loglevel=INFO"]
     if kind == "worker":
         args += ["--pool=solo", "--without-gossip", "--without-mingle", f"--hostname=test-worker{name}@%h"]
-    log = open(ROOT / "var" / f"test-celery-{kind}{name}.log", "w")  # noqa: SIM115 (closed below)
+    worker = "" if xdist_worker() is None else f"-gw{xdist_worker()}"  # one log per xdist worker
+    log = open(ROOT / "var" / f"test-celery-{kind}{name}{worker}.log", "w")  # noqa: SIM115 (closed below)
     process = subprocess.Popen([*args, *extra_args], cwd=ROOT, env=process_env, stdout=log, stderr=subprocess.STDOUT)
     try:
         yield process

@@ -1,17 +1,24 @@
-"""Demo data: ShopCo's Active voucher list of 5,000 codes, loaded through the upload service."""
+"""Demo data: partner ShopCo, the demo partner user linked to it, and ShopCo's Active voucher list of
+5,000 codes, loaded through the upload service."""
 
 import datetime
 
-from config.demo import DEMO_PARTNER_NAME
-from vouchers import selectors, services
-from vouchers.models import Partner, VoucherList
+from django.contrib.auth import get_user_model
 
+from config.demo import PARTNER_USERNAME
+from vouchers import selectors, services
+from vouchers.models import Partner, PartnerUser, VoucherList
+
+DEMO_PARTNER_NAME = "ShopCo"
 DEMO_TAG = "welcome-500"
 DEMO_CODES = 5_000
 
 
 def load(stdout) -> None:
     partner, _ = Partner.objects.get_or_create(name=DEMO_PARTNER_NAME)
+    partner_user = get_user_model().objects.filter(username=PARTNER_USERNAME).first()  # config/demo.py's
+    if partner_user is not None:
+        PartnerUser.objects.get_or_create(user=partner_user, defaults={"partner": partner})
     voucher_list = VoucherList.objects.filter(partner=partner, tag=DEMO_TAG).first()
     if voucher_list is None:
         voucher_list = services.voucher_list_create(

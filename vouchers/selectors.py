@@ -2,8 +2,7 @@
 
 import datetime
 
-from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -43,32 +42,24 @@ def voucher_codes_left(*, voucher_list: VoucherList) -> int:
 
 
 def _campaign_model():
+    # An upward import (vouchers → promotions), on the ratchet list of tests/test_architecture.py.
     from promotions.models import Campaign
 
-    try:
-        Campaign._meta.get_field("voucher_list")
-    except FieldDoesNotExist:
-        return Campaign, False
-    return Campaign, True
+    return Campaign
 
 
 def voucher_list_linked_campaigns(*, voucher_list: VoucherList, statuses=None) -> QuerySet:
-    """Campaigns that reward from this list (empty until the builder adds Campaign.voucher_list)."""
-    campaign, linked = _campaign_model()
-    if not linked:
-        return campaign.objects.none()
-    qs = campaign.objects.filter(voucher_list=voucher_list)
+    """Campaigns that reward from this list."""
+    qs = _campaign_model().objects.filter(voucher_list=voucher_list)
     if statuses:
         qs = qs.filter(status__in=statuses)
     return qs.order_by("-created_at")
 
 
 def _linked_count_annotation():
-    campaign, linked = _campaign_model()
-    if not linked:
-        return Value(0, output_field=IntegerField())
     counts = (
-        campaign.objects.filter(voucher_list=OuterRef("pk"))
+        _campaign_model()
+        .objects.filter(voucher_list=OuterRef("pk"))
         .order_by()
         .values("voucher_list")
         .annotate(n=Count("pk"))

@@ -4,8 +4,9 @@ from django.apps import AppConfig
 class WebhooksConfig(AppConfig):
     """Signed webhooks to customers' servers and alerts to people (SPEC 12), account-wide.
 
-    The bottom layer beside `config`: wallets, coupons, vouchers and promotions record events
-    here (or their migrations install triggers that write here); this app imports none of them.
+    Layer 1, just above `config` (it uses the outbox, Celery and roles) and below every other app:
+    segments, wallets, coupons, vouchers and promotions record events here (or their migrations
+    install triggers that write here); this app imports none of them (tests/test_architecture.py).
     """
 
     name = "webhooks"

@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from config import outbox
 from webhooks.models import (
     EventType,
     Notification,
@@ -179,9 +180,7 @@ def events_expand(*, budget_seconds: float = 30) -> int:
 
 
 def wake() -> None:
-    from config.outbox import outbox_wake
-
-    outbox_wake(topic=TASK_DELIVER)
+    outbox.outbox_wake(topic=TASK_DELIVER)
 
 
 def delivery_resend(*, deliveries) -> int:

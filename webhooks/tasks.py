@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from config.celery import app
 from webhooks import services
 
 
@@ -7,8 +8,6 @@ from webhooks import services
 def deliver_due() -> int:
     """Beat (every 5 s) and wake-ups: send alert e-mails, build events bulk writers left pending, and
     start a deliverer per endpoint with due events."""
-    from config.celery import app
-
     services.notifications_email()
     services.events_expand()
     due = services.endpoints_due()

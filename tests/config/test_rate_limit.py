@@ -15,6 +15,7 @@ from config import api, ratelimit
 from config.env import env_rate, parse_rate
 from config.models import RateLimitCounter
 from segments.models import Event
+from tests import harness
 from tests.factories import ApiKeyFactory
 
 pytestmark = pytest.mark.django_db
@@ -132,8 +133,7 @@ def test_concurrent_requests_from_many_processes_are_counted_exactly(store):
     # Each thread has its own database connection and cache client, as separate web
     # processes would: the upsert's row lock (database) or Redis INCR (cache) makes the
     # count exact under a burst.
-    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}}
+    caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": harness.redis_url()}}
     with override_settings(CACHES=caches, RATE_LIMIT_STORE=store, API_UPLOAD_RATE_LIMIT=(5, 3600)):
         from django.core.cache import cache
 

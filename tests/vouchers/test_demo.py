@@ -2,7 +2,6 @@ import io
 
 import pytest
 
-from config import demo as config_demo
 from vouchers import demo
 from vouchers.models import Partner, VoucherCode, VoucherList, VoucherUpload
 
@@ -14,11 +13,11 @@ def test_setup_demo_vouchers_creates_the_shopco_list_of_5000_codes_once(settings
     out = io.StringIO()
     demo.load(out)
     demo.load(out)
-    voucher_list = VoucherList.objects.get(partner__name=config_demo.DEMO_PARTNER_NAME, tag=demo.DEMO_TAG)
+    voucher_list = VoucherList.objects.get(partner__name=demo.DEMO_PARTNER_NAME, tag=demo.DEMO_TAG)
     assert voucher_list.status == VoucherList.Status.ACTIVE
     assert (voucher_list.codes_total, voucher_list.codes_assigned) == (5_000, 0)
     assert VoucherCode.objects.filter(voucher_list=voucher_list).count() == 5_000
     assert VoucherCode.objects.filter(voucher_list=voucher_list, code="SHOPCO-005000").exists()
     assert list(VoucherUpload.objects.values_list("status", "codes_accepted")) == [("completed", 5_000)]
-    assert Partner.objects.filter(name=config_demo.DEMO_PARTNER_NAME).count() == 1
+    assert Partner.objects.filter(name=demo.DEMO_PARTNER_NAME).count() == 1
     assert out.getvalue().count("Voucher list ShopCo / welcome-500 ready.") == 2
