@@ -80,6 +80,7 @@ class CouponForm(forms.ModelForm):
         else:
             self.kind = kind if kind in Coupon.Kind.values else Coupon.Kind.SINGLE
             self.fields["kind"].initial = self.kind
+            self.fields["kind"].choices = Coupon.Kind.choices  # no blank "---------" card
         for name in ALL_KIND_FIELDS - set(KIND_FIELDS[self.kind]):
             del self.fields[name]
         if "code" in self.fields:

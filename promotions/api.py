@@ -475,7 +475,7 @@ MSG_NEVER_ATTEMPTED = (
 )
 MSG_NOT_GRANTED = "Not rewarded: {reasons}."
 MSG_HELD_OUT = "Not rewarded: in the holdout group (deliberately, to measure the campaign)."
-MSG_REWARDED = "Rewarded {count} time(s)."
+MSG_REWARDED = "Rewarded {times}."
 ERR_NO_PROFILE = "No profile has identity “{identity}”."
 
 
@@ -498,7 +498,7 @@ def campaign_profile_outcome(request, campaign_id: Path[CampaignId], identity: s
     granted = [g for g in grants if g.granted]
     story = why.profile_story(campaign=campaign, identity=identity)
     if granted:
-        explanation = MSG_REWARDED.format(count=len(granted))
+        explanation = MSG_REWARDED.format(times="once" if len(granted) == 1 else f"{len(granted):,} times")
     elif grants and all(g.reason == Grant.Reason.HELD_OUT for g in grants):
         explanation = MSG_HELD_OUT
     elif grants:

@@ -456,7 +456,11 @@ def _partition_chunk(run_id: int, index: int, chunk_size: int | None, chunk: int
             _run_settle(run_id, campaign_id, CampaignRun.Status.CANCELLED, wait=False)
             return DONE
         audience = _audience(campaign, run, part)
-        ids = list(audience[:chunk_size]) if audience is not None else []
+        # One row past the chunk says whether the partition goes on: its last chunk ends it in
+        # the same task instead of leaving an empty task to find nothing (a broker round trip).
+        ids = list(audience[: chunk_size + 1]) if audience is not None else []
+        more = len(ids) > chunk_size
+        del ids[chunk_size:]
         if not ids:
             _partition_done(part, campaign)
             return DONE
@@ -473,7 +477,7 @@ def _partition_chunk(run_id: int, index: int, chunk_size: int | None, chunk: int
         if exhausted:
             update["error"] = MSG_CODES_OUT
         CampaignRunPartition.objects.filter(pk=part.pk).update(**update)
-        if len(ids) < chunk_size:
+        if not more:
             _partition_done(part, campaign)
             return DONE
     return MORE

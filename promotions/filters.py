@@ -1,4 +1,5 @@
 import django_filters
+from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
@@ -34,6 +35,17 @@ class DayFilter(django_filters.Filter):
     field_class = dates.DateField
 
 
+class CampaignFilterForm(forms.Form):
+    def clean(self):
+        cleaned = super().clean()
+        start, until = cleaned.get("start_after"), cleaned.get("start_before")
+        if start and until and until < start:
+            raise forms.ValidationError(
+                f"Start until ({dates.date_display(until)}) is before Start from ({dates.date_display(start)})."
+            )
+        return cleaned
+
+
 class CampaignFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search by name or id")
     status = django_filters.ChoiceFilter(choices=Campaign.Status.choices, empty_label="Any status")
@@ -54,6 +66,7 @@ class CampaignFilter(django_filters.FilterSet):
     class Meta:
         model = Campaign
         fields = []
+        form = CampaignFilterForm
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -524,6 +524,8 @@ def campaign_progress(request, pk: int):
     """
     campaign = get_object_or_404(Campaign, pk=pk)
     context = {"campaign": campaign, **_progress_context(selectors.campaign_runs(campaign=campaign))}
+    if request.htmx:  # the stat cards follow the chunks as they commit (out-of-band)
+        context["stats"] = selectors.campaign_grant_stats(campaign=campaign)
     response = render(request, "promotions/campaign_detail.html#run-progress", context)
     if request.htmx and context["active_run"] is None:
         response["HX-Refresh"] = "true"

@@ -188,11 +188,15 @@ def profile_story(*, campaign: Campaign, identity: str, now: datetime.datetime |
     return story
 
 
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n:,} times"
+
+
 def _summary(story: dict, campaign: Campaign) -> str:
     granted = sum(1 for g in story["grants"] if g["granted"])
     held = sum(1 for g in story["grants"] if g["reason"] == Grant.Reason.HELD_OUT)
     if granted:
-        text = f"Rewarded {granted} time(s)."
+        text = f"Rewarded {_times(granted)}."
     elif held:
         text = "Not rewarded: in the holdout group (deliberately, to measure the campaign)."
     elif story["grants"]:
@@ -203,7 +207,7 @@ def _summary(story: dict, campaign: Campaign) -> str:
     if campaign.has_goal and story["qualified_at"]:
         n = len(story["conversions"])
         text += (
-            f" Converted ({campaign.goal_event}) {n} time(s) within the goal's window."
+            f" Converted ({campaign.goal_event}) {_times(n)} within the goal's window."
             if n
             else f" No {campaign.goal_event} within the goal's window yet."
         )

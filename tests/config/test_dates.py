@@ -56,6 +56,16 @@ def test_campaign_list_start_filter_takes_the_apps_format_in_the_account_timezon
 
     refused = marketer_client.get("/campaigns/?start_after=01/10/2026").content.decode()
     assert "Start from: Enter a date like 4 Dec 2026." in refused
+    # Typed in the filter row, the table is swapped in by HTMX: the message comes with it.
+    swapped = marketer_client.get(
+        "/campaigns/?start_after=01/10/2026", headers={"HX-Request": "true", "HX-Target": "campaign-table"}
+    ).content.decode()
+    assert "<html" not in swapped and "Start from: Enter a date like 4 Dec 2026." in swapped
+    backwards = marketer_client.get(
+        "/campaigns/?start_after=10+Jan+2026&start_before=5+Jan+2026",
+        headers={"HX-Request": "true", "HX-Target": "campaign-table"},
+    ).content.decode()
+    assert "Start until (5 Jan 2026) is before Start from (10 Jan 2026)." in backwards
 
 
 def test_event_list_dates_are_whole_days_in_the_account_timezone(marketer_client):

@@ -1,5 +1,6 @@
 import csv
 import io
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -50,6 +51,10 @@ def test_create_form_swaps_fields_by_kind(marketer_client):
     assert 'name="code"' in body and 'name="low_stock_threshold"' not in body and 'value="Fest"' in body
     bulk = marketer_client.get("/coupons/new/?kind=bulk&switch=1", headers={"HX-Request": "true"}).content.decode()
     assert 'name="code"' not in bulk and 'name="low_stock_threshold"' in bulk
+    # Two kinds to choose from, no blank "---------" card.
+    page = marketer_client.get("/coupons/new/").content.decode()
+    kinds = re.findall(r'<input type="radio" name="kind" value="([^"]*)"', page)
+    assert kinds == ["single", "bulk"]
 
 
 def test_create_single_code_coupon(marketer_client, marketer):

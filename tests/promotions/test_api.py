@@ -217,7 +217,7 @@ def test_profile_outcome_says_why_a_profile_was_or_was_not_rewarded(api_client):
     )
     url = f"{LIST}/{campaign.pk}/profiles/"
     body = api_client.get(url + "amy@example.com").json()
-    assert (body["rewarded"], body["explanation"]) == (True, "Rewarded 1 time(s).")
+    assert (body["rewarded"], body["explanation"]) == (True, "Rewarded once.")
     assert [(g["occurrence"], g["granted"], g["points"], g["reason"]) for g in body["grants"]] == [
         ("event:1", True, 10, None)
     ]

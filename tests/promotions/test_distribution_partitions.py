@@ -176,6 +176,19 @@ def test_four_workers_process_the_partitions_of_one_run_at_once_and_reward_each_
     assert (campaign.status, campaign.rewarded_profiles) == (C.Status.COMPLETED, 48)
 
 
+def test_a_partition_that_fills_its_chunks_exactly_ends_with_its_last_chunk_not_an_empty_task(broker):
+    """8 profiles, chunks of 4: two partitions of one full chunk each. Each partition's one task
+    ends it, and the run is Completed as the last commits: no task per partition is sent only to
+    find nothing (a broker round trip each, seconds at the end of a run)."""
+    campaign = campaign_past(members=8)
+    run = publish(campaign)
+    assert CampaignRunPartition.objects.filter(run=run).count() == 2
+    assert work(broker, workers=2) == []
+    assert sorted(broker.sent) == [(run.pk, 0), (run.pk, 1)]
+    run.refresh_from_db()
+    assert (run.status, run.processed, run.granted) == ("completed", 8, 8)
+
+
 def test_the_last_two_partitions_finishing_at_the_same_moment_complete_the_run_exactly_once(broker, monkeypatch):
     real_done, real_finish = distribution._partition_done, distribution._finish
     finished = []
@@ -377,6 +390,11 @@ def test_a_running_runs_progress_is_the_sum_of_its_partitions_on_every_screen(
 
     partial = marketer_client.get(f"/campaigns/{campaign.pk}/progress/", HTTP_HX_REQUEST="true").content.decode()
     assert "8 of 40 processed · 8 granted" in partial and 'aria-valuenow="20"' in partial
+    # The stat cards come along out of band: they follow the chunks, not only the end of the run.
+    stats = partial.split('id="campaign-stats" hx-swap-oob="true">')[1]
+    assert '<div class="value" id="stat-rewards-given">8</div>' in stats
+    assert '<div class="value" id="stat-profiles-rewarded">8</div>' in stats
+    assert '<div class="value" id="stat-points">800</div>' in stats
     row = marketer_client.get("/campaigns/").content.decode().split(f'<tr id="campaign-{campaign.pk}">')[1]
     assert '<td class="num">8</td>' in row.split("</tr>")[0]
     detail = api_client.get(f"/api/1/promo/campaigns/{campaign.pk}").json()["campaign"]
