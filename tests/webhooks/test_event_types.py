@@ -7,6 +7,8 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from config import dates
+from config.account import account_tzinfo
 from coupons import services as coupon_services
 from coupons.models import CodeBatch
 from segments.models import CustomListUpload
@@ -60,7 +62,9 @@ def test_points_expiring_digest_once_a_day_per_profile_and_wallet():
     (event,) = WebhookEvent.objects.filter(type="points.expiring")
     assert event.payload["identity"] == "soon" and Decimal(str(event.payload["points"])) == 20
     assert len(event.payload["lots"]) == 2
-    assert wallet_services.points_expiring_digest(now=now + datetime.timedelta(hours=1)) == 0  # same day
+    # Later the same account day (not "an hour later": from 17:30 UTC that is tomorrow in Kolkata).
+    midnight = dates.day_end(now.astimezone(account_tzinfo()).date())
+    assert wallet_services.points_expiring_digest(now=now + (midnight - now) / 2) == 0
 
 
 def test_failed_uploads_alert_the_marketers():
