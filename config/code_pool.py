@@ -243,6 +243,24 @@ def claim_chunk(
     return given, wanted, top
 
 
+def items_claim(*, pool: Pool, owner_id: int, campaign_id: int | None, now, params: dict | None = None) -> Claim:
+    """The `claim` of `assign_each` for one owner's pool: each (profile id, occurrence) item its own occurrence."""
+
+    def claim(keys, after):
+        return claim_chunk(
+            pool=pool,
+            owner_id=owner_id,
+            profile_ids=[pid for pid, _ in keys],
+            occurrence=[occ for _, occ in keys],
+            campaign_id=campaign_id,
+            now=now,
+            after=after,
+            params=params,
+        )
+
+    return claim
+
+
 def _claim_with_deadlock_retry(claim: Claim, keys: list, after: int | None):
     # Each chunk is its own (sub)transaction. A deadlock can still happen when a caller holds
     # its own transaction across chunks; rolling back the chunk's savepoint releases its

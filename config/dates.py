@@ -134,17 +134,21 @@ class DateTimeInput(forms.DateTimeInput):
         return super().format_value(value)
 
 
-class DateTimeField(forms.DateTimeField):
-    """A date and time typed as the app shows them (or ISO), read in the account timezone."""
-
-    widget = DateTimeInput
-    input_formats = DATETIME_INPUT_FORMATS
-    default_error_messages = {"invalid": ERR_DATETIME}
+class _CleanTyped:
+    """Typed text cleaned (commas and runs of spaces do not matter) before the field parses it."""
 
     def to_python(self, value):
         if isinstance(value, str):
             value = _clean_text(value)
         return super().to_python(value)
+
+
+class DateTimeField(_CleanTyped, forms.DateTimeField):
+    """A date and time typed as the app shows them (or ISO), read in the account timezone."""
+
+    widget = DateTimeInput
+    input_formats = DATETIME_INPUT_FORMATS
+    default_error_messages = {"invalid": ERR_DATETIME}
 
 
 class TimeInput(forms.TimeInput):
@@ -155,14 +159,9 @@ class TimeInput(forms.TimeInput):
         super().__init__(attrs={**base, **(attrs or {})}, format="%H:%M")
 
 
-class TimeField(forms.TimeField):
+class TimeField(_CleanTyped, forms.TimeField):
     """A time of day typed on the 24-hour clock the app shows ("09:30"); "9:30 am" also reads."""
 
     widget = TimeInput
     input_formats = TIME_INPUT_FORMATS
     default_error_messages = {"invalid": ERR_TIME}
-
-    def to_python(self, value):
-        if isinstance(value, str):
-            value = _clean_text(value)
-        return super().to_python(value)

@@ -642,19 +642,9 @@ def code_assign_each(
         with transaction.atomic():
             _assign_single_each(coupon, items, campaign_id, now, start, expires)
     else:
-
-        def claim(keys, after):
-            return code_pool.claim_chunk(
-                pool=POOL,
-                owner_id=coupon.pk,
-                profile_ids=[pid for pid, _ in keys],
-                occurrence=[occ for _, occ in keys],
-                campaign_id=campaign_id,
-                now=now,
-                after=after,
-                params={"start": start, "expires": expires},
-            )
-
+        claim = code_pool.items_claim(
+            pool=POOL, owner_id=coupon.pk, campaign_id=campaign_id, now=now, params={"start": start, "expires": expires}
+        )
         code_pool.assign_each(items=items, claim=claim, free_codes_remain=_free_codes_remain(coupon))
     held = CodeAssignment.objects.filter(
         coupon=coupon,
@@ -666,11 +656,15 @@ def code_assign_each(
     return {(pid, occ): code for pid, occ, code in held if (pid, occ) in wanted}
 
 
-def _assign_single_each(coupon, items, campaign_id, now, start, expires) -> None:
-    """The shared code to each item not holding it yet, up to the total limit, in item order."""
+def _assign_single_each(coupon, items, campaign_id, now, start, expires) -> list[tuple[int, str, str]]:
+    """The shared code to each (profile id, occurrence) item not holding it yet, up to the total
+    limit, in item order; returns (profile id, occurrence, code) for the items given it now.
+
+    Every copy of a shared code counts against the total limit, so the coupon row is the one
+    shared counter: lock it, hand out at most what is left, move the counter."""
     locked = Coupon.objects.select_for_update(no_key=True).get(pk=coupon.pk)
     if locked.status != Status.ACTIVE:
-        return
+        return []
     held = set(
         CodeAssignment.objects.filter(
             coupon=coupon,
@@ -683,7 +677,7 @@ def _assign_single_each(coupon, items, campaign_id, now, start, expires) -> None
     if locked.total_limit is not None:
         want = want[: max(locked.total_limit - locked.codes_assigned, 0)]
     if not want:
-        return
+        return []
     CodeAssignment.objects.bulk_create(
         CodeAssignment(
             coupon=coupon,
@@ -698,39 +692,14 @@ def _assign_single_each(coupon, items, campaign_id, now, start, expires) -> None
         for pid, occurrence in want
     )
     Coupon.objects.filter(pk=coupon.pk).update(codes_assigned=F("codes_assigned") + len(want))
+    return [(pid, occurrence, locked.code) for pid, occurrence in want]
 
 
 def _assign_single(coupon, profile_ids, campaign_id, occurrence, now, start, expires):
-    # Every copy of a shared code counts against the total limit, so the coupon row is the
-    # one shared counter: lock it, hand out at most what is left, move the counter.
-    locked = Coupon.objects.select_for_update(no_key=True).get(pk=coupon.pk)
-    if locked.status != Status.ACTIVE:
-        return []
-    held = set(
-        CodeAssignment.objects.filter(
-            coupon=coupon, campaign_id=campaign_id, occurrence=occurrence, profile_id__in=profile_ids
-        ).values_list("profile_id", flat=True)
-    )
-    want = [pid for pid in profile_ids if pid not in held]
-    if locked.total_limit is not None:
-        want = want[: max(locked.total_limit - locked.codes_assigned, 0)]
-    if not want:
-        return []
-    CodeAssignment.objects.bulk_create(
-        CodeAssignment(
-            coupon=coupon,
-            code=locked.code,
-            profile_id=pid,
-            campaign_id=campaign_id,
-            occurrence=occurrence,
-            assigned_at=now,
-            redeemable_from=start,
-            expires_at=expires,
-        )
-        for pid in want
-    )
-    Coupon.objects.filter(pk=coupon.pk).update(codes_assigned=F("codes_assigned") + len(want))
-    return [(pid, locked.code) for pid in want]
+    """The shared code to `profile_ids` for one occurrence: [(profile id, code)] given now."""
+    items = [(pid, occurrence) for pid in profile_ids]
+    given = _assign_single_each(coupon, items, campaign_id, now, start, expires)
+    return [(pid, code) for pid, _, code in given]
 
 
 # --- redemption ------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ KNOWN_CYCLES: list[frozenset[str]] = []
 
 # Product modules over MAX_LINES: module → its line count today, a ceiling.
 KNOWN_LONG_MODULES = {
-    "coupons.services": 864,
+    "coupons.services": 833,
     "promotions.api": 598,
     "promotions.distribution": 704,
     "promotions.forecast": 538,
@@ -70,7 +70,7 @@ KNOWN_LONG_MODULES = {
     "segments.builder": 549,
     "segments.rules": 853,
     "segments.services": 717,
-    "vouchers.services": 880,
+    "vouchers.services": 871,
     "wallets.api": 541,
     "wallets.services": 760,
 }

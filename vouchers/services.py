@@ -835,18 +835,9 @@ def voucher_assign_each(
     campaign_id = getattr(campaign, "pk", campaign)
     now, today = timezone.now(), selectors.account_today()
 
-    def claim(keys, after):
-        return code_pool.claim_chunk(
-            pool=POOL,
-            owner_id=voucher_list.pk,
-            profile_ids=[pid for pid, _ in keys],
-            occurrence=[occ for _, occ in keys],
-            campaign_id=campaign_id,
-            now=now,
-            after=after,
-            params={"today": today},
-        )
-
+    claim = code_pool.items_claim(
+        pool=POOL, owner_id=voucher_list.pk, campaign_id=campaign_id, now=now, params={"today": today}
+    )
     code_pool.assign_each(items=items, claim=claim, free_codes_remain=_free_codes_remain(voucher_list))
     held = VoucherAssignment.objects.filter(
         voucher_list=voucher_list,

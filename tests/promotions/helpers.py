@@ -3,7 +3,9 @@ import zoneinfo
 
 from django.utils import timezone
 
+from coupons import services as coupon_services
 from promotions.models import Campaign
+from tests.coupons.factories import BulkCouponFactory
 from tests.promotions.factories import CampaignFactory, WalletFactory, custom_list_with, event_definition
 
 KOLKATA = zoneinfo.ZoneInfo("Asia/Kolkata")
@@ -69,3 +71,20 @@ def campaign_live(*, user=None, **overrides) -> Campaign:
 
 def in_future(**delta) -> datetime.datetime:
     return timezone.now() + datetime.timedelta(**delta)
+
+
+def bulk_coupon(codes: int):
+    """An active bulk series "Diwali" with `codes` generated codes (D-xxxxxxxx)."""
+    coupon = BulkCouponFactory(name="Diwali")
+    coupon_services.code_generation_start(
+        coupon=coupon,
+        code_format="alphanumeric",
+        length=8,
+        prefix="D-",
+        suffix="",
+        count=codes,
+        actor=None,
+        run_now=True,
+    )
+    coupon.refresh_from_db()
+    return coupon

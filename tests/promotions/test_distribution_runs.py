@@ -7,13 +7,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from coupons import services as coupon_services
 from coupons.models import CodeAssignment, Coupon
 from promotions import distribution, services
 from promotions.models import Campaign, CampaignRun, Grant
-from tests.coupons.factories import BulkCouponFactory
 from tests.promotions.factories import VoucherListFactory
-from tests.promotions.helpers import campaign_past
+from tests.promotions.helpers import bulk_coupon, campaign_past
 from tests.vouchers.helpers import load_codes
 from vouchers.models import VoucherAssignment
 from wallets.models import Lot
@@ -53,22 +51,6 @@ def drain(run, chunk_size=2):
             break
     run.refresh_from_db()
     return outcomes
-
-
-def bulk_coupon(codes):
-    coupon = BulkCouponFactory(name="Diwali")
-    coupon_services.code_generation_start(
-        coupon=coupon,
-        code_format="alphanumeric",
-        length=8,
-        prefix="D-",
-        suffix="",
-        count=codes,
-        actor=None,
-        run_now=True,
-    )
-    coupon.refresh_from_db()
-    return coupon
 
 
 def test_run_rewards_every_member_once_with_ledger_and_completes(no_broker, django_capture_on_commit_callbacks):

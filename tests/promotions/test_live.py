@@ -12,14 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config.account import account_get
-from coupons import services as coupon_services
 from coupons.models import CodeAssignment, Coupon
 from promotions import demo, distribution, live, services
 from promotions.models import Campaign, CampaignCounter, CampaignRun, Grant, LiveTrigger
 from segments.models import Event
-from tests.coupons.factories import BulkCouponFactory, CouponFactory
+from tests.coupons.factories import CouponFactory
 from tests.promotions.factories import VoucherListFactory
-from tests.promotions.helpers import campaign_past
+from tests.promotions.helpers import bulk_coupon, campaign_past
 from tests.promotions.live_support import grants, process, reasons, running_live, store
 from tests.segments.factories import ProfileFactory
 from tests.vouchers.helpers import load_codes
@@ -47,22 +46,6 @@ def use_timezone(name: str) -> None:
     account = account_get()
     account.timezone = name
     account.save()
-
-
-def bulk_coupon(codes):
-    coupon = BulkCouponFactory(name="Diwali")
-    coupon_services.code_generation_start(
-        coupon=coupon,
-        code_format="alphanumeric",
-        length=8,
-        prefix="D-",
-        suffix="",
-        count=codes,
-        actor=None,
-        run_now=True,
-    )
-    coupon.refresh_from_db()
-    return coupon
 
 
 # --- Matching -------------------------------------------------------------------------------------

@@ -8,12 +8,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from coupons import services as coupon_services
-from coupons.models import CodeAssignment, Coupon
+from coupons.models import CodeAssignment
 from promotions import live
 from promotions.models import Campaign, Grant
-from tests.coupons.factories import BulkCouponFactory
 from tests.promotions.factories import VoucherListFactory
+from tests.promotions.helpers import bulk_coupon
 from tests.promotions.live_support import grants, running_live, store
 from tests.segments.factories import ProfileFactory
 from tests.vouchers.helpers import load_codes
@@ -26,22 +25,6 @@ R = Grant.Reason
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
     monkeypatch.setattr("segments.live.events_stored", lambda *, event_ids: None)
-
-
-def bulk_coupon(codes: int) -> Coupon:
-    coupon = BulkCouponFactory(name="Diwali")
-    coupon_services.code_generation_start(
-        coupon=coupon,
-        code_format="alphanumeric",
-        length=8,
-        prefix="D-",
-        suffix="",
-        count=codes,
-        actor=None,
-        run_now=True,
-    )
-    coupon.refresh_from_db()
-    return coupon
 
 
 def coupon_campaign(coupon, event="Charged", **overrides):
