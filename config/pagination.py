@@ -108,3 +108,14 @@ class EstimatedPaginator(Paginator):
         except EmptyPage:
             number = 1 if self.estimated else self.num_pages
         return self.page(number)
+
+
+class BigTableAdmin:
+    """A ModelAdmin mixin for tables that grow by millions of rows (lots, ledger, codes, assignments):
+    newest first by primary key (a backward index scan, where the model's own ordering would sort the
+    whole table), `EstimatedPaginator` instead of a COUNT(*) per view, and no second count of the
+    unfiltered table. Mix it in before `admin.ModelAdmin`."""
+
+    ordering = ["-pk"]
+    paginator = EstimatedPaginator
+    show_full_result_count = False

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from config.pagination import BigTableAdmin
 from coupons.models import CodeAssignment, CodeBatch, Coupon, CouponCode, CouponEvent, Redemption
 
 
@@ -13,35 +14,33 @@ class CouponAdmin(admin.ModelAdmin):
 
 
 @admin.register(CouponCode)
-class CouponCodeAdmin(admin.ModelAdmin):
+class CouponCodeAdmin(BigTableAdmin, admin.ModelAdmin):
     list_display = ["code", "coupon", "assigned_at"]
     list_filter = [("assigned_at", admin.EmptyFieldListFilter)]
-    search_fields = ["code"]
+    search_fields = ["=code"]
     list_select_related = ["coupon"]
     raw_id_fields = ["coupon"]
-    show_full_result_count = False  # series hold up to millions of codes
 
     def has_change_permission(self, request, obj=None):
         return False
 
 
 @admin.register(CodeAssignment)
-class CodeAssignmentAdmin(admin.ModelAdmin):
+class CodeAssignmentAdmin(BigTableAdmin, admin.ModelAdmin):
     list_display = ["code", "coupon", "profile", "campaign", "occurrence", "assigned_at", "redeem_count"]
-    search_fields = ["code", "profile__identity"]
+    search_fields = ["=code", "=profile__identity"]
     list_select_related = ["coupon", "profile", "campaign"]
     raw_id_fields = ["coupon", "coupon_code", "profile", "campaign"]
-    show_full_result_count = False
 
     def has_change_permission(self, request, obj=None):
         return False
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(admin.ModelAdmin):
+class RedemptionAdmin(BigTableAdmin, admin.ModelAdmin):
     list_display = ["code", "kind", "coupon", "profile", "created_at"]
     list_filter = ["kind"]
-    search_fields = ["code", "profile__identity"]
+    search_fields = ["=code", "=profile__identity"]
     list_select_related = ["coupon", "profile"]
     raw_id_fields = ["assignment", "coupon", "profile"]
 

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from config.pagination import BigTableAdmin
 from vouchers.models import (
     DiscardedVoucherList,
     Partner,
@@ -82,19 +83,17 @@ class VoucherUploadAdmin(ReadOnlyAdmin):
 
 
 @admin.register(VoucherCode)
-class VoucherCodeAdmin(ReadOnlyAdmin):
+class VoucherCodeAdmin(BigTableAdmin, ReadOnlyAdmin):
     list_display = ["code", "voucher_list", "assigned_at", "list_archived"]
     search_fields = ["=code"]
     list_select_related = ["voucher_list__partner"]
-    show_full_result_count = False
 
 
 @admin.register(VoucherAssignment)
-class VoucherAssignmentAdmin(ReadOnlyAdmin):
+class VoucherAssignmentAdmin(BigTableAdmin, ReadOnlyAdmin):
     list_display = ["code", "voucher_list", "profile", "campaign", "occurrence", "assigned_at"]
     search_fields = ["=code__code", "=profile__identity"]
     list_select_related = ["code", "voucher_list__partner", "profile", "campaign"]
-    show_full_result_count = False
 
 
 @admin.register(VoucherListEvent)

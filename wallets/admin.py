@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from config.pagination import BigTableAdmin
 from wallets import services
 from wallets.forms import WalletForm
 from wallets.models import Consumption, Lot, Transaction, Wallet, WalletChange
@@ -58,7 +59,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Lot)
-class LotAdmin(ReadOnlyAdmin):
+class LotAdmin(BigTableAdmin, ReadOnlyAdmin):
     list_display = [
         "id",
         "wallet",
@@ -71,22 +72,22 @@ class LotAdmin(ReadOnlyAdmin):
         "source",
     ]
     list_filter = ["wallet", "source"]
-    search_fields = ["profile__identity", "=id", "occurrence"]
+    search_fields = ["=profile__identity", "=id", "=occurrence"]  # exact keys: no substring scan
     list_select_related = ["wallet", "profile"]
     raw_id_fields = ["profile", "campaign"]
 
 
 @admin.register(Transaction)
-class TransactionAdmin(ReadOnlyAdmin):
+class TransactionAdmin(BigTableAdmin, ReadOnlyAdmin):
     list_display = ["id", "wallet", "profile", "kind", "source", "points", "created_at", "actor"]
     list_filter = ["wallet", "kind", "source"]
-    search_fields = ["profile__identity", "=id", "idempotency_key", "order_id"]
+    search_fields = ["=profile__identity", "=id", "=idempotency_key", "=order_id"]
     list_select_related = ["wallet", "profile", "actor"]
     raw_id_fields = ["profile", "lot"]
 
 
 @admin.register(Consumption)
-class ConsumptionAdmin(ReadOnlyAdmin):
+class ConsumptionAdmin(BigTableAdmin, ReadOnlyAdmin):
     list_display = ["id", "transaction", "lot", "points"]
     list_filter = ["lot__wallet"]
     search_fields = ["=transaction__id", "=lot__id"]
