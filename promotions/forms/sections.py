@@ -12,6 +12,7 @@ SECTION_FORMS = {"start": StartForm, "who": WhoForm, "what": WhatForm, "when": W
 
 
 def section_form_from_campaign(campaign: Campaign, section: str) -> SectionForm:
-    """The section's form bound to what the campaign has saved: used to re-check a section."""
+    """The section's form bound to what the campaign has saved (what the builder would show on a re-save;
+    promotions/rules/campaign.py re-checks a saved campaign without it)."""
     form_class = SECTION_FORMS[section]
     return form_class(as_form_data(form_class.data_from(campaign)), campaign=campaign)
