@@ -10,7 +10,10 @@ from promotions.rules.errors import Errors
 
 
 def campaign_section_errors(campaign: Campaign, section: str) -> Errors:
-    """What the builder would say of the section as saved, keyed by field (empty: still valid)."""
+    """What the builder would say of the section as saved, keyed by field (empty: still valid).
+
+    A saved value was parsed by the section's form (its type, range and length hold); what can
+    change after the save is checked here: the clock, the catalogue, and the earlier sections."""
     with timezone.override(account_tzinfo()):
         now = timezone.now()
         if section == "start":
