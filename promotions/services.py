@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from config.account import account_tzinfo
 from promotions import catalogue, live, schedule
-from promotions import forms as section_forms
 from promotions.models import Campaign, CampaignEvent, CampaignRun
+from promotions.rules import campaign as campaign_rules
 
 S = Campaign.Status
 logger = logging.getLogger(__name__)
@@ -52,16 +52,6 @@ def _refused(campaign_id: int, action: str) -> CampaignError:
     return CampaignError(MSG_TRANSITION.format(action=action, status=_status_label(status)))
 
 
-def _revalidate_sections(campaign: Campaign, sections) -> list[str]:
-    """Re-check saved sections against the current choices and catalogue; returns those now invalid."""
-    invalid = []
-    with timezone.override(account_tzinfo()):
-        for section in sections:
-            if not section_forms.section_form_from_campaign(campaign, section).is_valid():
-                invalid.append(section)
-    return invalid
-
-
 def campaign_create(*, values: dict, actor) -> Campaign:
     """Create a Draft from a valid Start section."""
     with transaction.atomic():
@@ -86,7 +76,7 @@ def campaign_section_save(*, campaign: Campaign, section: str, values: dict, act
             setattr(locked, name, value)
         setattr(locked, f"{section}_complete", True)
         later = [s for s in order[index + 1 :] if getattr(locked, f"{s}_complete")]
-        for stale in _revalidate_sections(locked, later):
+        for stale in campaign_rules.campaign_sections_invalid(locked, later):
             setattr(locked, f"{stale}_complete", False)
         locked.save()
         live.triggers_sync(campaign=locked)
@@ -143,7 +133,7 @@ def campaign_publish(*, campaign: Campaign, actor) -> Campaign:
             raise _refused(campaign.pk, "publish")
         _lock_custom_lists(locked)
         invalid = [s for s in Campaign.SECTIONS if not getattr(locked, f"{s}_complete")]
-        invalid += _revalidate_sections(locked, [s for s in Campaign.SECTIONS if s not in invalid])
+        invalid += campaign_rules.campaign_sections_invalid(locked, [s for s in Campaign.SECTIONS if s not in invalid])
         if not invalid:
             status = _plan(locked, replace=True)
             live.triggers_sync(campaign=locked)
@@ -292,7 +282,9 @@ def campaign_duplicate(*, campaign: Campaign, actor) -> Campaign:
         if copy.is_live and copy.live_start == Campaign.LiveStart.NOW:
             Campaign.objects.filter(pk=copy.pk).update(starts_at=None)
             copy.starts_at = None
-        stale = _revalidate_sections(copy, [s for s in Campaign.SECTIONS if getattr(copy, f"{s}_complete")])
+        stale = campaign_rules.campaign_sections_invalid(
+            copy, [s for s in Campaign.SECTIONS if getattr(copy, f"{s}_complete")]
+        )
         if stale:
             Campaign.objects.filter(pk=copy.pk).update(**{f"{s}_complete": False for s in stale})
         live.triggers_sync(campaign=copy)

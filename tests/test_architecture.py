@@ -62,7 +62,6 @@ KNOWN_LONG_MODULES = {
     "promotions.api": 598,
     "promotions.distribution": 704,
     "promotions.forecast": 538,
-    "promotions.forms": 1181,
     "promotions.live": 943,
     "promotions.models": 715,
     "promotions.selectors": 555,

@@ -6,20 +6,12 @@ import pytest
 
 from coupons.models import Coupon
 from promotions import catalogue
-from promotions.forms import (
-    MSG_CONSTANT_PROPERTY,
-    MSG_DUPLICATE_KEY,
-    MSG_FILTER_NOT_OF_EVENT,
-    MSG_FILTER_ROW,
-    MSG_FUTURE,
-    MSG_NOT_OFFERED,
-    MSG_RANDOM_ORDER,
-    MSG_RULES_JSON,
-    MSG_SAME_EVENTS,
-    MSG_START_PAST,
-    MSG_WEEKDAYS,
-)
 from promotions.models import Campaign, CampaignEvent
+from promotions.rules.errors import MSG_FUTURE, MSG_NOT_OFFERED
+from promotions.rules.filters import MSG_FILTER_NOT_OF_EVENT
+from promotions.rules.what import MSG_DUPLICATE_KEY, MSG_RANDOM_ORDER
+from promotions.rules.when import MSG_START_PAST, MSG_WEEKDAYS
+from promotions.rules.who import MSG_CONSTANT_PROPERTY, MSG_FILTER_ROW, MSG_RULES_JSON, MSG_SAME_EVENTS
 from promotions.services import MSG_SECTION_ORDER
 from segments.rules import validate_rules
 from tests.promotions.factories import (
@@ -803,7 +795,7 @@ def test_live_when_start_and_end(marketer_client):
         "live_end": "at",
         "ends_at": local_input(in_future(days=1)),
     }
-    from promotions.forms import MSG_END_BEFORE_START
+    from promotions.rules.when import MSG_END_BEFORE_START
 
     assert MSG_END_BEFORE_START in _html(post_section(marketer_client, campaign, "when", data))
     data["ends_at"] = local_input(in_future(days=5))

@@ -2,8 +2,9 @@
 
 import pytest
 
-from promotions.forms import MSG_FILTER_NOT_OF_EVENT, MSG_GOAL_FILTER_ROW, MSG_GOAL_WINDOW
 from promotions.models import Campaign
+from promotions.rules.filters import MSG_FILTER_NOT_OF_EVENT
+from promotions.rules.what import MSG_GOAL_FILTER_ROW, MSG_GOAL_WINDOW
 from tests.promotions.factories import CampaignFactory, WalletFactory, event_definition
 from tests.promotions.helpers import post_section
 
