@@ -45,6 +45,9 @@ LARGEST = 5
 Z_95 = 1.6448536269514722  # the 95th percentile of the standard normal
 
 
+# --- Live action / inaction: the replay ------------------------------------------------------------
+
+
 def live_replay(
     campaign: Campaign, *, days: int = DEFAULT_DAYS, now: datetime.datetime | None = None, rng=None, progress=None
 ) -> tuple[Replay, datetime.datetime, datetime.datetime]:

@@ -11,5 +11,6 @@
 - `sweeps.py`    the periodic sweeps: due runs, stalled partitions, the live sweep;
 - `replay.py`    the engine replayed on stored events, writing nothing (for `promotions.forecast`).
 
-`promotions/tasks.py` holds the Celery tasks, thin wrappers around these.
+`promotions/tasks.py` holds the Celery tasks, thin wrappers around these. That `rewards.py` alone
+imports the catalogue apps' services is kept by tests/promotions/test_engine_boundaries.py.
 """

@@ -1,7 +1,8 @@
 """Rewards: the ONLY promotions code that calls the catalogue apps' write services (SPEC 6.2).
 
-What a points reward is worth and when it lives; points credited, coupon codes and vouchers given,
-for a whole run chunk at once (`rewards_give`) or per live item (`points_credit_each`, `codes_give`).
+What a points reward is worth and when it lives (`points_for`, `points_lifecycle`); points
+credited, coupon codes and vouchers given: for a run chunk, one bulk call per chunk
+(`rewards_give`); for a live batch, one occurrence each (`points_credit_each`, `codes_give`).
 """
 
 import datetime
@@ -111,12 +112,12 @@ def _redeemable_from(campaign: Campaign, now: datetime.datetime) -> datetime.dat
 # --- Rewarding one run chunk ---------------------------------------------------------------
 #
 # Each reward kind calls its catalogue's bulk service once for the chunk and maps profile id →
-# (reason, points, code); the grants and the system events then go in with one statement each.
-# The catalogue services are idempotent per (campaign, profile, occurrence) and return only
-# what they gave now. A profile they skip already holds its reward for the occurrence, which can
-# only come from a transaction that also wrote its grant (so its grant insert below is absorbed
-# by ON CONFLICT), or is unknown; `_held` looks up what such profiles hold, so the record stays
-# right even if that ever changes.
+# (reason, points, code); the grants and the system events then go in with one statement each
+# (`grants.reward_profiles`). The catalogue services are idempotent per (campaign, profile,
+# occurrence) and return only what they gave now. A profile they skip already holds its reward
+# for the occurrence, which can only come from a transaction that also wrote its grant (so its
+# grant insert is absorbed by ON CONFLICT), or is unknown; `_held` looks up what such profiles
+# hold, so the record stays right even if that ever changes.
 
 
 def _reward_points(campaign, ids, occurrence, now, rng) -> dict[int, tuple]:
