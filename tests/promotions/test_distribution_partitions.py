@@ -363,13 +363,13 @@ def test_two_partitioned_runs_sharing_one_bulk_coupon_never_give_a_code_twice(br
         )
         for _ in range(2)
     ]
-    runs = [publish(campaign) for campaign in campaigns]
-    assert all(CampaignRunPartition.objects.filter(run=run).count() == 4 for run in runs)
+    both = [publish(campaign) for campaign in campaigns]
+    assert all(CampaignRunPartition.objects.filter(run=run).count() == 4 for run in both)
     assert work(broker) == []
 
     codes = list(CodeAssignment.objects.values_list("code", flat=True))
     assert len(codes) == 50 == len(set(codes))  # every code given once, across both runs
-    for campaign, run in zip(campaigns, runs, strict=True):
+    for campaign, run in zip(campaigns, both, strict=True):
         holders = CodeAssignment.objects.filter(campaign=campaign).values_list("profile_id", flat=True)
         assert len(holders) == len(set(holders))
         run.refresh_from_db()
