@@ -102,15 +102,15 @@ def runs_recover_stalled(*, now: datetime.datetime | None = None) -> list[int]:
 def live_campaigns_start_and_end(*, now: datetime.datetime | None = None) -> tuple[int, int]:
     """Scheduled live campaigns whose start came become Running; those past their end, Completed."""
     now = now or timezone.now()
-    live = (C.Qualification.LIVE_ACTION, C.Qualification.LIVE_INACTION)
+    live_kinds = (C.Qualification.LIVE_ACTION, C.Qualification.LIVE_INACTION)
     started = (
-        Campaign.objects.filter(qualification__in=live, status=C.Status.SCHEDULED, starts_at__lte=now)
+        Campaign.objects.filter(qualification__in=live_kinds, status=C.Status.SCHEDULED, starts_at__lte=now)
         .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
         .update(status=C.Status.RUNNING, updated_at=now)
     )
     ended = 0
     for campaign in Campaign.objects.filter(
-        qualification__in=live,
+        qualification__in=live_kinds,
         status__in=(C.Status.SCHEDULED, C.Status.RUNNING, C.Status.PAUSED),
         ends_at__lte=now,
     ).only("pk"):
