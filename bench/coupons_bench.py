@@ -6,7 +6,7 @@ Usage (PostgreSQL, a scratch database holding at least N profiles, e.g. made wit
         .venv/bin/python bench/coupons_bench.py 1000000 [--as-distribution]
 
 --as-distribution also times a second series assigned to the same profiles in 5,000-profile
-calls, one transaction each, as promotions.distribution.run_distribute_chunk makes them.
+calls, one transaction each, as promotions.engine.runs.run_distribute_chunk makes them.
 
 Prints one `name value unit target PASS|FAIL` line per figure, then checks the invariants
 (every profile got exactly one code, no code given twice, counters agree with the rows).
@@ -77,9 +77,10 @@ def profile_ids(n: int, tag: str) -> list[int]:
 def as_distribution(n: int, ids: list[int], tag: str) -> float:
     """Assign a second series to the same profiles the way run_distribute_chunk calls the service:
     5,000 profiles per call, each call in its own transaction (no Grant rows, no audience query)."""
+    from django.conf import settings
     from django.db import transaction
 
-    from promotions.distribution import CHUNK_SIZE
+    CHUNK_SIZE = settings.RUN_CHUNK_SIZE  # the run chunk (promotions/engine/runs.py)
 
     coupon = services.coupon_create(data={"kind": Coupon.Kind.BULK, "name": f"{tag}-dist"}, actor=None)
     services.code_generation_start(

@@ -37,7 +37,7 @@ from django.utils import timezone
 from bench.common import Context, Figure, log
 from coupons import services as coupon_services
 from coupons.models import Coupon
-from promotions import distribution
+from promotions.engine import runs, sweeps
 from promotions.models import Campaign, CampaignRun, CampaignRunPartition, Grant
 from promotions.services import campaign_publish
 from segments.models import CustomList, Profile
@@ -94,11 +94,11 @@ def _worker(tasks, ended) -> None:
         while (task := tasks.get()) is not None:
             run_id, partition = task
             try:
-                outcome = distribution.run_distribute_chunk(run_id=run_id, partition=partition)
+                outcome = runs.run_distribute_chunk(run_id=run_id, partition=partition)
             except Exception as exc:  # noqa: BLE001 - reported by the bench process
                 ended.put((task, repr(exc)))
                 return
-            if outcome == distribution.MORE:
+            if outcome == runs.MORE:
                 tasks.put(task)
             else:
                 ended.put((task, outcome))
@@ -124,7 +124,7 @@ def drive(run_ids: list[int], workers: int) -> int:
     try:
         for done in range(1, len(partitions) + 1):
             task, outcome = ended.get(timeout=3600)
-            if outcome not in (distribution.DONE, distribution.HALTED):
+            if outcome not in (runs.DONE, runs.HALTED):
                 raise RuntimeError(f"chunk of partition {task} failed: {outcome}")
             if done % 4 == 0:
                 log(f"  {done} of {len(partitions)} partitions done")
@@ -144,7 +144,7 @@ def publish_and_complete(campaign: Campaign, workers: int = RUN_WORKERS) -> floa
     """Publish, run the dispatcher, then `workers` processes on the partitions until the campaign completes; seconds."""
     started = time.perf_counter()
     campaign_publish(campaign=campaign, actor=marketer())
-    run_ids = distribution.runs_dispatch_due()
+    run_ids = sweeps.runs_dispatch_due()
     partitions = drive(run_ids, workers)
     elapsed = time.perf_counter() - started
     campaign.refresh_from_db()

@@ -3,7 +3,7 @@ campaign whose trigger matches 1 % of the events (Charged with Amount > 4752: Ch
 the stream, Amount uniform in 50…5000), with a campaign budget, a per-user budget and a daily
 cap. The replay ends at the data set's last event (the data set may be older than today), and
 runs as the forecast task does: matching in SQL, then the caps in one ordered pass through
-`promotions.live.decide`. Target: ≤ 30 s at full scale (10,000,000 events, 1,000,000 profiles),
+`promotions.engine.limits.decide`. Target: ≤ 30 s at full scale (10,000,000 events, 1,000,000 profiles),
 scaled like the data.
 """
 
@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from bench.common import Context, Figure, log
 from promotions import forecast
+from promotions.engine import replay as engine_replay
 from promotions.models import Campaign
 from segments.models import Event
 from wallets.models import Wallet
@@ -48,9 +49,9 @@ def run(ctx: Context):
     times = []
     for _ in range(RUNS):
         started = time.perf_counter()
-        items = forecast.live_items(campaign, since=since, until=last)  # the matching, in SQL
+        items = engine_replay.live_items(campaign, since=since, until=last)  # the matching, in SQL
         matched = time.perf_counter()
-        replay = forecast.replay_items(campaign, items)  # the caps, one ordered pass of live.decide
+        replay = engine_replay.replay_items(campaign, items)  # the caps, one ordered pass of limits.decide
         report = forecast.live_report(campaign, replay, since=since, until=last)
         done = time.perf_counter()
         times.append((done - started, matched - started, done - matched))

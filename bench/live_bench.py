@@ -5,7 +5,7 @@ event-to-reward p95 ≤ 2 s with one worker).
     DATABASE_URL=postgres://…/promo_bench_live .venv/bin/python bench/live_bench.py --batches 30
 
 In one process, per 1000-record batch: the upload API's store (`segments.services.upload_records`),
-then the live matching task one worker runs for it (`promotions.live.events_process`), then the task
+then the live matching task one worker runs for it (`promotions.engine.live.events_process`), then the task
 for the system events those grants recorded. 10 running live campaigns (flat, percentage with a
 property filter, random, per-user budget and daily cap, a coupon-free mix) trigger on 10 of the 12
 event names in the stream, and 200 more live campaigns trigger on names that never arrive (the
@@ -31,7 +31,7 @@ django.setup()
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from promotions import live  # noqa: E402
+from promotions.engine import grants, live  # noqa: E402
 from promotions.models import Campaign, Grant  # noqa: E402
 from segments import live as segment_live  # noqa: E402
 from segments import services as segment_services  # noqa: E402
@@ -168,10 +168,9 @@ def main() -> None:
 
 
 def run_system_events(count: int, campaign: Campaign) -> None:
-    """What recording `Points Credited` adds to a run's chunks (distribution.reward_profiles)."""
+    """What recording `Points Credited` adds to a run's chunks (grants.reward_profiles)."""
     from django.db import transaction
 
-    from promotions import system_events
     from segments.models import Profile
 
     ids = list(Profile.objects.order_by("pk").values_list("pk", flat=True)[:count])
@@ -180,10 +179,7 @@ def run_system_events(count: int, campaign: Campaign) -> None:
     for start in range(0, count, 5_000):
         with transaction.atomic():
             segment_services.system_events_record(
-                events=[
-                    system_events.system_event(campaign, profile_id=pid, points=10)
-                    for pid in ids[start : start + 5_000]
-                ]
+                events=[grants.system_event(campaign, profile_id=pid, points=10) for pid in ids[start : start + 5_000]]
             )
     took = time.perf_counter() - started
     rate = count / took

@@ -15,7 +15,7 @@ Steps timed: wallet_credit_bulk of N profiles with an activation delay and an ex
 N SCHEDULED rows, 2N pending lifecycle steps); the same call again (idempotent: 0 credited);
 lots_activate_due over the N lots; lots_expire_due over the N lots. With --distribute, also a
 one-time Flat points campaign to the N profiles (a custom list) from publish to Completed
-through promotions.distribution (dispatch, then run_distribute_chunk until done).
+through promotions.engine (dispatch, then run_distribute_chunk until done).
 """
 
 import argparse
@@ -130,10 +130,10 @@ def main():
 
 def distribute_flat(tag: str) -> int:
     """A one-time Flat points campaign to every bench profile (a custom list), published and
-    driven to Completed through promotions.distribution: dispatch, then run_distribute_chunk
+    driven to Completed through promotions.engine: dispatch, then run_distribute_chunk
     until done (in this process, instead of the worker the chunk task would run in)."""
-    from promotions import distribution
     from promotions import services as promotion_services
+    from promotions.engine import runs, sweeps
     from promotions.models import CampaignRun
     from segments.models import CustomList
 
@@ -162,11 +162,11 @@ def distribute_flat(tag: str) -> int:
         what_complete=True,
         when_complete=True,
     )
-    distribution._enqueue = lambda run_id, *chain: None  # this process drives the chunks itself
+    runs.chunk_enqueue = lambda run_id, *chain: None  # this process drives the chunks itself
     promotion_services.campaign_publish(campaign=campaign, actor=None)
-    distribution.runs_dispatch_due()
+    sweeps.runs_dispatch_due()
     run = CampaignRun.objects.get(campaign=campaign)
-    while distribution.run_distribute_chunk(run_id=run.pk) == distribution.MORE:
+    while runs.run_distribute_chunk(run_id=run.pk) == runs.MORE:
         pass
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.COMPLETED, campaign.status

@@ -1,8 +1,9 @@
-"""The only door from `promotions` to the catalogue apps (SPEC 3, CONTRACTS).
+"""The builder's door to the catalogue apps: what it reads of them (SPEC 3, CONTRACTS).
 
 Every read of wallets, coupons, vouchers, segments and the event catalogue that the builder
 needs goes through these thin functions, each delegating to the owning app's selector, so the
-builder never re-implements a catalogue rule (what "available" or "usable" means).
+builder never re-implements a catalogue rule (what "available" or "usable" means). The writes
+(points credited, codes given) go through `promotions/engine/rewards.py` alone.
 """
 
 from django.core.exceptions import ValidationError
@@ -104,7 +105,7 @@ def event_properties(event_name: str) -> list[tuple[str, str]]:
 
 
 def validate_filters(filters: list) -> list:
-    """The audience app's event property filter validator (the shape promotions/live.py reads)."""
+    """The audience app's event property filter validator (the shape promotions/engine/live.py reads)."""
     return segment_rules.validate_filters(filters)
 
 

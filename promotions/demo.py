@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from coupons.models import Coupon
-from promotions import live
+from promotions.engine import live
 from promotions.models import Campaign
 from segments.models import CustomList
 from vouchers.models import VoucherList

@@ -74,7 +74,7 @@ def runs_progress(runs: list[CampaignRun]) -> list[CampaignRun]:
     joined the audience since it was counted, so the progress never passes 100 %; "Codes ran
     out" shows as soon as one partition hit it.
     """
-    from promotions.distribution import MSG_CODES_OUT
+    from promotions.engine.runs import MSG_CODES_OUT
 
     running = {run.pk: run for run in runs if run.status == CampaignRun.Status.RUNNING}
     if not running:

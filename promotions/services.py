@@ -10,7 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.account import account_tzinfo
-from promotions import catalogue, live, schedule
+from promotions import catalogue, schedule
+from promotions.engine import live, runs
 from promotions.models import Campaign, CampaignEvent, CampaignRun
 from promotions.rules import campaign as campaign_rules
 
@@ -195,13 +196,11 @@ def _dispatch_now() -> None:
 
 
 def _transition(*, campaign: Campaign, actor, action: str, target: str, event: str, api_key=None, **extra) -> Campaign:
-    from promotions import distribution
-
     with transaction.atomic():
         now = timezone.now()
         # Wait for the run chunks in flight and keep new ones out (they share the gate): once this
         # commits, no chunk gives anything under the old status.
-        distribution.campaign_gate_exclusive(campaign.pk)
+        runs.campaign_gate_exclusive(campaign.pk)
         updated = Campaign.objects.filter(pk=campaign.pk, status__in=TRANSITIONS[action]).update(
             status=target, updated_at=now, **extra
         )
@@ -210,7 +209,7 @@ def _transition(*, campaign: Campaign, actor, action: str, target: str, event: s
         _record(campaign=campaign, actor=actor, api_key=api_key, action=event, status=target)
         if target == S.STOPPED:
             campaign.runs.filter(status=CampaignRun.Status.PENDING).update(status=CampaignRun.Status.CANCELLED)
-            distribution.runs_cancel(campaign=campaign)
+            runs.runs_cancel(campaign=campaign)
     campaign.refresh_from_db()
     return campaign
 
@@ -230,14 +229,12 @@ def campaign_resume(*, campaign: Campaign, actor, api_key=None) -> Campaign:
         and not campaign.runs.exclude(status=CampaignRun.Status.PENDING).exists()
         else S.RUNNING
     )
-    from promotions.distribution import runs_resume
-
     with transaction.atomic():
         campaign = _transition(
             campaign=campaign, actor=actor, api_key=api_key, action="resume", target=target, event="resumed"
         )
         # A distribution halted between chunks by the pause continues where it stopped.
-        runs_resume(campaign=campaign)
+        runs.runs_resume(campaign=campaign)
     return campaign
 
 

@@ -1,15 +1,16 @@
-"""Celery tasks of the distribution engine: take ids, safe to run twice, acks_late."""
+"""Celery tasks of the campaign engine (`promotions.engine`): take ids, safe to run twice, acks_late."""
 
 from celery import shared_task
 
-from promotions import distribution, forecast, live
+from promotions import forecast
+from promotions.engine import live, runs, sweeps
 
 
 @shared_task(name="promotions.dispatch_due_runs", acks_late=True, reject_on_worker_lost=True)
 def dispatch_due_runs() -> int:
     """Start the due runs, then re-enqueue running runs whose chunk task was lost."""
-    started = distribution.runs_dispatch_due()
-    distribution.runs_recover_stalled()
+    started = sweeps.runs_dispatch_due()
+    sweeps.runs_recover_stalled()
     return len(started)
 
 
@@ -20,13 +21,13 @@ def run_distribute(run_id: int, partition: int | None = None, chunk: int | None 
     of them. `chunk`: the partition's chunks committed so far, when sent (a copy of a task that
     already ran ends at once). `partition` None (tasks queued before partitions): the first
     partition still owed."""
-    outcome = distribution.run_distribute_chunk(run_id=run_id, partition=partition, chunk=chunk)
-    if outcome == distribution.MORE:
-        distribution._enqueue(run_id, partition, None if chunk is None else chunk + 1)
+    outcome = runs.run_distribute_chunk(run_id=run_id, partition=partition, chunk=chunk)
+    if outcome == runs.MORE:
+        runs.chunk_enqueue(run_id, partition, None if chunk is None else chunk + 1)
     return outcome
 
 
-# A batch that lost a race on a counter (live.LimitRace: rolled back, nothing given) or was
+# A batch that lost a race on a counter (limits.LimitRace: rolled back, nothing given) or was
 # picked as a deadlock victim is simply run again; its grants are unique per event.
 _LIVE_RETRY = {"autoretry_for": live.RETRYABLE, "retry_backoff": 1, "max_retries": 5}
 
@@ -42,7 +43,7 @@ def live_events(event_ids: list[int] | None = None) -> dict:
 @shared_task(name="promotions.live_sweep", acks_late=True, reject_on_worker_lost=True, **_LIVE_RETRY)
 def live_sweep() -> dict:
     """Due inaction checks, live campaigns' start and end (every 30 s from beat)."""
-    return live.live_sweep()
+    return sweeps.live_sweep()
 
 
 @shared_task(name="promotions.forecast_run", acks_late=True, reject_on_worker_lost=True)

@@ -15,7 +15,7 @@ from config import access, charts
 from config.account import timezone_label
 from promotions import forecast, outcomes, selectors, services, why
 from promotions import forms as section_forms
-from promotions.distribution import MSG_CODES_OUT
+from promotions.engine.runs import MSG_CODES_OUT
 from promotions.filters import CampaignFilter
 from promotions.models import Campaign, CampaignRun, Grant
 

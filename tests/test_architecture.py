@@ -60,9 +60,6 @@ KNOWN_CYCLES: list[frozenset[str]] = []
 KNOWN_LONG_MODULES = {
     "coupons.services": 833,
     "promotions.api": 598,
-    "promotions.distribution": 704,
-    "promotions.forecast": 538,
-    "promotions.live": 943,
     "promotions.models": 715,
     "promotions.selectors": 555,
     "promotions.views": 639,

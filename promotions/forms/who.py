@@ -230,7 +230,7 @@ class WhoForm(SectionForm):
         return data
 
     def _clean_filters(self, i: int) -> list:
-        """Trigger i's filters in the shape promotions/live.py reads; one error per bad row."""
+        """Trigger i's filters in the shape promotions/engine/live.py reads; one error per bad row."""
         event = self.value(f"trigger_event_{i}")
         clean, errors = who_rules.trigger_filters_check(
             i, event=event, rows=self.posted_filters(i), known=dict(self._event_props(event))

@@ -45,7 +45,7 @@ def stored_rows(filters, types: dict) -> list[dict]:
 
 
 def filter_rows_check(rows: list[dict], *, event: str, known: dict) -> tuple[list, list[tuple[int, str]]]:
-    """The rows in the shape promotions/live.py reads, and (row index, message) for each bad row.
+    """The rows in the shape promotions/engine/live.py reads, and (row index, message) for each bad row.
 
     `known`: the event's catalogued properties; a row on another property is refused (a typo would
     match nothing) when an event is chosen."""

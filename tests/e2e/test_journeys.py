@@ -21,7 +21,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from config.models import ApiKey
-from promotions import distribution
+from promotions.engine import runs, sweeps
 from promotions.models import Campaign, CampaignRun, Grant
 from segments import selectors
 from segments import services as segment_services
@@ -125,8 +125,8 @@ def test_marketer_uploads_a_list_publishes_a_send_now_campaign_and_watches_it_co
     # The distribution runs (as the beat sweep and the worker would) while the page polls.
     progress = page.locator("#run-progress")
     expect(progress.get_by_text("Run scheduled for")).to_be_visible()
-    [run_id] = distribution.runs_dispatch_due()
-    while distribution.run_distribute_chunk(run_id=run_id, chunk_size=1) == distribution.MORE:
+    [run_id] = sweeps.runs_dispatch_due()
+    while runs.run_distribute_chunk(run_id=run_id, chunk_size=1) == runs.MORE:
         time.sleep(0.3)  # one profile per chunk, so the bar has steps to show
     expect(progress.get_by_role("cell", name="Completed")).to_be_visible(timeout=15_000)
     expect(page.locator("#campaign-status")).to_have_text("Completed")

@@ -1,7 +1,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from promotions import live
+from promotions.engine import live
 from segments.models import Event
 from tests.e2e.conftest import sign_in
 from tests.factories import UserFactory

@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from promotions import distribution, holdout
+from promotions import holdout
+from promotions.engine import runs, sweeps
 from promotions.models import Campaign, CampaignRun, Grant
 from segments.models import CustomListMember, Event, Profile
 from tests.e2e.test_builder import PASSWORD, TZ_LABEL, catalogue, publish, save, section, start_campaign, swap  # noqa: F401
@@ -58,9 +59,9 @@ def test_goal_and_holdout_set_in_the_builder_then_uplift_and_why_on_the_campaign
     campaign = publish(page, name="Weekend cashback", status="Running")
 
     # The run (what the worker does), then the conversions: 40 % of the rewarded, 10 % of the holdout.
-    distribution.runs_dispatch_due()
+    sweeps.runs_dispatch_due()
     run = CampaignRun.objects.get(campaign=campaign)
-    while distribution.run_distribute_chunk(run_id=run.pk, chunk_size=250) == distribution.MORE:
+    while runs.run_distribute_chunk(run_id=run.pk, chunk_size=250) == runs.MORE:
         pass
     held = holdout.held_out_ids(campaign_id=campaign.pk, profile_ids=[p.pk for p in profiles], percent=10)
     assert Grant.objects.filter(campaign=campaign, reason=Grant.Reason.HELD_OUT).count() == len(held)

@@ -4,7 +4,7 @@ import datetime
 
 from django.utils import timezone
 
-from promotions import live
+from promotions.engine import live
 from promotions.models import Campaign, Grant
 from segments.models import Event
 from tests.promotions.factories import CampaignFactory, WalletFactory

@@ -205,7 +205,7 @@ def test_who_live_triggers_come_from_the_event_catalogue(marketer_client):
     data |= _filter_row(0, 0, "Amount", "greater_than", "500") | _filter_row(0, 1, "City", "contains", "Pune")
     post_section(marketer_client, campaign, "who", data)
     campaign.refresh_from_db()
-    # Stored in the shape promotions/live.py reads (segments.rules.validate_filters, typed from the catalogue).
+    # Stored in the shape promotions/engine/live.py reads (segments.rules.validate_filters, typed from the catalogue).
     assert campaign.triggers == [
         {
             "event": "Charged",

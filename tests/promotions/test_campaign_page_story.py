@@ -5,7 +5,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from promotions import live
+from promotions.engine import limits
 from promotions.models import Campaign, Grant
 from tests.promotions.factories import VoucherListFactory
 from tests.promotions.helpers import KOLKATA, campaign_live, campaign_past
@@ -93,7 +93,7 @@ def test_live_voucher_campaign_whose_codes_run_out_completes():
     campaign.refresh_from_db()
     assert (campaign.status, campaign.end_reason) == (
         C.Status.COMPLETED,
-        live.END_CODES_OUT.format(source="voucher list"),
+        limits.END_CODES_OUT.format(source="voucher list"),
     )
 
 

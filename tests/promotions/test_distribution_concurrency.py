@@ -10,7 +10,7 @@ from django.utils import timezone
 from config import row_triggers
 from coupons import services as coupon_services
 from coupons.models import CodeAssignment
-from promotions import distribution
+from promotions.engine import grants, runs, sweeps
 from promotions.models import Campaign, CampaignRun, Grant
 from segments.models import Event
 from tests.coupons.factories import BulkCouponFactory
@@ -23,7 +23,7 @@ C = Campaign
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, *chain: None)
+    monkeypatch.setattr(runs, "chunk_enqueue", lambda run_id, *chain: None)
 
 
 def in_threads(target, count=2):
@@ -50,12 +50,12 @@ def in_threads(target, count=2):
 def running_run(campaign):
     Campaign.objects.filter(pk=campaign.pk).update(status=C.Status.RUNNING)
     run = CampaignRun.objects.create(campaign=campaign, scheduled_for=timezone.now() - datetime.timedelta(seconds=1))
-    assert distribution.runs_dispatch_due() == [run.pk]
+    assert sweeps.runs_dispatch_due() == [run.pk]
     return run
 
 
 def drain(run_id):
-    while distribution.run_distribute_chunk(run_id=run_id, chunk_size=3) == distribution.MORE:
+    while runs.run_distribute_chunk(run_id=run_id, chunk_size=3) == runs.MORE:
         pass
 
 
@@ -98,7 +98,7 @@ def test_concurrent_dispatchers_start_each_run_once():
     lock = threading.Lock()
 
     def dispatch():
-        ids = distribution.runs_dispatch_due()
+        ids = sweeps.runs_dispatch_due()
         with lock:
             started.extend(ids)
 
@@ -139,7 +139,7 @@ def test_skipping_fk_triggers_a_chunk_still_locks_its_profiles_until_commit(monk
     run = running_run(campaign)
     victim = campaign.custom_list.members.order_by("profile_id").first().profile_id
     inserted, release = threading.Event(), threading.Event()
-    real_insert = distribution._grants_insert
+    real_insert = grants._grants_insert
 
     def insert_then_wait(*args, **kwargs):
         new = real_insert(*args, **kwargs)
@@ -147,12 +147,12 @@ def test_skipping_fk_triggers_a_chunk_still_locks_its_profiles_until_commit(monk
         release.wait(10)
         return new
 
-    monkeypatch.setattr(distribution, "_grants_insert", insert_then_wait)
+    monkeypatch.setattr(grants, "_grants_insert", insert_then_wait)
     outcome = []
 
     def chunk():
         try:
-            outcome.append(distribution.run_distribute_chunk(run_id=run.pk, chunk_size=10))
+            outcome.append(runs.run_distribute_chunk(run_id=run.pk, chunk_size=10))
         finally:
             connection.close()
 
@@ -166,5 +166,5 @@ def test_skipping_fk_triggers_a_chunk_still_locks_its_profiles_until_commit(monk
     finally:
         release.set()
         worker.join()
-    assert outcome == [distribution.DONE]
+    assert outcome == [runs.DONE]
     assert Grant.objects.filter(campaign=campaign, profile_id=victim, granted=True).exists()

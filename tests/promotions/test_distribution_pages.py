@@ -7,7 +7,7 @@ import io
 import pytest
 from django.utils import timezone
 
-from promotions import distribution
+from promotions.engine import runs, sweeps
 from promotions.models import Campaign, CampaignRun, Grant
 from tests.promotions.helpers import campaign_past
 from tests.segments.factories import ProfileFactory
@@ -17,14 +17,14 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, *chain: None)
+    monkeypatch.setattr(runs, "chunk_enqueue", lambda run_id, *chain: None)
 
 
 def distributed(**overrides):
     campaign = campaign_past(status=Campaign.Status.RUNNING, **overrides)
     run = CampaignRun.objects.create(campaign=campaign, scheduled_for=timezone.now() - datetime.timedelta(seconds=1))
-    distribution.runs_dispatch_due()
-    while distribution.run_distribute_chunk(run_id=run.pk) == distribution.MORE:
+    sweeps.runs_dispatch_due()
+    while runs.run_distribute_chunk(run_id=run.pk) == runs.MORE:
         pass
     return campaign
 

@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from coupons import services as coupon_services
 from coupons.models import CodeAssignment
-from promotions import distribution, selectors, services, tasks
+from promotions import selectors, services, tasks
+from promotions.engine import grants, runs, sweeps
 from promotions.models import Campaign, CampaignRun, CampaignRunPartition, Grant
 from tests.coupons.factories import BulkCouponFactory
 from tests.promotions.helpers import campaign_past
@@ -61,7 +62,7 @@ class Broker:
 @pytest.fixture
 def broker(monkeypatch):
     broker = Broker()
-    monkeypatch.setattr(distribution, "_enqueue", broker.send)
+    monkeypatch.setattr(runs, "chunk_enqueue", broker.send)
     return broker
 
 
@@ -106,7 +107,7 @@ def work(broker, workers=4, *, on_error=None):
 
 def in_flight(monkeypatch, delay=0.03):
     """Count the chunks rewarding at the same moment (each made a little slower to overlap)."""
-    real = distribution.reward_profiles
+    real = grants.reward_profiles
     state = {"now": 0, "max": 0}
     lock = threading.Lock()
 
@@ -121,14 +122,14 @@ def in_flight(monkeypatch, delay=0.03):
             with lock:
                 state["now"] -= 1
 
-    monkeypatch.setattr(distribution, "reward_profiles", rewarding)
+    monkeypatch.setattr(grants, "reward_profiles", rewarding)
     return state
 
 
 def publish(campaign):
     Campaign.objects.filter(pk=campaign.pk).update(status=C.Status.RUNNING)
     run = CampaignRun.objects.create(campaign=campaign, scheduled_for=timezone.now() - datetime.timedelta(seconds=1))
-    assert distribution.runs_dispatch_due() == [run.pk]
+    assert sweeps.runs_dispatch_due() == [run.pk]
     return run
 
 
@@ -190,7 +191,7 @@ def test_a_partition_that_fills_its_chunks_exactly_ends_with_its_last_chunk_not_
 
 
 def test_the_last_two_partitions_finishing_at_the_same_moment_complete_the_run_exactly_once(broker, monkeypatch):
-    real_done, real_finish = distribution._partition_done, distribution._finish
+    real_done, real_finish = runs._partition_done, runs._finish
     finished = []
     for _ in range(3):
         both = threading.Barrier(2, timeout=20)
@@ -199,8 +200,8 @@ def test_the_last_two_partitions_finishing_at_the_same_moment_complete_the_run_e
             both.wait()  # each in its own open transaction, its last chunk written
             return real_done(part, campaign)
 
-        monkeypatch.setattr(distribution, "_partition_done", done_together)
-        monkeypatch.setattr(distribution, "_finish", lambda run, c: finished.append(run.pk) or real_finish(run, c))
+        monkeypatch.setattr(runs, "_partition_done", done_together)
+        monkeypatch.setattr(runs, "_finish", lambda run, c: finished.append(run.pk) or real_finish(run, c))
         campaign = campaign_past(members=10)  # two partitions of 5: chunks of 4, then 1 (done)
         run = publish(campaign)
         assert CampaignRunPartition.objects.filter(run=run).count() == 2
@@ -239,7 +240,7 @@ def test_pause_in_the_middle_stops_every_partition_and_resume_finishes_the_run(b
     assert CampaignRun.objects.get(pk=run.pk).status == CampaignRun.Status.RUNNING
     halted = CampaignRunPartition.objects.filter(run=run, done=False)
     assert halted.count() >= 2  # the pause caught several partitions mid-way, not one chain
-    assert distribution.runs_recover_stalled(now=timezone.now() + datetime.timedelta(hours=1)) == []  # waits
+    assert sweeps.runs_recover_stalled(now=timezone.now() + datetime.timedelta(hours=1)) == []  # waits
 
     broker.sent.clear()
     services.campaign_resume(campaign=campaign, actor=None)
@@ -286,7 +287,7 @@ def test_duplicate_chunk_tasks_of_every_partition_on_four_workers_give_nothing_t
         if partition is not None:  # every partition's every chunk task delivered twice
             real_send(run_id, partition, chunk)
 
-    monkeypatch.setattr(distribution, "_enqueue", send_twice)
+    monkeypatch.setattr(runs, "chunk_enqueue", send_twice)
     members = 40
     campaign = campaign_past(members=members)
     run = publish(campaign)
@@ -319,7 +320,7 @@ def test_a_lost_and_a_crashed_partition_are_picked_up_by_the_sweep_and_the_run_c
         return False
 
     broker.drop = lose_partition_one
-    real_insert = distribution._grants_insert
+    real_insert = grants._grants_insert
     crashes = []
 
     part = CampaignRunPartition.objects.get(run=run, index=2)
@@ -331,7 +332,7 @@ def test_a_lost_and_a_crashed_partition_are_picked_up_by_the_sweep_and_the_run_c
             raise RuntimeError("worker killed")
         return real_insert(ids, outcome, **kwargs)
 
-    monkeypatch.setattr(distribution, "_grants_insert", crash_partition_two)
+    monkeypatch.setattr(grants, "_grants_insert", crash_partition_two)
     errors = work(broker)
     assert [str(e) for e in errors] == ["worker killed"] and lost["n"] == 1
     owed = CampaignRunPartition.objects.filter(run=run, done=False)
@@ -341,7 +342,7 @@ def test_a_lost_and_a_crashed_partition_are_picked_up_by_the_sweep_and_the_run_c
 
     broker.sent.clear()
     stall = datetime.timedelta(seconds=settings.RUN_STALL_SECONDS + 1)
-    assert distribution.runs_recover_stalled(now=timezone.now() + stall) == [run.pk]
+    assert sweeps.runs_recover_stalled(now=timezone.now() + stall) == [run.pk]
     assert sorted(broker.sent) == [(run.pk, 1), (run.pk, 2)]  # only the partitions owed
     assert work(broker) == []
     run = assert_each_rewarded_once(campaign, members)
@@ -362,20 +363,20 @@ def test_two_partitioned_runs_sharing_one_bulk_coupon_never_give_a_code_twice(br
         )
         for _ in range(2)
     ]
-    runs = [publish(campaign) for campaign in campaigns]
-    assert all(CampaignRunPartition.objects.filter(run=run).count() == 4 for run in runs)
+    both = [publish(campaign) for campaign in campaigns]
+    assert all(CampaignRunPartition.objects.filter(run=run).count() == 4 for run in both)
     assert work(broker) == []
 
     codes = list(CodeAssignment.objects.values_list("code", flat=True))
     assert len(codes) == 50 == len(set(codes))  # every code given once, across both runs
-    for campaign, run in zip(campaigns, runs, strict=True):
+    for campaign, run in zip(campaigns, both, strict=True):
         holders = CodeAssignment.objects.filter(campaign=campaign).values_list("profile_id", flat=True)
         assert len(holders) == len(set(holders))
         run.refresh_from_db()
         assert run.status == "completed" and run.processed == 32 and run.granted == len(holders)
     out = Grant.objects.filter(granted=False, reason="Bulk codes exhausted").count()
     assert out == 64 - 50
-    assert any(run.error == distribution.MSG_CODES_OUT for run in CampaignRun.objects.all())
+    assert any(run.error == runs.MSG_CODES_OUT for run in CampaignRun.objects.all())
 
 
 def test_a_running_runs_progress_is_the_sum_of_its_partitions_on_every_screen(
@@ -384,8 +385,8 @@ def test_a_running_runs_progress_is_the_sum_of_its_partitions_on_every_screen(
     campaign = campaign_past(members=40, user=marketer)
     run = publish(campaign)
     # Two of the four partitions have done a chunk each (on different workers, say).
-    assert distribution.run_distribute_chunk(run_id=run.pk, partition=0, chunk=0) == distribution.MORE
-    assert distribution.run_distribute_chunk(run_id=run.pk, partition=2, chunk=0) == distribution.MORE
+    assert runs.run_distribute_chunk(run_id=run.pk, partition=0, chunk=0) == runs.MORE
+    assert runs.run_distribute_chunk(run_id=run.pk, partition=2, chunk=0) == runs.MORE
     assert CampaignRun.objects.get(pk=run.pk).processed == 0  # the run row is written once, at the end
 
     partial = marketer_client.get(f"/campaigns/{campaign.pk}/progress/", HTTP_HX_REQUEST="true").content.decode()
@@ -404,7 +405,7 @@ def test_a_running_runs_progress_is_the_sum_of_its_partitions_on_every_screen(
     assert listed[0]["id"] == campaign.pk and listed[0]["rewardedProfiles"] == 8
 
     # A copy of partition 0's first task, delivered late, does nothing.
-    assert distribution.run_distribute_chunk(run_id=run.pk, partition=0, chunk=0) == distribution.DONE
+    assert runs.run_distribute_chunk(run_id=run.pk, partition=0, chunk=0) == runs.DONE
     assert Grant.objects.filter(campaign=campaign).count() == 8
 
 
@@ -421,8 +422,8 @@ def test_a_recurring_run_due_while_the_previous_one_runs_waits_for_it(broker):
     )
     first = publish(campaign)
     second = CampaignRun.objects.create(campaign=campaign, scheduled_for=timezone.now() - datetime.timedelta(seconds=1))
-    assert distribution.runs_dispatch_due() == []  # the first still runs: the runs never overlap
+    assert sweeps.runs_dispatch_due() == []  # the first still runs: the runs never overlap
     assert CampaignRun.objects.get(pk=second.pk).status == CampaignRun.Status.PENDING
-    while distribution.run_distribute_chunk(run_id=first.pk) == distribution.MORE:
+    while runs.run_distribute_chunk(run_id=first.pk) == runs.MORE:
         pass
-    assert distribution.runs_dispatch_due() == [second.pk]
+    assert sweeps.runs_dispatch_due() == [second.pk]

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from promotions.distribution import points_for, points_lifecycle
+from promotions.engine.rewards import points_for, points_lifecycle
 from promotions.models import Campaign
 from wallets.models import Wallet
 

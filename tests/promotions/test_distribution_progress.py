@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from coupons import services as coupon_services
-from promotions import distribution
+from promotions.engine import runs, sweeps
 from promotions.models import Campaign, CampaignRun
 from tests.coupons.factories import BulkCouponFactory
 from tests.promotions.helpers import HTMX, campaign_past
@@ -18,13 +18,13 @@ POLL = 'hx-trigger="every 3s"'
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, *chain: None)
+    monkeypatch.setattr(runs, "chunk_enqueue", lambda run_id, *chain: None)
 
 
 def running(campaign):
     Campaign.objects.filter(pk=campaign.pk).update(status=C.Status.RUNNING)
     run = CampaignRun.objects.create(campaign=campaign, scheduled_for=timezone.now() - datetime.timedelta(seconds=1))
-    assert distribution.runs_dispatch_due() == [run.pk]
+    assert sweeps.runs_dispatch_due() == [run.pk]
     return run
 
 
@@ -38,7 +38,7 @@ def test_progress_region_polls_while_distributing_and_stops_when_done(marketer_c
     page = marketer_client.get(f"/campaigns/{campaign.pk}/").content.decode()
     assert f'hx-get="/campaigns/{campaign.pk}/progress/" {POLL}' in page
 
-    distribution.run_distribute_chunk(run_id=run.pk, chunk_size=2)
+    runs.run_distribute_chunk(run_id=run.pk, chunk_size=2)
     response = progress(marketer_client, campaign)
     partial = response.content.decode()
     assert "<html" not in partial and partial.lstrip().startswith('<div id="run-progress"')
@@ -46,7 +46,7 @@ def test_progress_region_polls_while_distributing_and_stops_when_done(marketer_c
     assert "2 of 5 processed · 2 granted" in partial
     assert 'aria-valuenow="40"' in partial
 
-    while distribution.run_distribute_chunk(run_id=run.pk, chunk_size=2) == distribution.MORE:
+    while runs.run_distribute_chunk(run_id=run.pk, chunk_size=2) == runs.MORE:
         pass
     response = progress(marketer_client, campaign)
     partial = response.content.decode()
@@ -81,7 +81,7 @@ def test_codes_ran_out_alert_on_the_campaign_page(marketer_client):
     )
     run = running(campaign)
     assert 'id="codes-out-alert"' not in marketer_client.get(f"/campaigns/{campaign.pk}/").content.decode()
-    while distribution.run_distribute_chunk(run_id=run.pk) == distribution.MORE:
+    while runs.run_distribute_chunk(run_id=run.pk) == runs.MORE:
         pass
     page = marketer_client.get(f"/campaigns/{campaign.pk}/").content.decode()
     alert = 'id="codes-out-alert">Codes ran out: some profiles got no code (Bulk codes exhausted). Add codes to the'

@@ -7,7 +7,8 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from promotions import distribution, services, tasks
+from promotions import services, tasks
+from promotions.engine import runs, sweeps
 from promotions.models import Campaign, CampaignRun, CampaignRunPartition, Grant
 from tests.promotions.helpers import campaign_past
 from tests.segments.factories import ProfileFactory
@@ -20,7 +21,7 @@ C = Campaign
 def no_broker(monkeypatch):
     """Record enqueued chunks instead of sending them to a broker."""
     sent = []
-    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, *chain: sent.append(run_id))
+    monkeypatch.setattr(runs, "chunk_enqueue", lambda run_id, *chain: sent.append(run_id))
     return sent
 
 
@@ -33,13 +34,13 @@ def started_run(campaign, *, at=None):
     Campaign.objects.filter(pk=campaign.pk).update(status=C.Status.RUNNING)
     at = at or timezone.now()
     run = CampaignRun.objects.create(campaign=campaign, scheduled_for=at - datetime.timedelta(seconds=1))
-    assert distribution.runs_dispatch_due(now=at) == [run.pk]
+    assert sweeps.runs_dispatch_due(now=at) == [run.pk]
     run.refresh_from_db()
     return run
 
 
 def drain(run, chunk_size=2):
-    while distribution.run_distribute_chunk(run_id=run.pk, chunk_size=chunk_size) == distribution.MORE:
+    while runs.run_distribute_chunk(run_id=run.pk, chunk_size=chunk_size) == runs.MORE:
         pass
     run.refresh_from_db()
     return run
@@ -63,24 +64,24 @@ def test_running_run_silent_past_the_stall_limit_is_enqueued_again_and_completes
     started = timezone.now() - datetime.timedelta(minutes=20)
     run = started_run(campaign, at=started)
     # One chunk went through, then the worker died and its next chunk task was lost.
-    assert distribution.run_distribute_chunk(run_id=run.pk, chunk_size=2) == distribution.MORE
+    assert runs.run_distribute_chunk(run_id=run.pk, chunk_size=2) == runs.MORE
     CampaignRunPartition.objects.filter(run=run).update(heartbeat_at=started + datetime.timedelta(minutes=1))
     no_broker.clear()
 
     now = timezone.now()
     with django_capture_on_commit_callbacks(execute=True):
-        assert distribution.runs_recover_stalled(now=now) == [run.pk]
+        assert sweeps.runs_recover_stalled(now=now) == [run.pk]
     assert no_broker == [run.pk]
     assert CampaignRunPartition.objects.get(run=run).heartbeat_at == now
     # Just re-enqueued: the next sweep leaves it alone.
-    assert distribution.runs_recover_stalled(now=now + datetime.timedelta(seconds=30)) == []
+    assert sweeps.runs_recover_stalled(now=now + datetime.timedelta(seconds=30)) == []
 
     drain(run)
     assert (run.status, run.processed, run.granted) == (CampaignRun.Status.COMPLETED, 5, 5)
     per_profile = list(Lot.objects.filter(campaign=campaign).values_list("profile_id", flat=True))
     assert len(per_profile) == 5 == len(set(per_profile))
     # The lost original delivery turning up late changes nothing.
-    assert distribution.run_distribute_chunk(run_id=run.pk, chunk_size=2) == distribution.DONE
+    assert runs.run_distribute_chunk(run_id=run.pk, chunk_size=2) == runs.DONE
     assert Lot.objects.filter(campaign=campaign).count() == 5
     assert Grant.objects.filter(campaign=campaign).count() == 5
 
@@ -89,27 +90,27 @@ def test_running_run_silent_past_the_stall_limit_is_enqueued_again_and_completes
 def test_each_committed_chunk_keeps_the_run_from_counting_as_stalled():
     campaign = campaign_past(members=5)
     run = started_run(campaign, at=timezone.now() - datetime.timedelta(minutes=20))
-    assert distribution.runs_recover_stalled() == [run.pk]  # silent since it started 20 minutes ago
+    assert sweeps.runs_recover_stalled() == [run.pk]  # silent since it started 20 minutes ago
     CampaignRunPartition.objects.filter(run=run).update(heartbeat_at=timezone.now() - datetime.timedelta(minutes=20))
-    distribution.run_distribute_chunk(run_id=run.pk, chunk_size=2)
-    assert distribution.runs_recover_stalled() == []
-    assert distribution.runs_recover_stalled(now=timezone.now() + datetime.timedelta(minutes=6)) == [run.pk]
+    runs.run_distribute_chunk(run_id=run.pk, chunk_size=2)
+    assert sweeps.runs_recover_stalled() == []
+    assert sweeps.runs_recover_stalled(now=timezone.now() + datetime.timedelta(minutes=6)) == [run.pk]
 
 
 @pytest.mark.django_db
 def test_stalled_run_of_a_paused_campaign_waits_for_resume(no_broker, django_capture_on_commit_callbacks):
     campaign = campaign_past(members=5)
     run = started_run(campaign, at=timezone.now() - datetime.timedelta(minutes=20))
-    distribution.run_distribute_chunk(run_id=run.pk, chunk_size=2)
+    runs.run_distribute_chunk(run_id=run.pk, chunk_size=2)
     services.campaign_pause(campaign=campaign, actor=None)
     later = timezone.now() + datetime.timedelta(hours=1)
-    assert distribution.runs_recover_stalled(now=later) == []
+    assert sweeps.runs_recover_stalled(now=later) == []
     no_broker.clear()
     with django_capture_on_commit_callbacks(execute=True):
         services.campaign_resume(campaign=campaign, actor=None)
     assert no_broker == [run.pk]
     # Resume sent a fresh chunk task: the sweep does not add a second one.
-    assert distribution.runs_recover_stalled() == []
+    assert sweeps.runs_recover_stalled() == []
 
 
 @pytest.mark.django_db
@@ -124,7 +125,7 @@ def test_pending_completed_and_cancelled_runs_are_never_recovered():
             status=status,
             heartbeat_at=long_ago,
         )
-    assert distribution.runs_recover_stalled() == []
+    assert sweeps.runs_recover_stalled() == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -147,11 +148,11 @@ def test_run_whose_chunk_is_working_right_now_is_skipped_by_the_sweep():
     worker.start()
     try:
         assert locked.wait(timeout=30)
-        assert distribution.runs_recover_stalled() == []
+        assert sweeps.runs_recover_stalled() == []
     finally:
         release.set()
         worker.join()
-    assert distribution.runs_recover_stalled() == [run.pk]
+    assert sweeps.runs_recover_stalled() == [run.pk]
 
 
 @pytest.mark.django_db
@@ -189,7 +190,7 @@ def test_profile_rewarded_on_two_runs_counts_once_in_profiles_rewarded(marketer_
     campaign.custom_list.members.create(profile=newcomer)
     second = CampaignRun.objects.get(campaign=campaign, status=CampaignRun.Status.PENDING)
     CampaignRun.objects.filter(pk=second.pk).update(scheduled_for=timezone.now() - datetime.timedelta(seconds=1))
-    distribution.runs_dispatch_due()
+    sweeps.runs_dispatch_due()
     drain(CampaignRun.objects.get(pk=second.pk))
 
     # 3 rewarded twice + 1 newcomer once: 7 rewards, 4 profiles.
@@ -209,11 +210,11 @@ def test_profiles_rewarded_count_costs_one_query_per_chunk_whatever_its_size(dja
     drain(started_run(campaign, at=timezone.now() - datetime.timedelta(days=1)), chunk_size=40)
     second = CampaignRun.objects.get(campaign=campaign, status=CampaignRun.Status.PENDING)
     CampaignRun.objects.filter(pk=second.pk).update(scheduled_for=timezone.now() - datetime.timedelta(seconds=1))
-    distribution.runs_dispatch_due()
+    sweeps.runs_dispatch_due()
     with django_assert_max_num_queries(30) as small:
-        distribution.run_distribute_chunk(run_id=second.pk, chunk_size=5)
+        runs.run_distribute_chunk(run_id=second.pk, chunk_size=5)
     with django_assert_max_num_queries(30) as large:
-        distribution.run_distribute_chunk(run_id=second.pk, chunk_size=30)
+        runs.run_distribute_chunk(run_id=second.pk, chunk_size=30)
     assert len(large.captured_queries) <= len(small.captured_queries)
     campaign.refresh_from_db()
     assert campaign.rewarded_profiles == 40

@@ -8,7 +8,8 @@ from django.db import connection
 from django.utils import timezone
 
 from coupons.models import CodeAssignment, Coupon
-from promotions import distribution, services
+from promotions import services
+from promotions.engine import grants, runs, sweeps
 from promotions.models import Campaign, CampaignRun, Grant
 from tests.promotions.factories import VoucherListFactory
 from tests.promotions.helpers import bulk_coupon, campaign_past
@@ -25,7 +26,7 @@ R = Grant.Reason
 def no_broker(monkeypatch):
     """Record enqueued chunks instead of sending them to a broker."""
     sent = []
-    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, *chain: sent.append(run_id))
+    monkeypatch.setattr(runs, "chunk_enqueue", lambda run_id, *chain: sent.append(run_id))
     return sent
 
 
@@ -37,7 +38,7 @@ def published(campaign, **status):
 
 def start(campaign):
     run = published(campaign)
-    assert distribution.runs_dispatch_due() == [run.pk]
+    assert sweeps.runs_dispatch_due() == [run.pk]
     run.refresh_from_db()
     return run
 
@@ -45,9 +46,9 @@ def start(campaign):
 def drain(run, chunk_size=2):
     outcomes = []
     while True:
-        outcome = distribution.run_distribute_chunk(run_id=run.pk, chunk_size=chunk_size)
+        outcome = runs.run_distribute_chunk(run_id=run.pk, chunk_size=chunk_size)
         outcomes.append(outcome)
-        if outcome != distribution.MORE:
+        if outcome != runs.MORE:
             break
     run.refresh_from_db()
     return outcomes
@@ -75,8 +76,8 @@ def test_chunk_task_delivered_twice_changes_nothing(no_broker):
     run = start(campaign)
     drain(run, chunk_size=10)
     before = (Lot.objects.count(), Grant.objects.count())
-    assert distribution.run_distribute_chunk(run_id=run.pk) == "done"
-    assert distribution.reward_profiles(
+    assert runs.run_distribute_chunk(run_id=run.pk) == "done"
+    assert grants.reward_profiles(
         campaign=campaign,
         profile_ids=list(campaign.custom_list.members.values_list("profile_id", flat=True)),
         occurrence=f"run:{run.pk}",
@@ -89,7 +90,7 @@ def test_chunk_task_delivered_twice_changes_nothing(no_broker):
 def test_crash_after_catalogue_call_rolls_back_and_rerun_rewards_each_once(monkeypatch):
     campaign = campaign_past(members=5)
     run = start(campaign)
-    real_insert = distribution._grants_insert
+    real_insert = grants._grants_insert
     calls = {"n": 0}
 
     def crash_on_second_chunk(*args, **kwargs):
@@ -98,10 +99,10 @@ def test_crash_after_catalogue_call_rolls_back_and_rerun_rewards_each_once(monke
             raise RuntimeError("worker killed")
         return real_insert(*args, **kwargs)
 
-    monkeypatch.setattr(distribution, "_grants_insert", crash_on_second_chunk)
-    assert distribution.run_distribute_chunk(run_id=run.pk, chunk_size=2) == "more"
+    monkeypatch.setattr(grants, "_grants_insert", crash_on_second_chunk)
+    assert runs.run_distribute_chunk(run_id=run.pk, chunk_size=2) == "more"
     with pytest.raises(RuntimeError):
-        distribution.run_distribute_chunk(run_id=run.pk, chunk_size=2)
+        runs.run_distribute_chunk(run_id=run.pk, chunk_size=2)
     assert Lot.objects.filter(campaign=campaign).count() == 2
     drain(run)
     assert run.status == CampaignRun.Status.COMPLETED
@@ -114,9 +115,9 @@ def test_crash_after_catalogue_call_rolls_back_and_rerun_rewards_each_once(monke
 def test_pause_stops_between_chunks_and_resume_continues(no_broker, django_capture_on_commit_callbacks):
     campaign = campaign_past(members=5)
     run = start(campaign)
-    assert distribution.run_distribute_chunk(run_id=run.pk, chunk_size=2) == "more"
+    assert runs.run_distribute_chunk(run_id=run.pk, chunk_size=2) == "more"
     services.campaign_pause(campaign=campaign, actor=None)
-    assert distribution.run_distribute_chunk(run_id=run.pk, chunk_size=2) == "halted"
+    assert runs.run_distribute_chunk(run_id=run.pk, chunk_size=2) == "halted"
     assert Grant.objects.filter(campaign=campaign).count() == 2
     no_broker.clear()
     with django_capture_on_commit_callbacks(execute=True):
@@ -131,9 +132,9 @@ def test_pause_stops_between_chunks_and_resume_continues(no_broker, django_captu
 def test_stop_cancels_the_run_between_chunks():
     campaign = campaign_past(members=5)
     run = start(campaign)
-    distribution.run_distribute_chunk(run_id=run.pk, chunk_size=2)
+    runs.run_distribute_chunk(run_id=run.pk, chunk_size=2)
     services.campaign_stop(campaign=campaign, actor=None)
-    assert distribution.run_distribute_chunk(run_id=run.pk, chunk_size=2) == "done"
+    assert runs.run_distribute_chunk(run_id=run.pk, chunk_size=2) == "done"
     run.refresh_from_db()
     assert run.status == CampaignRun.Status.CANCELLED
     assert Grant.objects.filter(campaign=campaign).count() == 2
@@ -151,7 +152,7 @@ def test_bulk_codes_exhausted_for_the_rest():
     codes = set(CodeAssignment.objects.filter(campaign=campaign).values_list("code", flat=True))
     assert set(granted.values_list("code", flat=True)) == codes and len(codes) == 3
     assert list(Grant.objects.filter(granted=False).values_list("reason", flat=True)) == [R.BULK_CODES_EXHAUSTED] * 2
-    assert run.error == distribution.MSG_CODES_OUT
+    assert run.error == runs.MSG_CODES_OUT
     assert (run.processed, run.granted) == (5, 3)
 
 
@@ -205,9 +206,9 @@ def test_query_count_per_chunk_does_not_grow_with_chunk_size(django_assert_max_n
     # A constant set: the chunk, the run heartbeat, and the system events (one insert and two
     # catalogue reads; the first chunk also writes the catalogue rows of `Points Credited`).
     with django_assert_max_num_queries(30) as small:
-        distribution.run_distribute_chunk(run_id=run.pk, chunk_size=5)
+        runs.run_distribute_chunk(run_id=run.pk, chunk_size=5)
     with django_assert_max_num_queries(30) as large:
-        distribution.run_distribute_chunk(run_id=run.pk, chunk_size=50)
+        runs.run_distribute_chunk(run_id=run.pk, chunk_size=50)
     assert len(large.captured_queries) <= len(small.captured_queries)
 
 
@@ -234,15 +235,15 @@ def test_recurring_start_creates_the_next_run_and_a_missed_outage_runs_once():
     # A beat outage left two overdue runs: only the latest runs, the older is cancelled as missed.
     old = CampaignRun.objects.create(campaign=campaign, scheduled_for=now - datetime.timedelta(days=1, minutes=5))
     latest = CampaignRun.objects.create(campaign=campaign, scheduled_for=now - datetime.timedelta(minutes=5))
-    assert distribution.runs_dispatch_due(now=now) == [latest.pk]
+    assert sweeps.runs_dispatch_due(now=now) == [latest.pk]
     old.refresh_from_db()
-    assert (old.status, old.error) == (CampaignRun.Status.CANCELLED, distribution.MSG_MISSED)
+    assert (old.status, old.error) == (CampaignRun.Status.CANCELLED, sweeps.MSG_MISSED)
     upcoming = CampaignRun.objects.get(campaign=campaign, status=CampaignRun.Status.PENDING)
     assert now < upcoming.scheduled_for <= now + datetime.timedelta(days=1)
     campaign.refresh_from_db()
     assert campaign.status == C.Status.RUNNING
     # Dispatching again at once starts nothing new and plans nothing twice.
-    assert distribution.runs_dispatch_due(now=now) == []
+    assert sweeps.runs_dispatch_due(now=now) == []
     assert CampaignRun.objects.filter(campaign=campaign).count() == 3
     drain(CampaignRun.objects.get(pk=latest.pk))
     campaign.refresh_from_db()
@@ -255,14 +256,14 @@ def test_reward_again_off_excludes_earlier_grants_and_on_includes_them():
         first = CampaignRun.objects.create(
             campaign=campaign, scheduled_for=timezone.now() - datetime.timedelta(hours=1)
         )
-        distribution.runs_dispatch_due()
+        sweeps.runs_dispatch_due()
         drain(first)
         from tests.segments.factories import ProfileFactory
 
         campaign.custom_list.members.create(profile=ProfileFactory())
         second = CampaignRun.objects.get(campaign=campaign, status=CampaignRun.Status.PENDING)
         CampaignRun.objects.filter(pk=second.pk).update(scheduled_for=timezone.now() - datetime.timedelta(seconds=1))
-        distribution.runs_dispatch_due()
+        sweeps.runs_dispatch_due()
         drain(second)
         assert Grant.objects.filter(campaign=campaign, occurrence=f"run:{second.pk}").count() == expected
 
@@ -271,11 +272,11 @@ def test_no_run_after_the_end_date_completes_the_campaign():
     today = timezone.localdate()
     campaign = recurring(recurrence_end=today - datetime.timedelta(days=1))
     run = CampaignRun.objects.create(campaign=campaign, scheduled_for=timezone.now() - datetime.timedelta(days=1))
-    distribution.runs_dispatch_due()
+    sweeps.runs_dispatch_due()
     assert not CampaignRun.objects.filter(campaign=campaign, status=CampaignRun.Status.PENDING).exists()
     drain(run)
     campaign.refresh_from_db()
-    assert (campaign.status, campaign.end_reason) == (C.Status.COMPLETED, distribution.END_NO_RUNS)
+    assert (campaign.status, campaign.end_reason) == (C.Status.COMPLETED, runs.END_NO_RUNS)
 
 
 def test_paused_campaign_runs_wait_and_stopped_ones_are_cancelled():
@@ -283,7 +284,7 @@ def test_paused_campaign_runs_wait_and_stopped_ones_are_cancelled():
     run = published(paused, status=C.Status.PAUSED)
     stopped = campaign_past(members=1)
     gone = published(stopped, status=C.Status.STOPPED)
-    assert distribution.runs_dispatch_due() == []
+    assert sweeps.runs_dispatch_due() == []
     run.refresh_from_db()
     gone.refresh_from_db()
     assert run.status == CampaignRun.Status.PENDING and gone.status == CampaignRun.Status.CANCELLED
@@ -292,7 +293,7 @@ def test_paused_campaign_runs_wait_and_stopped_ones_are_cancelled():
 def test_future_runs_are_not_dispatched():
     campaign = campaign_past(members=1, status=C.Status.SCHEDULED)
     CampaignRun.objects.create(campaign=campaign, scheduled_for=timezone.now() + datetime.timedelta(minutes=5))
-    assert distribution.runs_dispatch_due() == []
+    assert sweeps.runs_dispatch_due() == []
 
 
 def test_connection_vendor_is_postgresql():

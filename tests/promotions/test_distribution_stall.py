@@ -15,7 +15,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from promotions import distribution, selectors
+from promotions import selectors
+from promotions.engine import runs, sweeps
 from promotions.models import Campaign, CampaignRun, CampaignRunPartition
 from segments.models import CustomListMember
 from tests.promotions.helpers import campaign_past
@@ -28,7 +29,7 @@ DISPATCH_SWEEP_SECONDS = 30  # promotions/migrations/0004_beat_dispatch_due_runs
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
     sent = []
-    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, *chain: sent.append(run_id))
+    monkeypatch.setattr(runs, "chunk_enqueue", lambda run_id, *chain: sent.append(run_id))
     return sent
 
 
@@ -36,7 +37,7 @@ def started_run(campaign, *, at=None):
     Campaign.objects.filter(pk=campaign.pk).update(status=C.Status.RUNNING)
     at = at or timezone.now()
     run = CampaignRun.objects.create(campaign=campaign, scheduled_for=at - datetime.timedelta(seconds=1))
-    assert distribution.runs_dispatch_due(now=at) == [run.pk]
+    assert sweeps.runs_dispatch_due(now=at) == [run.pk]
     return run
 
 
@@ -45,14 +46,14 @@ def test_a_run_silent_for_the_stall_limit_is_resumed_within_90_seconds_of_its_la
     assert settings.RUN_STALL_SECONDS + DISPATCH_SWEEP_SECONDS <= 90
     campaign = campaign_past(members=5)
     run = started_run(campaign)
-    assert distribution.run_distribute_chunk(run_id=run.pk, chunk_size=2) == distribution.MORE
+    assert runs.run_distribute_chunk(run_id=run.pk, chunk_size=2) == runs.MORE
     last_chunk = CampaignRunPartition.objects.get(run=run).heartbeat_at
     no_broker.clear()  # the worker died: its next chunk task is lost
 
     limit = datetime.timedelta(seconds=settings.RUN_STALL_SECONDS)
-    assert distribution.runs_recover_stalled(now=last_chunk + limit - datetime.timedelta(seconds=1)) == []
+    assert sweeps.runs_recover_stalled(now=last_chunk + limit - datetime.timedelta(seconds=1)) == []
     # The first sweep after the limit, at most one sweep interval later, sends the chunk again.
-    assert distribution.runs_recover_stalled(now=last_chunk + limit + datetime.timedelta(seconds=1)) == [run.pk]
+    assert sweeps.runs_recover_stalled(now=last_chunk + limit + datetime.timedelta(seconds=1)) == [run.pk]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -75,11 +76,11 @@ def test_a_chunk_working_longer_than_the_stall_limit_is_not_sent_twice(no_broker
     thread.start()
     try:
         assert working.wait(10)
-        assert distribution.runs_recover_stalled() == []  # alive, however long it takes
+        assert sweeps.runs_recover_stalled() == []  # alive, however long it takes
     finally:
         done.set()
         thread.join()
-    assert distribution.runs_recover_stalled() == [run.pk]  # once it is gone, the run is owed a chunk
+    assert sweeps.runs_recover_stalled() == [run.pk]  # once it is gone, the run is owed a chunk
 
 
 @pytest.mark.django_db
@@ -88,12 +89,12 @@ def test_profiles_joining_the_audience_during_a_run_never_push_progress_past_its
     run = started_run(campaign)
     run.refresh_from_db()
     assert run.total == 3
-    assert distribution.run_distribute_chunk(run_id=run.pk, chunk_size=2) == distribution.MORE
+    assert runs.run_distribute_chunk(run_id=run.pk, chunk_size=2) == runs.MORE
     CustomListMember.objects.bulk_create(
         [CustomListMember(custom_list=campaign.custom_list, profile=ProfileFactory()) for _ in range(3)]
     )  # three profiles join the list mid-run
 
-    while distribution.run_distribute_chunk(run_id=run.pk, chunk_size=2) == distribution.MORE:
+    while runs.run_distribute_chunk(run_id=run.pk, chunk_size=2) == runs.MORE:
         [now] = selectors.runs_progress([CampaignRun.objects.get(pk=run.pk)])  # as the page shows it
         assert now.processed <= now.total
     run.refresh_from_db()

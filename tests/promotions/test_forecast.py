@@ -12,7 +12,8 @@ from django.utils import timezone
 from config.account import account_tzinfo
 from coupons import services as coupon_services
 from coupons.models import CodeAssignment
-from promotions import forecast, live
+from promotions import forecast
+from promotions.engine import inaction, limits, live
 from promotions.models import Campaign, Forecast, Grant, InactionCheck
 from segments.models import Event, Profile
 from tests.coupons.factories import BulkCouponFactory
@@ -120,7 +121,7 @@ def test_live_replay_agrees_grant_by_grant_with_the_engine_processing_the_same_e
     assert _replayed(replay) == _engine(engine)
     # The window exercised the per-user caps before the campaign budget ran out, as the engine's did.
     assert {R.RECURRENCE_LIMIT, R.USER_BUDGET} & {d.reason for d in replay.decisions}
-    assert replay.end_reason == live.END_BUDGET and engine.status == C.Status.COMPLETED
+    assert replay.end_reason == limits.END_BUDGET and engine.status == C.Status.COMPLETED
     assert engine.end_reason == replay.end_reason
     assert Grant.objects.filter(campaign=draft).count() == 0  # the forecast wrote nothing
 
@@ -172,7 +173,7 @@ def test_coupon_replay_counts_codes_down_without_claiming_one_and_agrees_with_th
         live.events_process(event_ids=[event.pk])
 
     assert [row[:4] for row in _replayed(replay)] == [row[:4] for row in _engine(engine)]
-    assert replay.end_reason == live.END_CODES_OUT.format(source="coupon series")
+    assert replay.end_reason == limits.END_CODES_OUT.format(source="coupon series")
     report = forecast.live_report(draft, replay, since=since, until=until)
     assert f"the coupon series of 7 codes runs out on day {report['end_day']}" in report["summary"]
 
@@ -219,7 +220,7 @@ def test_inaction_replay_agrees_with_the_engine_checks():
 
     replay, _, _ = forecast.live_replay(draft, days=30, now=now)
     live.events_process(event_ids=[e.pk for e in events])
-    live.inaction_checks_process(now=now, batch=1)
+    inaction.inaction_checks_process(now=now, batch=1)
 
     a_of = dict(InactionCheck.objects.filter(campaign=engine).values_list("pk", "event_a_id"))
     engine_rows = _engine(engine, occurrence=lambda g: f"check:a{a_of[int(g.occurrence.split(':')[1])]}")

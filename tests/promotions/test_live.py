@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from config.account import account_get
 from coupons.models import CodeAssignment, Coupon
-from promotions import demo, distribution, live, services
+from promotions import demo, services
+from promotions.engine import limits, live, runs, sweeps
+from promotions.engine.grants import grant_items
 from promotions.models import Campaign, CampaignCounter, CampaignRun, Grant, LiveTrigger
 from segments.models import Event
 from tests.coupons.factories import CouponFactory
@@ -192,14 +194,14 @@ def test_campaign_budget_refuses_what_would_overshoot_and_completes_the_campaign
 
     assert reasons(campaign) == ["", "", R.CAMPAIGN_BUDGET]
     campaign.refresh_from_db()
-    assert campaign.status == C.Status.COMPLETED and campaign.end_reason == live.END_BUDGET
+    assert campaign.status == C.Status.COMPLETED and campaign.end_reason == limits.END_BUDGET
     assert CampaignCounter.objects.get(pk=campaign.pk).points_used == Decimal(20)
     # Completed: later events match nothing.
     process(store())
     assert len(grants(campaign)) == 3
 
     page = marketer_client.get(campaign.get_absolute_url()).content.decode()
-    assert live.END_BUDGET in page
+    assert limits.END_BUDGET in page
     assert (
         '<span class="budget-used">20</span> used' in page and '<span class="budget-left">5</span> left of 25' in page
     )
@@ -245,7 +247,7 @@ def test_coupon_limits_per_user_and_per_campaign_then_completed():
     assert CodeAssignment.objects.filter(campaign=campaign).count() == 2
     assert all(g.code for g in grants(campaign, granted=True))
     campaign.refresh_from_db()
-    assert campaign.status == C.Status.COMPLETED and campaign.end_reason == live.END_COUPONS
+    assert campaign.status == C.Status.COMPLETED and campaign.end_reason == limits.END_COUPONS
 
 
 def test_inactive_coupon_bulk_codes_exhausted_and_redemption_limit_reached():
@@ -287,7 +289,7 @@ def test_voucher_reasons():
     process(store(one), store(one), store(two), store(three))
     assert reasons(b) == ["", R.USER_VOUCHER_LIMIT, "", R.CAMPAIGN_VOUCHER_LIMIT]
     b.refresh_from_db()
-    assert b.status == C.Status.COMPLETED and b.end_reason == live.END_VOUCHERS
+    assert b.status == C.Status.COMPLETED and b.end_reason == limits.END_VOUCHERS
 
     small = VoucherListFactory()
     load_codes(small, ["W1"])
@@ -305,9 +307,9 @@ def test_paused_campaign_matches_nothing_and_a_pause_racing_the_grant_gives_the_
     # The batch matched while Running; the pause committed before its grant transaction.
     profile = ProfileFactory()
     event = store(profile)
-    live.grant_items(
+    grant_items(
         campaign_id=campaign.pk,
-        items=[live.Item(profile_id=profile.pk, occurrence=f"event:{event.pk}", at=event.occurred_at)],
+        items=[limits.Item(profile_id=profile.pk, occurrence=f"event:{event.pk}", at=event.occurred_at)],
     )
     assert reasons(campaign) == [R.CAMPAIGN_PAUSED]
     assert not Lot.objects.exists()
@@ -369,14 +371,14 @@ def test_a_scheduled_campaign_matches_from_its_start_and_the_sweep_runs_and_ends
     Campaign.objects.filter(pk=campaign.pk).update(starts_at=now - datetime.timedelta(seconds=30))
     process(store())  # before the sweep flipped it: its start has come, so it matches
     assert len(grants(campaign, granted=True)) == 1
-    assert live.live_sweep()["started"] == 1
+    assert sweeps.live_sweep()["started"] == 1
     campaign.refresh_from_db()
     assert campaign.status == C.Status.RUNNING
 
     Campaign.objects.filter(pk=campaign.pk).update(ends_at=now)
-    assert live.live_sweep()["ended"] == 1
+    assert sweeps.live_sweep()["ended"] == 1
     campaign.refresh_from_db()
-    assert campaign.status == C.Status.COMPLETED and campaign.end_reason == live.END_TIME
+    assert campaign.status == C.Status.COMPLETED and campaign.end_reason == sweeps.END_TIME
 
 
 # --- System events ---------------------------------------------------------------------------------
@@ -420,14 +422,14 @@ def test_each_grant_records_a_system_event_other_campaigns_trigger_on_but_not_it
 
 
 def test_run_grants_record_system_events_in_bulk(no_broker, monkeypatch, django_capture_on_commit_callbacks):
-    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, *chain: None)
+    monkeypatch.setattr(runs, "chunk_enqueue", lambda run_id, *chain: None)
     campaign = campaign_past(members=3)
     campaign.status = C.Status.RUNNING
     campaign.save()
     run = CampaignRun.objects.create(campaign=campaign, scheduled_for=timezone.now() - datetime.timedelta(seconds=1))
-    distribution.runs_dispatch_due()
+    sweeps.runs_dispatch_due()
     with django_capture_on_commit_callbacks(execute=True):
-        distribution.run_distribute_chunk(run_id=run.pk)
+        runs.run_distribute_chunk(run_id=run.pk)
 
     events = Event.objects.filter(name="Points Credited")
     assert events.count() == 3

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from coupons.models import CodeAssignment
-from promotions import live
+from promotions.engine import live
 from promotions.models import Campaign, Grant
 from tests.promotions.factories import VoucherListFactory
 from tests.promotions.helpers import bulk_coupon

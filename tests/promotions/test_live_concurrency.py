@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from promotions import live
+from promotions.engine import inaction, limits, live
 from promotions.models import Campaign, CampaignCounter, Grant, InactionCheck
 from segments.models import Event
 from tests.promotions.live_support import grants, running_inaction, running_live, store
@@ -61,7 +61,7 @@ def test_fifty_concurrent_events_never_exceed_a_budget_of_exactly_1000_points():
     assert len(grants(campaign, granted=True)) == 33
     assert CampaignCounter.objects.get(pk=campaign.pk).points_used == Decimal(990)
     campaign.refresh_from_db()
-    assert campaign.status == C.Status.COMPLETED and campaign.end_reason == live.END_BUDGET
+    assert campaign.status == C.Status.COMPLETED and campaign.end_reason == limits.END_BUDGET
 
 
 def test_fifty_concurrent_variable_rewards_fill_the_budget_exactly():
@@ -110,7 +110,7 @@ def test_inaction_sweep_run_by_two_workers_at_once_grants_each_check_once():
     live.events_process(event_ids=[e.pk for e in events])
     assert InactionCheck.objects.filter(campaign=campaign).count() == 30
 
-    in_threads([lambda: live.inaction_checks_process(batch=7), lambda: live.inaction_checks_process(batch=7)])
+    in_threads([lambda: inaction.inaction_checks_process(batch=7), lambda: inaction.inaction_checks_process(batch=7)])
 
     assert len(grants(campaign, granted=True)) == 30
     assert Lot.objects.filter(campaign=campaign).count() == 30

@@ -5,7 +5,8 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from promotions import live, services
+from promotions import services
+from promotions.engine import sweeps
 from promotions.models import Campaign, Grant, InactionCheck
 from tests.promotions.live_support import grants, process, reasons, running_inaction, store
 from tests.segments.factories import ProfileFactory
@@ -42,12 +43,12 @@ def test_no_b_within_the_window_rewards_at_the_sweep_and_not_before():
     a = store(profile, name="Added To Cart", at=ago(minutes=29))
     process(a)
 
-    assert live.live_sweep()["checks"] == 0
+    assert sweeps.live_sweep()["checks"] == 0
     assert grants(campaign) == []
 
     later = timezone.now() + datetime.timedelta(minutes=2)
-    assert live.live_sweep(now=later)["checks"] == 1
-    assert live.live_sweep(now=later)["checks"] == 0  # safe to run twice
+    assert sweeps.live_sweep(now=later)["checks"] == 1
+    assert sweeps.live_sweep(now=later)["checks"] == 0  # safe to run twice
     check = InactionCheck.objects.get(campaign=campaign)
     [grant] = grants(campaign)
     assert grant.granted and grant.occurrence == f"check:{check.pk}" and grant.profile_id == profile.pk
@@ -65,7 +66,7 @@ def test_b_inside_the_window_discards_the_check_and_b_after_it_does_not():
     store(bought, name="Charged", at=ago(minutes=20))
     store(late, name="Charged", at=ago(minutes=5))
 
-    live.live_sweep()
+    sweeps.live_sweep()
 
     assert [g.profile_id for g in grants(campaign)] == [late.pk]
     statuses = dict(InactionCheck.objects.values_list("profile_id", "status"))
@@ -83,7 +84,7 @@ def test_constant_property_needs_the_same_value_in_b():
     store(same, name="Charged", at=ago(minutes=35), **{"Product ID": "p9"})
     store(other, name="Charged", at=ago(minutes=35), **{"Product ID": "p1"})
 
-    live.live_sweep()
+    sweeps.live_sweep()
 
     assert InactionCheck.objects.count() == 2
     assert [g.profile_id for g in grants(campaign)] == [other.pk]
@@ -96,7 +97,7 @@ def test_recurrence_caps_apply_to_inaction_rewards():
         store(profile, name="Added To Cart", at=ago(minutes=50)),
         store(profile, name="Added To Cart", at=ago(minutes=40)),
     )
-    live.live_sweep()
+    sweeps.live_sweep()
     assert reasons(campaign) == ["", R.RECURRENCE_LIMIT]
 
 
@@ -105,15 +106,15 @@ def test_checks_falling_due_while_paused_get_the_paused_reason_and_end_cancels_t
     process(store(name="Added To Cart", at=ago(minutes=40)), store(name="Added To Cart", at=ago(minutes=1)))
     services.campaign_pause(campaign=campaign, actor=marketer)
 
-    live.live_sweep()
+    sweeps.live_sweep()
     assert reasons(campaign) == [R.CAMPAIGN_PAUSED]
 
     Campaign.objects.filter(pk=campaign.pk).update(ends_at=timezone.now())
-    live.live_sweep()
+    sweeps.live_sweep()
     campaign.refresh_from_db()
     assert campaign.status == C.Status.COMPLETED
     assert sorted(InactionCheck.objects.values_list("status", flat=True)) == [S.CANCELLED, S.REWARDED]
-    assert live.live_sweep(now=timezone.now() + datetime.timedelta(hours=1))["checks"] == 0
+    assert sweeps.live_sweep(now=timezone.now() + datetime.timedelta(hours=1))["checks"] == 0
     assert len(grants(campaign)) == 1
 
 
@@ -128,5 +129,5 @@ def test_past_filter_is_checked_when_the_check_falls_due():
     process(
         store(pune, name="Added To Cart", at=ago(minutes=40)), store(mumbai, name="Added To Cart", at=ago(minutes=40))
     )
-    live.live_sweep()
+    sweeps.live_sweep()
     assert [g.profile_id for g in grants(campaign)] == [mumbai.pk]

@@ -8,7 +8,8 @@ from django.db import transaction
 
 from config import outbox
 from config.models import Outbox
-from promotions import live, tasks
+from promotions import tasks
+from promotions.engine import limits, live, sweeps
 from segments import live as segments_live
 from tests.promotions.live_support import grants, running_live, store
 
@@ -74,7 +75,7 @@ def test_one_task_matches_every_waiting_batch_and_the_next_finds_nothing():
 def test_a_batch_whose_task_was_lost_is_matched_by_the_live_sweep():
     campaign = running_live()
     record(store())  # the task never ran
-    assert live.live_sweep()["batches"] == 1
+    assert sweeps.live_sweep()["batches"] == 1
     assert len(grants(campaign, granted=True)) == 1
 
 
@@ -84,10 +85,10 @@ def test_a_lost_race_leaves_the_batches_waiting_with_nothing_given(monkeypatch):
     record(store())
 
     def lose(**kwargs):
-        raise live.LimitRace("counter moved")
+        raise limits.LimitRace("counter moved")
 
     monkeypatch.setattr(live, "events_process", lose)
-    with pytest.raises(live.LimitRace):
+    with pytest.raises(limits.LimitRace):
         live.inbox_drain()
     assert waiting().count() == 2 and grants(campaign) == []
     monkeypatch.undo()

@@ -5,7 +5,8 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from promotions import distribution, holdout, outcomes
+from promotions import holdout, outcomes
+from promotions.engine import runs
 from promotions.models import Campaign, CampaignOutcome, CampaignRun, Grant
 from segments.models import Event, Profile
 from tests.promotions.helpers import HTMX, campaign_past
@@ -20,7 +21,7 @@ API = "/api/1/promo/campaigns"
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, *chain: None)
+    monkeypatch.setattr(runs, "chunk_enqueue", lambda run_id, *chain: None)
     monkeypatch.setattr("segments.live.events_stored", lambda *, event_ids: None)
 
 

@@ -7,7 +7,8 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
-from promotions import distribution, holdout, live, outcomes, selectors
+from promotions import holdout, outcomes, selectors
+from promotions.engine import runs, sweeps
 from promotions.models import Campaign, CampaignCounter, CampaignOutcome, CampaignRun, CampaignRunPartition, Grant
 from segments.models import Event, Profile
 from tests.promotions.helpers import campaign_past
@@ -22,7 +23,7 @@ R = Grant.Reason
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    monkeypatch.setattr(distribution, "_enqueue", lambda run_id, *chain: None)
+    monkeypatch.setattr(runs, "chunk_enqueue", lambda run_id, *chain: None)
     monkeypatch.setattr("segments.live.events_stored", lambda *, event_ids: None)
 
 
@@ -30,8 +31,8 @@ def run_all(campaign, chunk_size=7):
     campaign.status = C.Status.RUNNING
     campaign.save()
     run = CampaignRun.objects.create(campaign=campaign, scheduled_for=timezone.now() - datetime.timedelta(seconds=1))
-    distribution.runs_dispatch_due()
-    while distribution.run_distribute_chunk(run_id=run.pk, chunk_size=chunk_size) == distribution.MORE:
+    sweeps.runs_dispatch_due()
+    while runs.run_distribute_chunk(run_id=run.pk, chunk_size=chunk_size) == runs.MORE:
         pass
     return run
 
@@ -60,7 +61,7 @@ def test_run_holds_out_its_share_with_no_points_and_no_error_and_a_rerun_changes
     # The chunk delivered again: exactly once per (campaign, profile, occurrence) still holds.
     CampaignRun.objects.filter(pk=run.pk).update(status=CampaignRun.Status.RUNNING)
     CampaignRunPartition.objects.filter(run=run).update(done=False, cursor=F("start"))
-    distribution.run_distribute_chunk(run_id=run.pk, chunk_size=100)
+    runs.run_distribute_chunk(run_id=run.pk, chunk_size=100)
     assert Grant.objects.filter(campaign=campaign).count() == 40
 
 
@@ -97,7 +98,7 @@ def test_inaction_check_of_a_held_out_profile_is_recorded_held_out():
     held = expected_held(campaign, [p.pk for p in profiles])
     past = timezone.now() - datetime.timedelta(minutes=40)
     process(*[store(p, name="Added To Cart", at=past) for p in profiles])
-    live.live_sweep()
+    sweeps.live_sweep()
     grants = {g.profile_id: g for g in Grant.objects.filter(campaign=campaign)}
     assert {pid for pid, g in grants.items() if g.reason == R.HELD_OUT} == held
     assert all(g.granted for pid, g in grants.items() if pid not in held)

@@ -273,13 +273,13 @@ def test_concurrent_batches_for_the_same_identities_both_store(api_key):
 
 def test_system_events_built_in_the_database_carry_the_same_properties_as_one_by_one():
     """A run's chunk records its system events from arrays (segments.services.system_events_record_columns):
-    the properties are those `system_events.system_event` gives, numbers without trailing zeros."""
+    the properties are those `promotions.engine.grants.system_event` gives, numbers without trailing zeros."""
     from decimal import Decimal
 
     from django.utils import timezone
 
+    from promotions.engine.grants import system_event, system_event_shape
     from promotions.models import Campaign
-    from promotions.system_events import system_event, system_event_shape
     from segments.services import system_events_record_columns
     from tests.wallets.factories import WalletFactory
 

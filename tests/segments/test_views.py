@@ -34,10 +34,10 @@ def test_event_list_runs_a_constant_number_of_queries(marketer_client, django_as
 
 
 def test_events_page_and_profile_page_hide_the_systems_internal_event_properties(marketer_client):
-    from promotions import system_events
+    from promotions.engine import grants
     from segments.models import INTERNAL_EVENT_PROPERTIES
 
-    assert system_events.PROP_DEPTH in INTERNAL_EVENT_PROPERTIES  # one name for the chain depth
+    assert grants.PROP_DEPTH in INTERNAL_EVENT_PROPERTIES  # one name for the chain depth
     profile = ProfileFactory(identity="u1")
     EventFactory(
         profile=profile,

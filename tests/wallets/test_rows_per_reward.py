@@ -29,10 +29,10 @@ def wallet_rows() -> int:
 
 def run_once(campaign):
     """Reward the campaign's whole audience once, as a run's chunk does."""
-    from promotions import distribution
+    from promotions.engine import grants
 
     ids = list(campaign.custom_list.members.values_list("profile_id", flat=True))
-    distribution.reward_profiles(campaign=campaign, profile_ids=ids, occurrence="run:1")
+    grants.reward_profiles(campaign=campaign, profile_ids=ids, occurrence="run:1")
     return ids
 
 

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.db import transaction
 from standardwebhooks.webhooks import Webhook
 
-from promotions.distribution import reward_profiles
+from promotions.engine.grants import reward_profiles
 from tests.promotions.helpers import campaign_past
 from tests.segments.factories import ProfileFactory
 from tests.wallets.factories import WalletFactory

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import F
 
 from coupons.models import Coupon
-from promotions.distribution import reward_profiles
+from promotions.engine.grants import reward_profiles
 from promotions.models import Campaign
 from tests.factories import UserFactory
 from tests.promotions.factories import CouponFactory
