@@ -67,8 +67,6 @@ KNOWN_LONG_MODULES = {
     "promotions.models": 715,
     "promotions.selectors": 555,
     "promotions.views": 639,
-    "segments.builder": 549,
-    "segments.rules": 853,
     "segments.services": 717,
     "vouchers.services": 871,
     "wallets.api": 541,
