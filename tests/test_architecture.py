@@ -67,7 +67,6 @@ KNOWN_LONG_MODULES = {
     "promotions.models": 715,
     "promotions.selectors": 555,
     "promotions.views": 639,
-    "segments.services": 717,
     "vouchers.services": 871,
     "wallets.api": 541,
     "wallets.services": 760,

@@ -11,13 +11,7 @@ function is empty is dropped.
 """
 
 from segments.builder.controls import NEW_RULE, PREFIX, apply_action, apply_change, tree_from_controls, tree_from_json
-from segments.builder.errors import (
-    blank_row_labels,
-    errors_by_row,
-    row_ids,
-    validation_errors,
-    without_blank_rows,
-)
+from segments.builder.errors import blank_row_labels, errors_by_row, row_ids, validation_errors, without_blank_rows
 from segments.builder.view_model import Catalogue, builder_vm, filter_vm
 
 __all__ = [
