@@ -69,7 +69,6 @@ KNOWN_LONG_MODULES = {
     "promotions.views": 639,
     "vouchers.services": 871,
     "wallets.api": 541,
-    "wallets.services": 760,
 }
 
 
