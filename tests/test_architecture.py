@@ -68,7 +68,6 @@ KNOWN_LONG_MODULES = {
     "promotions.selectors": 555,
     "promotions.views": 639,
     "vouchers.services": 871,
-    "wallets.api": 541,
 }
 
 

@@ -12,8 +12,9 @@ from config.row_triggers import keys_locked, row_triggers_skippable, row_trigger
 from wallets.models import LotDue, Transaction, Wallet
 from wallets.services.points import ERR_WALLET_INACTIVE, NeverExpires, lot_due_steps, lot_lifecycle, positive_points
 
-# Profiles per set-based statement in wallet_credit_bulk: big enough that per-statement overhead vanishes, small enough to keep locks short
-# (bench/wallets_bench.py: a 50,000-row chunk commits in well under a second).
+# Profiles per set-based statement in wallet_credit_bulk: big enough that per-statement overhead
+# vanishes, small enough to keep locks short (bench/wallets_bench.py: a 50,000-row chunk commits
+# in well under a second).
 BULK_CHUNK = 50_000
 # After crediting this many lots, refresh the planner's statistics on the pending lifecycle
 # steps (the jobs' plans depend on how many are due).
