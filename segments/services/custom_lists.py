@@ -34,7 +34,6 @@ ERR_CSV_FAILED = "The file could not be processed; upload it again or contact su
 CHUNK_ROWS = 5000
 CUSTOM_LIST_TASK = "segments.custom_list_process"
 
-
 # "Who uses this custom list now?", asked of the apps above segments, which segments never imports
 # (tests/test_architecture.py): each receiver returns the names of its scheduled or running users of
 # `custom_list` (promotions answers with its campaigns: promotions/receivers.py). Sent synchronously,

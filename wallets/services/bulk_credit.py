@@ -20,7 +20,6 @@ BULK_CHUNK = 50_000
 # steps (the jobs' plans depend on how many are due).
 ANALYZE_AFTER = 100_000
 
-
 _BULK_INPUT_FLAT = """
     SELECT t.profile_id, %(points)s::numeric AS points, %(occurrence)s::text AS occurrence
     FROM unnest(%(profile_ids)s::bigint[]) AS t(profile_id)

@@ -14,7 +14,6 @@ from wallets.models import Wallet
 # locks short (bench/wallets_bench.py: a 50,000-row chunk commits in well under a second).
 JOB_CHUNK = 50_000
 
-
 # A lot has at most one pending step, its next one (LotDue). A sweep chunk claims due steps
 # (SKIP LOCKED), deletes them and writes their ledger rows in one statement. Deleting the step
 # is what makes it happen once: two sweeps at the same time take different rows, a sweep run
