@@ -66,7 +66,6 @@ KNOWN_LONG_MODULES = {
     "promotions.models": 715,
     "promotions.selectors": 555,
     "promotions.views": 639,
-    "vouchers.services": 871,
 }
 
 

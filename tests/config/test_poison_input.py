@@ -251,7 +251,7 @@ def test_a_voucher_upload_that_fails_unforeseen_ends_failed_not_validating(world
     def broken(cursor, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(services, "_mark_duplicates", broken)
+    monkeypatch.setattr(services.staging, "mark_duplicates", broken)
     client = Client(raise_request_exception=False)
     client.force_login(world["partner"])
     response = client.post(f"/partner/lists/{world['my_list'].pk}/upload/", {"file": csv_file(b"code\nA1\n")})
