@@ -268,7 +268,12 @@ def test_wallets_for_an_unknown_identity_is_404(api_client):
     WalletFactory()
     response = api_client.get("/api/1/promo/wallets", {"identity": "ghost"})
     assert response.status_code == 404
-    assert response.json() == {"status": "fail", "code": 404, "error": api_schemas.ERR_IDENTITY_UNKNOWN, "field": "identity"}
+    assert response.json() == {
+        "status": "fail",
+        "code": 404,
+        "error": api_schemas.ERR_IDENTITY_UNKNOWN,
+        "field": "identity",
+    }
 
 
 def test_an_idempotency_key_over_255_characters_is_refused_naming_the_header(api_client, setup):
