@@ -141,7 +141,7 @@ def voucher_list_detail(request, pk: int):
     context.update(
         {
             "uploads": selectors.voucher_list_uploads(voucher_list=voucher_list)[:50],
-            "linked_campaigns": list(selectors.voucher_list_linked_campaigns(voucher_list=voucher_list)[:50]),
+            "linked_campaigns": selectors.voucher_list_linked_campaigns(voucher_list=voucher_list, limit=50),
             "events": selectors.voucher_list_events(voucher_list=voucher_list),
             "upload_form": forms.UploadForm(),
             "ns": NS,

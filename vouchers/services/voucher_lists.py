@@ -200,11 +200,12 @@ def voucher_list_archive(*, voucher_list: VoucherList, actor) -> VoucherList:
         current = VoucherList.objects.select_for_update(no_key=True).get(pk=voucher_list.pk)
         if current.status == Status.ARCHIVED:
             raise VoucherError(ERR_ARCHIVE)
-        blocking = list(
-            selectors.voucher_list_linked_campaigns(
-                voucher_list=current, statuses=selectors.CAMPAIGN_BLOCKING_STATUSES
-            ).values_list("name", flat=True)[:5]
-        )
+        blocking = [
+            campaign.name
+            for campaign in selectors.voucher_list_linked_campaigns(
+                voucher_list=current, statuses=selectors.CAMPAIGN_BLOCKING_STATUSES, limit=5
+            )
+        ]
         if blocking:
             raise VoucherError(ERR_ARCHIVE_LINKED.format(names=", ".join(blocking)))
         VoucherList.objects.filter(pk=current.pk).update(status=Status.ARCHIVED, updated_at=timezone.now())
