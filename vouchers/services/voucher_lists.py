@@ -1,4 +1,4 @@
-"""A partner's voucher list: created, edited, paused, activated, archived, and expired by the daily job."""
+"""A partner's voucher list: created, edited, paused, activated, archived, and expired by the periodic sweep."""
 
 import datetime
 
