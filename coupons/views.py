@@ -3,9 +3,10 @@ import csv
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
+from django.http import HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
 from config import access
 from config.csv_safety import csv_safe
@@ -32,7 +33,8 @@ def _form_response(request, form, coupon=None):
     template = "coupons/coupon_form.html"
     if request.htmx:
         template += "#coupon-form"
-    return render(request, template, {"form": form, "coupon": coupon})
+    status = 422 if form.is_bound and form.errors else 200
+    return render(request, template, {"form": form, "coupon": coupon}, status=status)
 
 
 @access.marketer_required
@@ -76,9 +78,7 @@ def coupon_edit(request, pk: int):
 
 def _redirect(request, url):
     if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
+        return HttpResponseClientRedirect(url)
     return redirect(url)
 
 
@@ -112,11 +112,10 @@ def coupon_detail(request, pk: int):
 def coupon_progress(request, pk: int):
     coupon = get_object_or_404(Coupon, pk=pk)
     context = {"coupon": coupon, "running": selectors.coupon_running_batch(coupon=coupon)}
-    response = render(request, "coupons/coupon_detail.html#generation-progress", context)
     if context["running"] is None and request.htmx:
         # Finished: reload the page so stats and the codes table show the new codes.
-        response["HX-Refresh"] = "true"
-    return response
+        return HttpResponseClientRefresh()
+    return render(request, "coupons/coupon_detail.html#generation-progress", context)
 
 
 @access.marketer_required

@@ -68,7 +68,7 @@ class Event(models.Model):
     properties = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)
-    # What makes a re-sent event the same event (segments/services.py `event_dedup_key`): 128
+    # What makes a re-sent event the same event (segments/services/records.py `event_dedup_key`): 128
     # bits of a digest of the client's evtId, or of (identity, evtName, ts, evtData) when the
     # client sent `ts`. Null (no de-duplication) for records without either and system events.
     dedup_key = models.UUIDField(null=True, blank=True)

@@ -70,7 +70,7 @@ def event_list(request):
     template = "segments/event_list.html"
     if request.htmx:
         template += "#event-table"
-    return render(request, template, context)
+    return render(request, template, context, status=400 if date_errors else 200)
 
 
 @access.marketer_required
@@ -192,7 +192,7 @@ def custom_list_list(request):
             else:
                 return redirect(upload.custom_list.get_absolute_url())
     context = {"lists": selectors.custom_list_list(), "errors": errors}
-    return render(request, "segments/custom_list_list.html", context, status=400 if errors else 200)
+    return render(request, "segments/custom_list_list.html", context, status=422 if errors else 200)
 
 
 @access.marketer_required
@@ -222,7 +222,7 @@ def custom_list_detail(request, pk: int):
     template = "segments/custom_list_detail.html"
     if request.htmx and request.method == "GET":
         template += "#upload-history"
-    return render(request, template, context, status=400 if errors else 200)
+    return render(request, template, context, status=422 if errors else 200)
 
 
 @access.marketer_required
@@ -273,7 +273,7 @@ def _segment_form(request, segment):
         "rule_errors": rule_errors,
         "used_by": selectors.segments_using(segment=segment) if segment else [],
     }
-    status = 400 if (errors or rule_errors) else 200
+    status = 422 if (errors or rule_errors) else 200
     return render(request, "segments/segment_form.html", context, status=status)
 
 

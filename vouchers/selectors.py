@@ -1,12 +1,14 @@
 """Reads for voucher screens, the API and other apps (CONTRACTS.md: vouchers)."""
 
 import datetime
+import functools
+import operator
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Q, QuerySet, Value
 from django.utils import timezone
 
 from config.account import account_tzinfo
+from vouchers import signals
 from vouchers.models import Partner, VoucherAssignment, VoucherCode, VoucherList, VoucherListEvent, VoucherUpload
 
 # Campaign statuses that hold a list: it cannot be archived while one of them links it.
@@ -41,31 +43,18 @@ def voucher_codes_left(*, voucher_list: VoucherList) -> int:
     return 0 if row is None else row[0] - row[1]
 
 
-def _campaign_model():
-    # An upward import (vouchers → promotions), on the ratchet list of tests/test_architecture.py.
-    from promotions.models import Campaign
-
-    return Campaign
-
-
-def voucher_list_linked_campaigns(*, voucher_list: VoucherList, statuses=None) -> QuerySet:
-    """Campaigns that reward from this list."""
-    qs = _campaign_model().objects.filter(voucher_list=voucher_list)
-    if statuses:
-        qs = qs.filter(status__in=statuses)
-    return qs.order_by("-created_at")
+def voucher_list_linked_campaigns(*, voucher_list: VoucherList, statuses=None, limit: int | None = None) -> list:
+    """Campaigns that reward from this list, newest first (asked of promotions by signal: vouchers/signals.py)."""
+    responses = signals.voucher_list_campaigns.send(
+        sender=VoucherList, voucher_list=voucher_list, statuses=statuses, limit=limit
+    )
+    campaigns = [campaign for _receiver, found in responses for campaign in found]
+    return campaigns if limit is None else campaigns[:limit]
 
 
 def _linked_count_annotation():
-    counts = (
-        _campaign_model()
-        .objects.filter(voucher_list=OuterRef("pk"))
-        .order_by()
-        .values("voucher_list")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
+    counts = [count for _receiver, count in signals.voucher_list_campaign_count.send(sender=VoucherList)]
+    return functools.reduce(operator.add, counts) if counts else Value(0)
 
 
 def voucher_lists_for_marketer(*, partner_id: int | None = None, status: str = "") -> QuerySet[VoucherList]:

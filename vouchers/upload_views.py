@@ -7,11 +7,12 @@ its own lists and uploads); these functions get objects already authorised.
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
+from django_htmx.http import HttpResponseClientRefresh
 
 from vouchers import selectors, services, upload_files
 from vouchers.models import DiscardedVoucherList, VoucherList, VoucherUpload
@@ -71,9 +72,7 @@ def upload_discarded(request, *, upload_id: int, partner, ns: str):
         raise Http404("No such upload.")
     if request.htmx:
         # The page was polling a Validating / In progress upload: show this page whole instead.
-        response = HttpResponse(status=200)
-        response["HX-Refresh"] = "true"
-        return response
+        return HttpResponseClientRefresh()
     create = "partner:partner_list_create" if ns == "partner" else f"{ns}:voucher_list_create"
     fields = {"tag": discarded.tag, "name": discarded.name}
     if ns != "partner":

@@ -111,7 +111,7 @@ def _create(request, *, partner=None, ns: str, template: str, extra: dict):
         else:
             messages.info(request, MSG_FIRST_FILE_RECEIVED.format(tag=created.tag))
             return redirect(reverse(f"{ns}:upload_detail", args=[upload.pk]))
-    return render(request, template, {"form": form, **extra})
+    return render(request, template, {"form": form, **extra}, status=422 if form.errors else 200)
 
 
 @access.marketer_required
@@ -141,7 +141,7 @@ def voucher_list_detail(request, pk: int):
     context.update(
         {
             "uploads": selectors.voucher_list_uploads(voucher_list=voucher_list)[:50],
-            "linked_campaigns": list(selectors.voucher_list_linked_campaigns(voucher_list=voucher_list)[:50]),
+            "linked_campaigns": selectors.voucher_list_linked_campaigns(voucher_list=voucher_list, limit=50),
             "events": selectors.voucher_list_events(voucher_list=voucher_list),
             "upload_form": forms.UploadForm(),
             "ns": NS,
@@ -171,7 +171,8 @@ def voucher_list_edit(request, pk: int):
         else:
             messages.success(request, "Voucher list saved.")
             return redirect(voucher_list.get_absolute_url())
-    return render(request, "vouchers/voucher_list_edit.html", {"form": form, "voucher_list": voucher_list})
+    context = {"form": form, "voucher_list": voucher_list}
+    return render(request, "vouchers/voucher_list_edit.html", context, status=422 if form.errors else 200)
 
 
 ACTIONS = {
@@ -217,7 +218,7 @@ def _upload_post(request, *, voucher_list, ns, back_url):
         else:
             return redirect(reverse(f"{ns}:upload_detail", args=[upload.pk]))
     context = {"voucher_list": voucher_list, "upload_form": form, "ns": ns, "back_url": back_url}
-    return render(request, "vouchers/upload_form.html", context, status=413 if error else 400)
+    return render(request, "vouchers/upload_form.html", context, status=413 if error else 422)
 
 
 @access.marketer_required

@@ -1,10 +1,10 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django_htmx.http import HttpResponseClientRedirect
 
 from config import access
 from wallets import charts, forms, selectors, services
@@ -80,7 +80,8 @@ def transaction_list(request, pk: int):
     template = "wallets/transaction_list.html"
     if request.htmx:
         template += "#transaction-table"
-    return render(request, template, context)
+    # A bad filter (a date the app cannot read) is a bad query string: its errors show above the table.
+    return render(request, template, context, status=400 if filter_form.errors else 200)
 
 
 @access.marketer_required
@@ -108,11 +109,9 @@ def wallet_adjust(request, pk: int):
             )
             url = reverse("wallets:transaction_list", args=[wallet.pk])
             if request.htmx:
-                response = HttpResponse(status=204)
-                response["HX-Redirect"] = url
-                return response
+                return HttpResponseClientRedirect(url)
             return redirect(url)
     template = "wallets/wallet_adjust.html"
     if request.htmx:
         template += "#adjust-form"
-    return render(request, template, {"wallet": wallet, "form": form})
+    return render(request, template, {"wallet": wallet, "form": form}, status=422 if form.errors else 200)

@@ -1,6 +1,6 @@
 // Rule builder (templates/segments/components/rule_builder.html): keeps the hidden `rules` input equal
 // to the tree the controls describe, and asks the server to re-render the builder when a dropdown
-// changes. Serialisation mirrors segments/builder.py tree_from_controls.
+// changes. Serialisation mirrors segments/builder/controls.py tree_from_controls.
 (function () {
   if (window.ruleBuilder) return;
 

@@ -237,35 +237,35 @@ def my_list_upload(w, content):
 
 # (name, request(world) -> response, expected status, text the page must contain)
 FORM_CASES = [
-    ("adjust: unknown identity", lambda w: adjust(w, identity="ghost"), 200, "No profile has this identity."),
-    ("adjust: negative points", lambda w: adjust(w, points="-5"), 200, "Only positive numeric values are allowed."),
-    ("adjust: points a word", lambda w: adjust(w, points="ten"), 200, "Only positive numeric values are allowed."),
-    ("adjust: huge points", lambda w: adjust(w, points=HUGE), 200, "Only positive numeric values are allowed."),
-    ("adjust: decimals", lambda w: adjust(w, points="1.5"), 200, "This wallet allows whole points only."),
-    ("adjust: no description", lambda w: adjust(w, description=""), 200, "Enter a description."),
-    ("adjust: debit over balance", lambda w: adjust(w, kind="DEBIT"), 200, "active"),
+    ("adjust: unknown identity", lambda w: adjust(w, identity="ghost"), 422, "No profile has this identity."),
+    ("adjust: negative points", lambda w: adjust(w, points="-5"), 422, "Only positive numeric values are allowed."),
+    ("adjust: points a word", lambda w: adjust(w, points="ten"), 422, "Only positive numeric values are allowed."),
+    ("adjust: huge points", lambda w: adjust(w, points=HUGE), 422, "Only positive numeric values are allowed."),
+    ("adjust: decimals", lambda w: adjust(w, points="1.5"), 422, "This wallet allows whole points only."),
+    ("adjust: no description", lambda w: adjust(w, description=""), 422, "Enter a description."),
+    ("adjust: debit over balance", lambda w: adjust(w, kind="DEBIT"), 422, "active"),
     (
         "voucher list: expiry in the past",
         lambda w: _as(w, "partner", "post", "/partner/lists/new/", voucher_list_form(expires_on=PAST)),
-        200,
+        422,
         "The expiry date cannot be in the past.",
     ),
     (
         "voucher list: tag with spaces",
         lambda w: _as(w, "partner", "post", "/partner/lists/new/", voucher_list_form(tag="summer sale")),
-        200,
+        422,
         "The list tag cannot contain spaces.",
     ),
     (
         "voucher list: negative threshold",
         lambda w: _as(w, "partner", "post", "/partner/lists/new/", voucher_list_form(low_stock_threshold="-1")),
-        200,
+        422,
         "greater than or equal to 0",
     ),
     (
         "voucher list: date a word",
         lambda w: _as(w, "partner", "post", "/partner/lists/new/", voucher_list_form(expires_on="soon")),
-        200,
+        422,
         "Enter a date like 4 Dec 2026.",
     ),
     (
@@ -273,7 +273,7 @@ FORM_CASES = [
         lambda w: _as(
             w, "partner", "post", "/partner/lists/new/", voucher_list_form(file=csv_file(b"A1", "codes.xlsx"))
         ),
-        200,
+        422,
         "Upload a .csv file.",
     ),
     (
@@ -295,13 +295,13 @@ FORM_CASES = [
         lambda w: _as(
             w, "marketer", "post", "/audience/lists/", {"name": "", "file": csv_file(b"Type,Identity\ni,u1\n")}
         ),
-        400,
+        422,
         "Enter a name for the list.",
     ),
     (
         "custom list: wrong header",
         lambda w: _as(w, "marketer", "post", "/audience/lists/", {"name": "L", "file": csv_file(b"id\nu1\n")}),
-        400,
+        422,
         "The first line must be the header",
     ),
     (
@@ -313,13 +313,13 @@ FORM_CASES = [
             "/audience/lists/",
             {"name": "L", "file": csv_file(b"Type,Identity\ni,\xff\xfe\x00u1\n")},
         ),
-        400,
+        422,
         "not UTF-8",
     ),
     (
         "custom list: header only",
         lambda w: _as(w, "marketer", "post", "/audience/lists/", {"name": "L", "file": csv_file(b"Type,Identity\n")}),
-        400,
+        422,
         "no rows",
     ),
     (

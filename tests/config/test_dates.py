@@ -161,6 +161,6 @@ def test_rule_builder_dates_are_typed_as_shown_and_stored_as_iso():
     )
     tree = builder.tree_from_controls(posted)
     assert tree["rules"][0]["window"] == {"type": "between", "date": "2026-12-04", "date2": "2026-12-31"}
-    vm = builder._window_vm(tree["rules"][0]["window"], "rb.rules.0.window")
+    vm = builder.view_model._window_vm(tree["rules"][0]["window"], "rb.rules.0.window")
     assert (vm["date"], vm["date2"]) == ("4 Dec 2026", "31 Dec 2026")
     json.dumps(tree)  # stored as the rule language's ISO dates

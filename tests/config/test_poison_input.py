@@ -221,7 +221,7 @@ def test_a_custom_list_upload_that_fails_unforeseen_ends_failed_not_in_progress(
     def broken(fileobj):
         raise DataError("something PostgreSQL refused")
 
-    monkeypatch.setattr(services, "_rows", broken)
+    monkeypatch.setattr(services.custom_lists, "_rows", broken)
     upload = services.custom_list_process(upload_id=upload.pk)
 
     assert (upload.status, upload.error) == (CustomListUpload.Status.FAILED, services.ERR_CSV_FAILED)
@@ -251,7 +251,7 @@ def test_a_voucher_upload_that_fails_unforeseen_ends_failed_not_validating(world
     def broken(cursor, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(services, "_mark_duplicates", broken)
+    monkeypatch.setattr(services.staging, "mark_duplicates", broken)
     client = Client(raise_request_exception=False)
     client.force_login(world["partner"])
     response = client.post(f"/partner/lists/{world['my_list'].pk}/upload/", {"file": csv_file(b"code\nA1\n")})

@@ -32,7 +32,7 @@ def bulk_code(holder):
 
 
 def _at(monkeypatch, moment):
-    monkeypatch.setattr(services.timezone, "now", lambda: moment)
+    monkeypatch.setattr(services.redemption.timezone, "now", lambda: moment)
 
 
 def test_redeem_succeeds_once_and_is_recorded(api_client, holder, bulk_code):

@@ -86,7 +86,7 @@ def test_code_assign_bulk_gives_each_profile_a_distinct_code_and_skips_repeats(s
 
 
 def test_code_assign_bulk_stops_when_codes_run_out(campaign, monkeypatch):
-    monkeypatch.setattr(services, "ASSIGN_CHUNK", 3)
+    monkeypatch.setattr(services.assignment, "ASSIGN_CHUNK", 3)
     coupon = add_codes(BulkCouponFactory(), 7)
     ids = [p.pk for p in ProfileFactory.create_batch(10)]
     given = services.code_assign_bulk(coupon=coupon, profile_ids=ids, campaign=campaign, occurrence="run:1")

@@ -78,7 +78,7 @@ def test_generation_is_refused_for_single_code_coupons():
 def test_generation_runs_in_chunks_through_the_task_and_records_history(
     monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(services, "GENERATE_CHUNK", 300)
+    monkeypatch.setattr(services.code_generation, "GENERATE_CHUNK", 300)
     coupon = BulkCouponFactory()
 
     def owed():

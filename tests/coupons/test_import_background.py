@@ -3,6 +3,7 @@
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
@@ -56,7 +57,7 @@ def test_the_import_screen_queues_the_file_and_the_task_stores_every_code(market
 def test_a_large_file_is_checked_by_the_task_and_its_problems_shown_with_nothing_stored(
     marketer_client, media, monkeypatch
 ):
-    monkeypatch.setattr(services, "SYNC_IMPORT_CHECK_BYTES", 0)
+    monkeypatch.setattr(services.csv_import, "SYNC_IMPORT_CHECK_BYTES", 0)
     coupon = BulkCouponFactory()
     response = marketer_client.post(f"/coupons/{coupon.pk}/import/", {"file": _csv(b"A1\nB 2\nA1\n")}, follow=True)
     assert "Checking and importing codes.csv." in response.content.decode()
@@ -93,7 +94,7 @@ def test_codes_added_to_the_series_meanwhile_refuse_the_whole_file(media):
 def test_an_import_cannot_start_while_codes_are_being_added(media):
     coupon = BulkCouponFactory()
     services.code_import_start(coupon=coupon, upload=_csv(b"X1\n"), actor=None)
-    with pytest.raises(services.ValidationError) as exc:
+    with pytest.raises(ValidationError) as exc:
         services.code_import_start(coupon=coupon, upload=_csv(b"X2\n"), actor=None)
     assert exc.value.messages == [services.ERR_GENERATION_RUNNING]
 
@@ -123,7 +124,7 @@ def _watch_progress(monkeypatch, batch_id, *, fail_at=None):
 
 @pytest.mark.django_db(transaction=True)
 def test_progress_moves_for_other_sessions_while_no_code_is_visible_until_the_end(monkeypatch, media):
-    monkeypatch.setattr(services, "IMPORT_CHUNK", 2)
+    monkeypatch.setattr(services.csv_import, "IMPORT_CHUNK", 2)
     coupon = BulkCouponFactory()
     batch = services.code_import_start(coupon=coupon, upload=_csv(b"P1\nP2\nP3\nP4\nP5\nP6\n"), actor=None)
     seen, page = _watch_progress(monkeypatch, batch.pk)
@@ -139,7 +140,7 @@ def test_progress_moves_for_other_sessions_while_no_code_is_visible_until_the_en
 
 @pytest.mark.django_db(transaction=True)
 def test_a_failure_mid_way_stores_nothing_and_fails_the_batch(monkeypatch, media):
-    monkeypatch.setattr(services, "IMPORT_CHUNK", 2)
+    monkeypatch.setattr(services.csv_import, "IMPORT_CHUNK", 2)
     coupon = BulkCouponFactory()
     batch = services.code_import_start(coupon=coupon, upload=_csv(b"F1\nF2\nF3\nF4\nF5\n"), actor=None)
     seen, page = _watch_progress(monkeypatch, batch.pk, fail_at=4)

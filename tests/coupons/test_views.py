@@ -95,7 +95,7 @@ def test_the_server_ignores_fields_of_the_other_kind(marketer_client):
 def test_create_shows_field_errors(marketer_client, data, field_error):
     post = {"kind": "single", "name": "X", "code": "GOOD1", "per_user_limit": 1, **data}
     response = marketer_client.post("/coupons/new/", post, headers={"HX-Request": "true"})
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert field_error in response.content.decode()
     assert not Coupon.objects.exists()
 

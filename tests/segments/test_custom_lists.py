@@ -106,6 +106,6 @@ def test_upload_screen_shows_a_bad_csv_message_and_creates_nothing(marketer_clie
     response = marketer_client.post(
         "/audience/lists/", {"name": "VIP", "file": SimpleUploadedFile("l.csv", b"Name\nx\n")}
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert services.ERR_CSV_HEADER.format(found="Name").replace('"', "&quot;") in response.content.decode()
     assert not CustomList.objects.exists()

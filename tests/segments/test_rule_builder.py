@@ -475,7 +475,7 @@ def test_a_bad_row_on_the_segment_page_is_refused_and_shown_by_the_row(marketer_
     data = controls_of(content).data
     data.update({"name": "Nobody", "rb.rules.0.event": ""})
     response = marketer_client.post("/audience/segments/new/", as_post(data))
-    assert response.status_code == 400
+    assert response.status_code == 422
     body = response.content.decode()
     row = body[body.index('id="rb-rules-0"') :]
     assert "Rule 1: choose an event." in row[: row.index("</li>")]

@@ -18,7 +18,7 @@ UTC = datetime.UTC
 NOW = datetime.datetime(2026, 11, 23, 6, 30, tzinfo=UTC)
 NUMERIC = re.compile(r"^\s*-?[0-9]+(\.[0-9]+)?\s*$")
 
-# --- A plain-Python evaluator (the reference semantics of segments/rules.py) ---------------
+# --- A plain-Python evaluator (the reference semantics of segments/rules/__init__.py) ---------------
 
 
 def as_number(value):

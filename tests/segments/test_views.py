@@ -94,7 +94,7 @@ def test_create_a_segment_from_the_builder_and_refuse_bad_rules(marketer_client)
 
     EventFactory(name="Charged")
     bad = marketer_client.post("/audience/segments/new/", {"name": "Buyers", "rules": '{"op": "and", "rules": []}'})
-    assert bad.status_code == 400
+    assert bad.status_code == 422
     assert "Add at least one rule." in bad.content.decode()
     assert not Segment.objects.exists()
     ok = marketer_client.post(

@@ -138,12 +138,12 @@ def test_a_code_skipped_while_another_transaction_held_it_is_given_later_in_the_
     voucher_list = VoucherListFactory()
     load_codes(voucher_list, ["C1", "C2", "C3", "C4"])
     profiles = [ProfileFactory().pk for _ in range(4)]
-    monkeypatch.setattr(services, "ASSIGN_CHUNK", 2)
+    monkeypatch.setattr(services.assignment, "ASSIGN_CHUNK", 2)
     holder = connections.create_connection(DEFAULT_DB_ALIAS)
     holder.set_autocommit(False)
     with holder.cursor() as cursor:
         cursor.execute("SELECT id FROM vouchers_vouchercode WHERE code = 'C1' FOR UPDATE")
-    original = services._assign_chunk
+    original = services.assignment._assign_chunk
     calls = []
 
     def chunk(**kwargs):
@@ -153,7 +153,7 @@ def test_a_code_skipped_while_another_transaction_held_it_is_given_later_in_the_
             holder.rollback()  # the other transaction lets C1 go after the first chunk
         return result
 
-    monkeypatch.setattr(services, "_assign_chunk", chunk)
+    monkeypatch.setattr(services.assignment, "_assign_chunk", chunk)
     try:
         given_codes = services.voucher_assign_bulk(
             voucher_list=voucher_list, profile_ids=profiles, campaign=None, occurrence="run:1"

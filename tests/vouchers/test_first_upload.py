@@ -203,14 +203,14 @@ def test_a_cancel_committed_while_the_task_validates_leaves_nothing_behind(monke
         voucher_list=voucher_list, file=csv_file("code\nR1\nbad code\n"), uploaded_by=None
     )
     started, cancelled = threading.Event(), threading.Event()
-    real = services._mark_duplicates
+    real = services.staging.mark_duplicates
 
     def held(cursor, *, partner_id):
         started.set()
         assert cancelled.wait(20)
         return real(cursor, partner_id=partner_id)
 
-    monkeypatch.setattr(services, "_mark_duplicates", held)
+    monkeypatch.setattr(services.staging, "mark_duplicates", held)
     outcome = {}
 
     def validate():

@@ -48,7 +48,7 @@ def test_list_tag_with_spaces_is_refused_with_a_clear_message(partner_client):
         "/partner/lists/new/",
         {"tag": "summer sale", "name": "S", "expires_on": _future(), "low_stock_threshold": 1, "file": csv_file("A\n")},
     )
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert "The list tag cannot contain spaces." in response.content.decode()
     assert VoucherList.objects.count() == 0
 
@@ -131,7 +131,7 @@ def test_marketer_uploads_for_a_partner(marketer_client):
         },
     )
     # A refused first file creates nothing (issue #16); the form says why, naming the line.
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert (
         "The file was refused, so no list was created: "
         "Line 2 has 2 columns. The file must have exactly one column of codes." in response.content.decode()
@@ -179,7 +179,7 @@ def test_a_new_list_whose_first_file_is_refused_leaves_nothing_behind(partner_cl
     data = {"tag": "summer", "name": "Summer", "expires_on": _future(), "low_stock_threshold": 10}
     response = partner_client.post("/partner/lists/new/", {**data, "file": csv_file("code\n")})
     html = response.content.decode()
-    assert response.status_code == 200, html[:500]
+    assert response.status_code == 422, html[:500]
     assert f"The file was refused, so no list was created: {ERR_NO_CODES}" in html
     assert "alert-success" not in html
     assert VoucherList.objects.count() == 0 and VoucherUpload.objects.count() == 0

@@ -51,7 +51,7 @@ class Watcher:
 
 
 def _watch(monkeypatch, watcher, *, fail_after_done=None):
-    original = services._ProgressReporter.__call__
+    original = services.upload_processing._ProgressReporter.__call__
 
     def reporting(self, done):
         original(self, done)
@@ -59,13 +59,13 @@ def _watch(monkeypatch, watcher, *, fail_after_done=None):
         if fail_after_done is not None and done >= fail_after_done:
             raise RuntimeError("worker lost mid-way")
 
-    monkeypatch.setattr(services._ProgressReporter, "__call__", reporting)
+    monkeypatch.setattr(services.upload_processing._ProgressReporter, "__call__", reporting)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_progress_advances_across_chunks_while_the_list_stays_unchanged(monkeypatch, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-    monkeypatch.setattr(services, "PROCESS_CHUNK", 3)
+    monkeypatch.setattr(services.staging, "PROCESS_CHUNK", 3)
     voucher_list = VoucherListFactory()
     upload = _confirmed_upload(voucher_list, [f"P{n}" for n in range(10)])
     assert upload.progress_total == 20
@@ -92,7 +92,7 @@ def test_a_failure_mid_way_leaves_the_list_as_it_was(monkeypatch, settings, tmp_
     settings.MEDIA_ROOT = tmp_path
     voucher_list = VoucherListFactory()
     load_codes(voucher_list, ["KEEP1", "KEEP2"])
-    monkeypatch.setattr(services, "PROCESS_CHUNK", 2)
+    monkeypatch.setattr(services.staging, "PROCESS_CHUNK", 2)
     upload = _confirmed_upload(voucher_list, [f"N{n}" for n in range(8)])
     watcher = Watcher(upload, voucher_list)
     # Fails after the second insert chunk: some codes were already written in the run.
@@ -126,11 +126,11 @@ def test_the_partner_page_reads_the_moving_percentage_while_the_run_holds_the_up
     # The run's transaction holds the upload row; the percentage comes from the side row its
     # second connection writes.
     settings.MEDIA_ROOT = tmp_path / "media"
-    monkeypatch.setattr(services, "PROCESS_CHUNK", 3)
+    monkeypatch.setattr(services.staging, "PROCESS_CHUNK", 3)
     voucher_list = VoucherListFactory()
     upload = _confirmed_upload(voucher_list, [f"P{n}" for n in range(10)])
     seen = []
-    original = services._ProgressReporter.__call__
+    original = services.upload_processing._ProgressReporter.__call__
     page = ThreadPoolExecutor(max_workers=1)  # the partner's page: another thread, another session
 
     def percent_on_the_page():
@@ -143,7 +143,7 @@ def test_the_partner_page_reads_the_moving_percentage_while_the_run_holds_the_up
         original(self, done)
         seen.append(page.submit(percent_on_the_page).result())
 
-    monkeypatch.setattr(services._ProgressReporter, "__call__", reporting)
+    monkeypatch.setattr(services.upload_processing._ProgressReporter, "__call__", reporting)
     try:
         upload = services.voucher_upload_process(upload=upload)
     finally:

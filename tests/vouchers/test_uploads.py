@@ -134,13 +134,13 @@ def test_failed_processing_leaves_the_list_as_it_was(monkeypatch):
     load_codes(voucher_list, ["KEEP1"])
     upload = _upload(voucher_list, "N1\nN2\nN3\n")
     services.voucher_upload_confirm(upload=upload, actor=None)
-    original = services._mark_duplicates
+    original = services.staging.mark_duplicates
 
     def explode(cursor, **kwargs):
         original(cursor, **kwargs)
         cursor.execute("SELECT 1/0")
 
-    monkeypatch.setattr(services, "_mark_duplicates", explode)
+    monkeypatch.setattr(services.staging, "mark_duplicates", explode)
     upload = services.voucher_upload_process(upload=upload)
     assert upload.status == Status.FAILED
     assert upload.error_message == services.ERR_PROCESS_UNEXPECTED

@@ -7,7 +7,7 @@ from django.db import connection, transaction
 
 from tests.segments.factories import ProfileFactory
 from tests.wallets.factories import WalletFactory
-from wallets import api, services
+from wallets import api_schemas, services
 from wallets.models import Lot, Transaction
 
 pytestmark = pytest.mark.django_db
@@ -74,27 +74,27 @@ def test_activation_delay_makes_points_promised(api_client, setup):
     ("overrides", "status", "field", "error"),
     [
         ({"identity": None}, 400, "identity", "identity is required."),
-        ({"identity": "nobody"}, 404, "identity", api.ERR_IDENTITY_UNKNOWN),
+        ({"identity": "nobody"}, 404, "identity", api_schemas.ERR_IDENTITY_UNKNOWN),
         ({"walletId": None}, 400, "walletId", "walletId is required."),
-        ({"walletId": "abc"}, 400, "walletId", api.ERR_WALLET_ID),
-        ({"walletId": 999999}, 404, "walletId", api.ERR_WALLET_ID),
-        ({"transactionType": "REFUND"}, 400, "transactionType", api.ERR_TYPE),
-        ({"points": "ten"}, 400, "points", api.ERR_POINTS_NUMERIC),
-        ({"points": True}, 400, "points", api.ERR_POINTS_NUMERIC),
-        ({"points": -5}, 400, "points", api.ERR_POINTS_POSITIVE),
-        ({"points": 0}, 400, "points", api.ERR_POINTS_POSITIVE),
+        ({"walletId": "abc"}, 400, "walletId", api_schemas.ERR_WALLET_ID),
+        ({"walletId": 999999}, 404, "walletId", api_schemas.ERR_WALLET_ID),
+        ({"transactionType": "REFUND"}, 400, "transactionType", api_schemas.ERR_TYPE),
+        ({"points": "ten"}, 400, "points", api_schemas.ERR_POINTS_NUMERIC),
+        ({"points": True}, 400, "points", api_schemas.ERR_POINTS_NUMERIC),
+        ({"points": -5}, 400, "points", api_schemas.ERR_POINTS_POSITIVE),
+        ({"points": 0}, 400, "points", api_schemas.ERR_POINTS_POSITIVE),
         ({"points": 1.005}, 400, "points", "points can have at most 2 decimal places in this wallet."),
-        ({"points": 10**13}, 400, "points", api.ERR_POINTS_TOO_BIG),
+        ({"points": 10**13}, 400, "points", api_schemas.ERR_POINTS_TOO_BIG),
         ({"description": None}, 400, "description", "description is required."),
         ({"description": "  "}, 400, "description", "description is required."),
-        ({"description": "x" * 501}, 400, "description", api.ERR_DESCRIPTION),
-        ({"metadata": {}}, 400, "metadata", api.ERR_METADATA_EMPTY),
-        ({"metadata": [1]}, 400, "metadata", api.ERR_METADATA),
-        ({"orderId": 5}, 400, "orderId", api.ERR_ORDER_ID),
-        ({"activationDelay": "3 days"}, 400, "activationDelay", api.ERR_DELAY),
-        ({"activationDelay": "P"}, 400, "activationDelay", api.ERR_DELAY),
-        ({"activationDelay": "P20Y"}, 400, "activationDelay", api.ERR_DELAY),
-        ({"transactionType": "DEBIT", "activationDelay": "P1D"}, 400, "activationDelay", api.ERR_DELAY_DEBIT),
+        ({"description": "x" * 501}, 400, "description", api_schemas.ERR_DESCRIPTION),
+        ({"metadata": {}}, 400, "metadata", api_schemas.ERR_METADATA_EMPTY),
+        ({"metadata": [1]}, 400, "metadata", api_schemas.ERR_METADATA),
+        ({"orderId": 5}, 400, "orderId", api_schemas.ERR_ORDER_ID),
+        ({"activationDelay": "3 days"}, 400, "activationDelay", api_schemas.ERR_DELAY),
+        ({"activationDelay": "P"}, 400, "activationDelay", api_schemas.ERR_DELAY),
+        ({"activationDelay": "P20Y"}, 400, "activationDelay", api_schemas.ERR_DELAY),
+        ({"transactionType": "DEBIT", "activationDelay": "P1D"}, 400, "activationDelay", api_schemas.ERR_DELAY_DEBIT),
     ],
 )
 def test_every_field_error_names_the_field_and_moves_nothing(api_client, setup, overrides, status, field, error):
@@ -133,7 +133,7 @@ def test_malformed_json_and_auth(api_client, setup):
     client = Client()
     wallet, _ = setup
     assert api_client.post(URL, "{nope", content_type="application/json").status_code == 400
-    assert api_client.post(URL, "[1]", content_type="application/json").json()["error"] == api.ERR_JSON
+    assert api_client.post(URL, "[1]", content_type="application/json").json()["error"] == api_schemas.ERR_JSON
     assert client.post(URL, body(wallet), content_type="application/json").status_code == 401
     assert client.get("/api/1/promo/wallets", {"identity": "u1"}).status_code == 401
     assert api_client.get(URL).status_code == 405
@@ -157,7 +157,7 @@ def test_idempotency_key_with_a_different_body_is_refused(api_client, setup):
     post(api_client, body(wallet), key="k-1")
     response = post(api_client, body(wallet, points=11), key="k-1")
     assert response.status_code == 422
-    assert response.json()["error"] == api.ERR_KEY_REUSED
+    assert response.json()["error"] == api_schemas.ERR_KEY_REUSED
     assert Lot.objects.count() == 1
 
 
@@ -185,7 +185,7 @@ def test_idempotency_key_in_flight_gets_409(api_client, api_key, setup):
         release.set()
         thread.join()
     assert response.status_code == 409
-    assert response.json()["error"] == api.ERR_KEY_IN_FLIGHT
+    assert response.json()["error"] == api_schemas.ERR_KEY_IN_FLIGHT
     assert not Lot.objects.exists()
     assert post(api_client, body(wallet), key="busy").status_code == 200
 
@@ -268,7 +268,12 @@ def test_wallets_for_an_unknown_identity_is_404(api_client):
     WalletFactory()
     response = api_client.get("/api/1/promo/wallets", {"identity": "ghost"})
     assert response.status_code == 404
-    assert response.json() == {"status": "fail", "code": 404, "error": api.ERR_IDENTITY_UNKNOWN, "field": "identity"}
+    assert response.json() == {
+        "status": "fail",
+        "code": 404,
+        "error": api_schemas.ERR_IDENTITY_UNKNOWN,
+        "field": "identity",
+    }
 
 
 def test_an_idempotency_key_over_255_characters_is_refused_naming_the_header(api_client, setup):
@@ -278,7 +283,7 @@ def test_an_idempotency_key_over_255_characters_is_refused_naming_the_header(api
     assert response.json() == {
         "status": "fail",
         "code": 400,
-        "error": api.ERR_KEY_TOO_LONG,
+        "error": api_schemas.ERR_KEY_TOO_LONG,
         "field": "Idempotency-Key",
     }
     assert not Lot.objects.exists()

@@ -297,7 +297,7 @@ def test_wallet_credit_bulk_with_activation_delay_schedules(clock):
 
 def test_wallet_credit_bulk_query_count_does_not_grow_with_profiles(django_assert_max_num_queries, monkeypatch):
     wallet, campaign = WalletFactory(), CampaignFactory()
-    monkeypatch.setattr(services, "BULK_CHUNK", 1000)
+    monkeypatch.setattr(services.bulk_credit, "BULK_CHUNK", 1000)
     from segments.models import Profile
 
     Profile.objects.bulk_create(Profile(identity=f"bulk-{n}") for n in range(2500))
