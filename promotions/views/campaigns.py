@@ -19,6 +19,7 @@ from promotions.filters import CampaignFilter
 from promotions.models import Campaign, Grant
 from promotions.views import reports
 
+DETAIL = "promotions/campaign_detail.html"
 PAGE_SIZES = (25, 50, 100)
 CODES_OUT_REASONS = (Grant.Reason.BULK_CODES_EXHAUSTED, Grant.Reason.VOUCHER_CODES_EXHAUSTED)
 ACTION_LABELS = {
@@ -82,9 +83,9 @@ def campaign_detail(request, pk: int):
         raise Http404("No such campaign.") from exc
     if request.htmx and request.htmx.target == "campaign-chart" and reports.shows_chart(campaign):
         context = {"campaign": campaign, **reports.chart_context(request, campaign)}
-        return render(request, "promotions/campaign_detail.html#campaign-chart", context)
+        return render(request, f"{DETAIL}#campaign-chart", context)
     if request.htmx and request.htmx.target == "profile-why":
-        return render(request, "promotions/_profile_why.html#profile-why", reports.why_context(request, campaign))
+        return render(request, f"{DETAIL}#profile-why", reports.why_context(request, campaign))
     runs = selectors.campaign_runs(campaign=campaign)
     context = {
         **reports.outcome_context(campaign),
@@ -112,7 +113,7 @@ def campaign_detail(request, pk: int):
         context.update(reports.chart_context(request, campaign))
     if reports.forecast_shows(campaign):
         context.update(reports.forecast_context(campaign))
-    return render(request, "promotions/campaign_detail.html", context)
+    return render(request, DETAIL, context)
 
 
 def _history_note(details: dict) -> str:

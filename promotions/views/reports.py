@@ -201,7 +201,7 @@ def campaign_outcome_refresh(request, pk: int):
     outcomes.outcome_refresh(campaign=campaign)
     if request.htmx:
         context = {"campaign": campaign, **outcome_context(campaign)}
-        return render(request, "promotions/_outcome_report.html#outcome-report", context)
+        return render(request, "promotions/campaign_detail.html#outcome-report", context)
     return redirect(campaign.get_absolute_url() + "#outcome-report")
 
 
