@@ -8,9 +8,10 @@
 - events.py          CampaignEvent, the campaign's history
 - reports.py         Forecast and CampaignOutcome
 
-Campaign's 73 columns are split into abstract parts that read as the builder's sections, so a
+Campaign's eighty columns are split into abstract parts that read as the builder's sections, so a
 reader finds a section's fields and choices together, beside the form that edits them; the parts
 are abstract, so it is still one table with the same columns and constraints (no migration).
+Only `Campaign._meta.fields` lists the parts' fields first (the admin's change form follows it).
 """
 
 from promotions.models.campaign import Campaign
