@@ -432,6 +432,24 @@ def test_custom_list_partner_voucher_scheduled_for_later(page, screenshot, catal
 # The campaign list ------------------------------------------------------------------------------
 
 
+def test_an_invalid_section_save_answers_422_and_the_section_shows_its_errors(page, catalogue):
+    """An invalid save answers 422 (the HTMX convention); htmx swaps it in like a 200 (base.html's
+    htmx-config), so the section shows its error and what was typed, and saves once corrected."""
+    sign_in(page, "mia", PASSWORD)
+    page.get_by_role("link", name="Create campaign").click()
+    start = section(page, "Start here")
+    start.get_by_label("Description", exact=True).fill("Typed before the error")
+    with settled(page), page.expect_response(lambda r: r.request.method == "POST") as info:
+        start.get_by_role("button", name="Save and continue").click()
+    assert info.value.status == 422
+    expect(start.get_by_text("Enter the campaign name.").first).to_be_visible()
+    expect(start.get_by_label("Description", exact=True)).to_have_value("Typed before the error")
+    assert Campaign.objects.count() == 0
+    start.get_by_label("Campaign name", exact=True).fill("Fixed")
+    save(page, "Start here")
+    assert Campaign.objects.get().description == "Typed before the error"
+
+
 def test_campaign_list_filters_by_status_through_htmx_and_the_url(page, screenshot, catalogue):
     user = catalogue["marketer"]
     campaign_past(user=user, name="Diwali bonus", status=Campaign.Status.RUNNING)

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from config.account import account_tzinfo
-from promotions import selectors, services
+from promotions import selectors, services, summary
 from promotions.models import Campaign, CampaignEvent, CampaignRun, Grant
 from tests.factories import ApiKeyFactory
 from tests.promotions.factories import CampaignFactory
@@ -106,7 +106,7 @@ def test_detail_gives_summary_progress_and_stats(api_client, marketer):
     assert detail["status"] == campaign.status and detail["actions"] == services.campaign_actions(campaign)
     # The summary is the Publish section's, in words.
     with timezone.override(account_tzinfo()):
-        expected = selectors.campaign_summary(selectors.campaign_get(pk=campaign.pk))
+        expected = summary.campaign_summary(selectors.campaign_get(pk=campaign.pk))
     assert [s["section"] for s in detail["summary"]] == list(expected)
     assert {(r["label"], r["value"]) for s in detail["summary"] for r in s["rows"]} == {
         (label, str(value)) for rows in expected.values() for label, value in rows

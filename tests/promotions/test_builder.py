@@ -68,7 +68,7 @@ def test_start_shows_live_kinds_once_live_is_chosen(marketer_client):
 def test_start_requires_a_name_partial_for_htmx(marketer_client):
     response = marketer_client.post("/campaigns/new/start/", {"name": "", "behavior": "past"}, **HTMX)
     html = _html(response)
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert 'id="section-start"' in html and "<html" not in html
     assert "Enter the campaign name." in html  # the message names the field (issue #16)
     assert Campaign.objects.count() == 0
@@ -76,7 +76,7 @@ def test_start_requires_a_name_partial_for_htmx(marketer_client):
 
 def test_start_error_renders_the_full_page_without_htmx(marketer_client):
     response = marketer_client.post("/campaigns/new/start/", {"name": "", "behavior": "past"})
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "<html" in _html(response) and "Enter the campaign name." in _html(response)
 
 
@@ -366,8 +366,9 @@ def test_sections_must_be_completed_in_order(marketer_client):
     campaign = _draft()
     wallet = WalletFactory()
     data = {"reward_type": "points", "wallet": wallet.pk, "points_type": "flat", "flat_points": "10"}
-    html = _html(post_section(marketer_client, campaign, "what", data))
-    assert MSG_SECTION_ORDER.format(section="Who") in html
+    response = post_section(marketer_client, campaign, "what", data)
+    assert response.status_code == 409  # the campaign's state refuses the save; the section shows why
+    assert MSG_SECTION_ORDER.format(section="Who") in _html(response)
     campaign.refresh_from_db()
     assert not campaign.what_complete and campaign.reward_type == ""
 
