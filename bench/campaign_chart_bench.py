@@ -29,7 +29,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from config.account import account_tzinfo  # noqa: E402
+from accounts.account import account_tzinfo  # noqa: E402
 from promotions import selectors  # noqa: E402
 from promotions.models import Campaign  # noqa: E402
 from tests.factories import UserFactory  # noqa: E402

@@ -24,7 +24,7 @@ Results:
     index entries; with the resume-after-last-code claim, N=200,000: generate 16.13 s, assign
     43.12 s (4,639 codes/s, flat); N=1,000,000 (suite running alongside, load 8.5): generate
     93.20 s, assign 326.84 s (3,060 codes/s), invariants PASS.
-  Session 2 (shared claim in config/code_pool.py, FK checks set-based, JIT off per chunk): A/B at
+  Session 2 (shared claim in codes/pool.py, FK checks set-based, JIT off per chunk): A/B at
     N=100,000, load ~7: 29–31 s with per-row FK triggers, 19.3–19.5 s set-based (~5,150 codes/s).
     N=1,000,000 beside a test suite (load 5-8): generate 73.50 s, assign 226.34 s; in 5,000-profile
     calls as the distribution makes them 226.74 s; invariants PASS.

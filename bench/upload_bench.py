@@ -30,9 +30,9 @@ from pathlib import Path
 import redis
 from django.db import connection
 
+from accounts.api import api_key_create
 from bench import upload_client
 from bench.common import Context, Figure, percentile
-from config.api import api_key_create
 from promotions.models import Campaign, Grant
 from promotions.services import CampaignError, campaign_publish
 from segments.models import Event, EventDefinition, EventPropertyDefinition

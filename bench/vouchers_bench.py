@@ -19,7 +19,7 @@ Results (PostgreSQL 15, 2 cores, 24 GiB, other engineers' tests sharing the core
   per-chunk cost grew with every chunk (quadratic): the anti-join against the list's
   assignments and the profile join were planned as full scans, and each chunk re-read the
   pool entries of codes the same transaction had already taken.
-  Session 2, N=1,000,000 (23.8 MB CSV), load 7.3-8.9, shared claim (config/code_pool.py) and FK
+  Session 2, N=1,000,000 (23.8 MB CSV), load 7.3-8.9, shared claim (codes/pool.py) and FK
   checks set-based: validate 31.0 s; process 106.9 s (9,355 codes/s); assign 1,000,000 in
   212.1 s (4,715 codes/s). A quiet-machine figure is still to be measured.
 """

@@ -4,7 +4,7 @@ django-ninja's own static files: no CDN)."""
 
 from ninja.openapi.docs import Swagger
 
-from config.api import ApiParser, PromoApi, api_urlpatterns
+from accounts.api import ApiParser, PromoApi, api_urlpatterns
 from coupons.api import router as coupons_router
 from promotions.api import router as promotions_router
 from segments.api import router as segments_router

@@ -1,5 +1,5 @@
-from config.access import user_roles
-from config.account import timezone_label
+from accounts.access import user_roles
+from accounts.account import timezone_label
 
 
 def account(request):

@@ -57,7 +57,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads the body (CsrfViewMiddleware parses request.POST).
-    "config.uploads.UploadSizeLimitMiddleware",
+    "core.uploads.UploadSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -68,7 +68,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "config.account.AccountTimezoneMiddleware",
+    "accounts.account.AccountTimezoneMiddleware",
     # Last, so its process_exception runs first for an exception raised in a view.
     "config.errors.DatabaseUnavailableMiddleware",
 ]
@@ -121,7 +121,7 @@ DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # With CACHE_URL (Redis) the cache is shared by every web process on every machine and also
-# counts the API rate limits (config/ratelimit.py); without it, rate limits are counted in
+# counts the API rate limits (accounts/ratelimit.py); without it, rate limits are counted in
 # the database and the cache is Django's per-process default.
 CACHE_URL = env("CACHE_URL", "")
 if CACHE_URL:
@@ -148,7 +148,7 @@ LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
 # Storage and the server clock are UTC; the account timezone (admin-editable, see
-# config.models.Account) is activated per request for everything a person reads or types.
+# accounts.models.Account) is activated per request for everything a person reads or types.
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -174,7 +174,7 @@ MEDIA_URL = "/media/"
 # Uploads: files above this size are streamed to disk, never held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # The largest file any page accepts (custom lists, coupon imports, voucher lists: SPEC 2.3, 3.3);
-# bodies over it are refused before they are read (config/uploads.py).
+# bodies over it are refused before they are read (core/uploads.py).
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 # Non-file request bodies (the JSON API: 5 MB per SPEC 2.2).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -201,7 +201,7 @@ else:
         "visibility_timeout": 3600,
         # A publish to a broker that is down fails after one quick retry instead of kombu's
         # default of retrying for the 4 s connect timeout: every publish is a wake-up call whose
-        # work waits in the database (config/outbox.py, the run sweep), so an outage must not
+        # work waits in the database (accounts/outbox.py, the run sweep), so an outage must not
         # hold each API request that much longer. Workers reconnect by their own retry policy.
         "max_retries": 1,
         "interval_start": 0,
@@ -226,7 +226,7 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # not its work. 45 s + the 30 s sweep: a killed worker's run resumes within 75 s (issue 15).
 RUN_STALL_SECONDS = env_int("RUN_STALL_SECONDS", 45)
 # Outbox rows older than this whose wake-up task never came are woken by the 30 s outbox sweep
-# (config/outbox.py); younger ones most likely have their wake-up task in flight.
+# (accounts/outbox.py); younger ones most likely have their wake-up task in flight.
 OUTBOX_GRACE_SECONDS = env_int("OUTBOX_GRACE_SECONDS", 10)
 # A background job (custom list, voucher upload, code batch) whose task has not started this long
 # after it was owed is sent again (at most once per this period: it may just be queued).

@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from config import access, views
+from accounts import access
+from config import views
 
 urlpatterns = [
     path("", views.home, name="home"),

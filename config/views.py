@@ -2,9 +2,9 @@ from django.db import connection
 from django.http import JsonResponse
 from django.utils import timezone
 
-from config import access
+from accounts import access
+from accounts.models import WorkerHeartbeat
 from config.celery import app as celery_app
-from config.models import WorkerHeartbeat
 
 BROKER_TIMEOUT_S = 2.0
 

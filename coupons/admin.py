@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from config.pagination import BigTableAdmin
+from core.pagination import BigTableAdmin
 from coupons.models import CodeAssignment, CodeBatch, Coupon, CouponCode, CouponEvent, Redemption
 
 

@@ -5,8 +5,8 @@ from typing import Annotated, Literal
 from ninja import Field, Router, Schema
 from pydantic import BeforeValidator
 
-from config.api import ApiError, BodySchema, error_responses, field_error, key_auth
-from config.models import ApiScope
+from accounts.api import ApiError, BodySchema, error_responses, field_error, key_auth
+from accounts.models import ApiScope
 from coupons import selectors, services
 from segments.models import Profile
 

@@ -3,7 +3,7 @@ import re
 import django_filters
 from django import forms
 
-from config import dates
+from accounts import dates
 from coupons import codegen, imports
 from coupons.models import CodeBatch, Coupon
 

@@ -15,7 +15,7 @@ import re
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from config import input_checks
+from core import input_checks
 
 MAX_BYTES = 50 * 1024 * 1024
 MAX_CODES = 1_000_000

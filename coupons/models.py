@@ -58,7 +58,7 @@ class Coupon(models.Model):
     codes_assigned = models.PositiveBigIntegerField(default=0)
     codes_redeemed = models.PositiveBigIntegerField(default=0)
     # Bulk: the highest code id given so far; claims look for free codes after it
-    # (config/code_pool.py), moved by the claim statement with `codes_assigned`.
+    # (codes/pool.py), moved by the claim statement with `codes_assigned`.
     codes_cursor = models.BigIntegerField(default=0, editable=False)
 
     class Meta:

@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.db import transaction
 
-from config import outbox
+from accounts import outbox
 from coupons import services
 
 

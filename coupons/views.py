@@ -8,8 +8,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
-from config import access
-from config.csv_safety import csv_safe
+from accounts import access
+from core.csv_safety import csv_safe
 from coupons import forms, selectors, services
 from coupons.models import Coupon
 

@@ -12,9 +12,9 @@ from django.core.paginator import EmptyPage, Paginator
 from django.utils import timezone
 from ninja import Path, Query, Router
 
-from config.account import account_tzinfo
-from config.api import ApiError, error_responses, key_auth
-from config.models import ApiScope
+from accounts.account import account_tzinfo
+from accounts.api import ApiError, error_responses, key_auth
+from accounts.models import ApiScope
 from promotions import selectors, services, summary, why
 from promotions.api_schemas import (
     CampaignActionOut,

@@ -3,7 +3,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from config import dates
+from accounts import dates
 from promotions.models import Campaign
 
 SORT_FIELDS = (
@@ -30,7 +30,7 @@ def display_name(user) -> str:
 
 
 class DayFilter(django_filters.Filter):
-    """A date typed as the app shows dates (config/dates.py)."""
+    """A date typed as the app shows dates (accounts/dates.py)."""
 
     field_class = dates.DateField
 
@@ -58,7 +58,7 @@ class CampaignFilter(django_filters.FilterSet):
     creator = django_filters.ModelChoiceFilter(
         field_name="created_by", queryset=_creators, empty_label="Anyone", label="Created by"
     )
-    # Whole days in the account timezone, typed as the app shows dates (config/dates.py).
+    # Whole days in the account timezone, typed as the app shows dates (accounts/dates.py).
     start_after = DayFilter(method="start_from", label="Start from")
     start_before = DayFilter(method="start_until", label="Start until")
     sort = django_filters.OrderingFilter(fields=SORT_FIELDS, label="Sort")

@@ -26,8 +26,8 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from config import outbox
-from config.account import account_tzinfo
+from accounts import outbox
+from accounts.account import account_tzinfo
 from promotions import catalogue
 from promotions.engine import limits
 from promotions.engine.replay import Replay, codes_left, live_items, replay_items

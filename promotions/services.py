@@ -9,7 +9,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from config.account import account_tzinfo
+from accounts.account import account_tzinfo
 from promotions import catalogue, schedule
 from promotions.engine import live, runs
 from promotions.models import Campaign, CampaignEvent, CampaignRun

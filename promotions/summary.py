@@ -3,7 +3,7 @@ campaign page and the API's campaign detail all show."""
 
 from django.utils import formats, timezone
 
-from config.account import timezone_label
+from accounts.account import timezone_label
 from promotions import catalogue
 from promotions.models import Campaign
 from segments import wording

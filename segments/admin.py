@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from config.pagination import EstimatedPaginator
+from core.pagination import EstimatedPaginator
 from segments import selectors
 from segments.models import Event, Profile
 

@@ -12,9 +12,10 @@ import pydantic
 from django.http import JsonResponse
 from ninja import Field, Router, Schema
 
-from config import idempotency, input_checks
-from config.api import ERR_BODY_TOO_LARGE, ApiError, error_responses, key_auth
-from config.models import ApiScope
+from accounts import idempotency
+from accounts.api import ERR_BODY_TOO_LARGE, ApiError, error_responses, key_auth
+from accounts.models import ApiScope
+from core import input_checks
 from segments import services
 
 router = Router(tags=["Events and profiles"])

@@ -6,7 +6,7 @@ from django.db import connection
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from config.account import account_tzinfo
+from accounts.account import account_tzinfo
 from segments import rules as rules_mod
 from segments.models import (
     SAMPLE_BUCKETS,

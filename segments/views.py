@@ -5,8 +5,8 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from config import access, dates
-from config.pagination import EstimatedPaginator
+from accounts import access, dates
+from core.pagination import EstimatedPaginator
 from segments import builder, selectors, services
 from segments import rules as rules_mod
 from segments.models import CustomList, CustomListUpload, Profile, Segment
@@ -39,7 +39,7 @@ EVENT_PAGE_SIZE = 50
 @access.marketer_required
 def event_list(request):
     name = request.GET.get("name", "").strip()[:256]
-    # Whole days in the account timezone, typed as the app shows dates (config/dates.py).
+    # Whole days in the account timezone, typed as the app shows dates (accounts/dates.py).
     bounds, typed, date_errors = {}, {}, []
     for key, label in (("start", "From"), ("end", "To")):
         raw = request.GET.get(key, "").strip()[:40]

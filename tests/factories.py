@@ -4,7 +4,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from config import api
+from accounts import api
 
 
 class UserFactory(factory.django.DjangoModelFactory):

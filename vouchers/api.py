@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 from ninja import Field, Query, Router, Schema
 from pydantic import BeforeValidator
 
-from config.account import account_tzinfo
-from config.api import ApiError, error_responses, field_error, key_auth
-from config.models import ApiScope
+from accounts.account import account_tzinfo
+from accounts.api import ApiError, error_responses, field_error, key_auth
+from accounts.models import ApiScope
 from segments.models import Profile
 from vouchers import selectors
 

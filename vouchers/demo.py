@@ -5,7 +5,7 @@ import datetime
 
 from django.contrib.auth import get_user_model
 
-from config.demo import PARTNER_USERNAME
+from accounts.demo import PARTNER_USERNAME
 from vouchers import selectors, services
 from vouchers.models import Partner, PartnerUser, VoucherList
 
@@ -16,7 +16,7 @@ DEMO_CODES = 5_000
 
 def load(stdout) -> None:
     partner, _ = Partner.objects.get_or_create(name=DEMO_PARTNER_NAME)
-    partner_user = get_user_model().objects.filter(username=PARTNER_USERNAME).first()  # config/demo.py's
+    partner_user = get_user_model().objects.filter(username=PARTNER_USERNAME).first()  # accounts/demo.py's
     if partner_user is not None:
         PartnerUser.objects.get_or_create(user=partner_user, defaults={"partner": partner})
     voucher_list = VoucherList.objects.filter(partner=partner, tag=DEMO_TAG).first()

@@ -1,6 +1,6 @@
 from django import forms
 
-from config import dates
+from accounts import dates
 from vouchers import services, upload_files
 from vouchers.models import Partner, VoucherList
 

@@ -72,7 +72,7 @@ class VoucherList(models.Model):
     # pages never count a million codes per row.
     codes_total = models.PositiveIntegerField(default=0)
     codes_assigned = models.PositiveIntegerField(default=0)
-    # The highest code id given so far; claims look for free codes after it (config/code_pool.py).
+    # The highest code id given so far; claims look for free codes after it (codes/pool.py).
     codes_cursor = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
@@ -186,7 +186,7 @@ class VoucherUpload(models.Model):
         done = self.progress_done
         if self.status == self.Status.IN_PROGRESS:
             # The processing transaction holds this row; its progress lives in a side row
-            # (see config/live_progress.py).
+            # (see core/db.py).
             live = VoucherUploadProgress.objects.filter(upload_id=self.pk).values_list("done", flat=True).first()
             done = max(done, live or 0)
         return min(100, int(done * 100 / self.progress_total))

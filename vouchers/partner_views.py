@@ -4,7 +4,7 @@ id of another partner's list or upload is a 404, never a page."""
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
-from config import access
+from accounts import access
 from vouchers import forms, selectors, upload_views, views
 from vouchers.models import VoucherList, VoucherUpload
 

@@ -7,7 +7,7 @@ import operator
 from django.db.models import Q, QuerySet, Value
 from django.utils import timezone
 
-from config.account import account_tzinfo
+from accounts.account import account_tzinfo
 from vouchers import signals
 from vouchers.models import Partner, VoucherAssignment, VoucherCode, VoucherList, VoucherListEvent, VoucherUpload
 

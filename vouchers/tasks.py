@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from config import outbox
+from accounts import outbox
 from vouchers import services
 from vouchers.models import VoucherUpload
 

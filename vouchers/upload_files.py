@@ -9,8 +9,8 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 
-from config import input_checks
-from config.csv_safety import csv_safe
+from core import input_checks
+from core.csv_safety import csv_safe
 from vouchers.models import CODE_MAX_LENGTH, MAX_CODES_PER_LIST
 
 # SPEC 3.3: files above this are refused before they are read.

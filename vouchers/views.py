@@ -7,7 +7,7 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
-from config import access
+from accounts import access
 from vouchers import forms, selectors, services, upload_files, upload_views
 from vouchers.models import VoucherList, VoucherUpload
 

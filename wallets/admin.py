@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from config.pagination import BigTableAdmin
+from core.pagination import BigTableAdmin
 from wallets import services
 from wallets.forms import WalletForm
 from wallets.models import Consumption, Lot, Transaction, Wallet, WalletChange

@@ -2,7 +2,7 @@
 
 Shapes and field checks are the schemas in wallets/api_schemas.py (pydantic, through ninja);
 what needs the database (does the profile exist, the wallet's decimal places, is it active) is
-checked in the views. Idempotency: config/idempotency.py.
+checked in the views. Idempotency: accounts/idempotency.py.
 """
 
 import datetime
@@ -16,10 +16,10 @@ from django.http import JsonResponse
 from django.utils import timezone
 from ninja import Query, Router
 
-from config import idempotency
-from config.account import account_tzinfo
-from config.api import error_responses, key_auth
-from config.models import ApiScope
+from accounts import idempotency
+from accounts.account import account_tzinfo
+from accounts.api import error_responses, key_auth
+from accounts.models import ApiScope
 from segments.models import Profile
 from wallets import selectors, services
 from wallets.api_schemas import (

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 from ninja import Field, Schema
 from pydantic import BeforeValidator, WithJsonSchema
 
-from config import idempotency
-from config.api import ApiError, BodySchema, field_error
+from accounts import idempotency
+from accounts.api import ApiError, BodySchema, field_error
 from wallets.models import Transaction
 
 PAGE_SIZE = 50

@@ -1,6 +1,6 @@
-"""The wallet page's chart: points issued, redeemed and expired per day (config.charts draws it)."""
+"""The wallet page's chart: points issued, redeemed and expired per day (core.charts draws it)."""
 
-from config.charts import grouped_bars
+from core.charts import grouped_bars
 
 SERIES = [("issued", "Issued", "#4f46e5"), ("redeemed", "Redeemed", "#22c1a3"), ("expired", "Expired", "#c0262d")]
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 from django import forms
 from django.utils import timezone
 
-from config import dates
+from accounts import dates
 from segments.models import Profile
 from wallets.models import Source, Transaction, Wallet
 

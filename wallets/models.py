@@ -343,4 +343,4 @@ class Consumption(models.Model):
 
 
 # Moved to config (every app's API endpoints use it); kept importable from here.
-from config.models import IdempotencyRecord  # noqa: E402, F401
+from accounts.models import IdempotencyRecord  # noqa: E402, F401

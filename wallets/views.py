@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect
 
-from config import access
+from accounts import access
 from wallets import charts, forms, selectors, services
 from wallets.models import Wallet
 

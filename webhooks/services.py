@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from config import outbox
+from accounts import outbox
 from webhooks.models import (
     EventType,
     Notification,

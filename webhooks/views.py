@@ -4,7 +4,7 @@ it), the list, and mark-read. Every signed-in person sees only their own notific
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from config import access
+from accounts import access
 from webhooks import selectors, services
 
 

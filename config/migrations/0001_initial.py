@@ -5,7 +5,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-import config.models
+import accounts.models
 
 
 class Migration(migrations.Migration):
@@ -35,7 +35,7 @@ class Migration(migrations.Migration):
                         default="Asia/Kolkata",
                         help_text="Every date a person types or reads is in this timezone; storage is UTC.",
                         max_length=64,
-                        validators=[config.models.validate_timezone],
+                        validators=[accounts.models.validate_timezone],
                     ),
                 ),
                 ("updated_at", models.DateTimeField(auto_now=True)),

@@ -7,7 +7,7 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
-import config.models
+import accounts.models
 
 
 class Migration(migrations.Migration):
@@ -21,8 +21,8 @@ class Migration(migrations.Migration):
             model_name="apikey",
             name="scopes",
             field=django.contrib.postgres.fields.ArrayField(
-                base_field=models.CharField(choices=config.models.ApiScope.choices, max_length=32),
-                default=config.models.all_scopes,
+                base_field=models.CharField(choices=accounts.models.ApiScope.choices, max_length=32),
+                default=accounts.models.all_scopes,
                 size=None,
             ),
         ),

@@ -1,7 +1,7 @@
 import django.utils.timezone
 from django.db import migrations, models
 
-from config.beat import BEAT_MIGRATION_DEPENDENCY, periodic_task_ensure, periodic_task_remove
+from core.beat import BEAT_MIGRATION_DEPENDENCY, periodic_task_ensure, periodic_task_remove
 
 SWEEP = "Outbox sweep"
 

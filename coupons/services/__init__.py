@@ -3,7 +3,7 @@
 Assignment (`code_assign`, `code_assign_bulk`) is the only way a code leaves the pool. Its
 guarantees rest on the database: `UNIQUE(coupon_code)` on assignments (a code is given once,
 ever, across campaigns), `UNIQUE(coupon, COALESCE(campaign, 0), profile, occurrence)`
-(idempotency), and the claim statement shared with voucher lists (config/code_pool.py:
+(idempotency), and the claim statement shared with voucher lists (codes/pool.py:
 `FOR UPDATE SKIP LOCKED`, the counter moved in the same statement).
 Lock order everywhere: the coupon row before assignment rows, so redeem and revert never
 deadlock with each other.

@@ -6,15 +6,16 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config import code_pool, row_triggers
+from codes import pool
+from core import db
 from coupons.models import CodeAssignment, Coupon
 from coupons.services.code_generation import analyze_codes
 
 Status = Coupon.Status
 
 
-# A bulk series' codes as a pool (config/code_pool.py): the claim statement shared with voucher lists.
-POOL = code_pool.Pool(
+# A bulk series' codes as a pool (codes/pool.py): the claim statement shared with voucher lists.
+POOL = pool.Pool(
     owner_table="coupons_coupon",
     owner_column="coupon_id",
     code_table="coupons_couponcode",
@@ -88,10 +89,10 @@ def code_assign_bulk(
                 given += _assign_single(coupon, chunk, campaign_id, occurrence, now, start, expires)
         return given
     context = {"campaign_id": campaign_id, "occurrence": occurrence, "now": now}
-    skip_row_triggers = row_triggers.row_triggers_skippable()
+    skip_row_triggers = db.row_triggers_skippable()
 
     def claim(ids, after):
-        return code_pool.claim_chunk(
+        return pool.claim_chunk(
             pool=POOL,
             owner_id=coupon.pk,
             profile_ids=ids,
@@ -101,7 +102,7 @@ def code_assign_bulk(
             **context,
         )
 
-    given = code_pool.assign_bulk(
+    given = pool.assign_bulk(
         profile_ids=profile_ids, chunk_size=ASSIGN_CHUNK, claim=claim, free_codes_remain=_free_codes_remain(coupon)
     )
     if len(given) >= ANALYZE_AFTER:
@@ -133,10 +134,10 @@ def code_assign_each(
         with transaction.atomic():
             _assign_single_each(coupon, items, campaign_id, now, start, expires)
     else:
-        claim = code_pool.items_claim(
+        claim = pool.items_claim(
             pool=POOL, owner_id=coupon.pk, campaign_id=campaign_id, now=now, params={"start": start, "expires": expires}
         )
-        code_pool.assign_each(items=items, claim=claim, free_codes_remain=_free_codes_remain(coupon))
+        pool.assign_each(items=items, claim=claim, free_codes_remain=_free_codes_remain(coupon))
     held = CodeAssignment.objects.filter(
         coupon=coupon,
         campaign_id=campaign_id,

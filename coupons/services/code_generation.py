@@ -7,7 +7,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config import outbox, row_triggers
+from accounts import outbox
+from core import db
 from coupons import codegen
 from coupons.models import CodeBatch, Coupon, CouponCode
 from coupons.services.lifecycle import ERR_ARCHIVED_READ_ONLY, event_record
@@ -170,13 +171,13 @@ def insert_codes(
                 copy.write_row((code,))
         # The codes' one foreign key (the coupon) is checked once, by locking the coupon row as
         # the per-row trigger would, instead of once per code (a third of the insert's time).
-        skip_row_triggers = row_triggers.row_triggers_skippable()
+        skip_row_triggers = db.row_triggers_skippable()
         if skip_row_triggers:
-            row_triggers.keys_locked(cursor, ("coupons_coupon", coupon.pk))
+            db.keys_locked(cursor, ("coupons_coupon", coupon.pk))
         if skip_existing_check:
             # No anti-join against the pool: its cost grew with the series (and with stale
             # statistics the planner chose a nested loop over it: minutes per chunk).
-            with row_triggers.row_triggers_skipped(cursor, skip=skip_row_triggers):
+            with db.row_triggers_skipped(cursor, skip=skip_row_triggers):
                 cursor.execute(
                     """
                     INSERT INTO coupons_couponcode (coupon_id, code)
@@ -188,7 +189,7 @@ def insert_codes(
                 return cursor.rowcount
         # Temp tables get no autovacuum statistics; without them the plan below is a guess.
         cursor.execute("ANALYZE coupon_code_stage")
-        with row_triggers.row_triggers_skipped(cursor, skip=skip_row_triggers):
+        with db.row_triggers_skipped(cursor, skip=skip_row_triggers):
             cursor.execute(
                 """
                 INSERT INTO coupons_couponcode (coupon_id, code)

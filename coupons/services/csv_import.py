@@ -7,7 +7,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config import live_progress, outbox
+from accounts import outbox
+from core import db
 from coupons.models import CodeBatch, Coupon
 from coupons.services.code_generation import ERR_GENERATION_RUNNING, ERR_NOT_BULK, analyze_codes, insert_codes
 from coupons.services.lifecycle import ERR_ARCHIVED_READ_ONLY, event_record
@@ -87,7 +88,7 @@ def code_import_run(*, batch_id: int) -> CodeBatch:
     """Store an import's codes, all of the file or nothing; safe to run twice.
 
     The codes go in with one transaction (chunks of IMPORT_CHUNK, progress written beside
-    it: config/live_progress.py); a problem found now (a bad file, codes another import or
+    it: core/db.py); a problem found now (a bad file, codes another import or
     generation added meanwhile, the coupon archived) fails the batch with its reasons and
     stores nothing.
     """
@@ -101,7 +102,7 @@ def code_import_run(*, batch_id: int) -> CodeBatch:
     batch = Batch.objects.select_related("coupon", "created_by").get(pk=batch_id)
     if not claimed:
         return batch
-    progress = live_progress.LiveProgress(
+    progress = db.LiveProgress(
         Batch.live_progress_key(batch.pk),
         "UPDATE coupons_codebatch SET done = %(done)s WHERE id = %(batch)s AND status = 'running'",
         {"batch": batch.pk},

@@ -22,8 +22,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config import pg_arrays
-from config.row_triggers import keys_locked, row_triggers_skippable, row_triggers_skipped
+from core import db
+from core.db import keys_locked, row_triggers_skippable, row_triggers_skipped
 from promotions import holdout
 from promotions.engine import limits, rewards
 from promotions.models import Campaign, Grant
@@ -107,7 +107,7 @@ def _grants_insert(
     A grant already there is left as it is. The columns travel as arrays through `unnest`
     (`bulk_create` compiles every object into its own placeholders: 45,000 parameters for a
     5,000-profile chunk), and the per-row foreign-key triggers give way to the statement's own
-    locks where the role may skip them (config/row_triggers.py): the profiles
+    locks where the role may skip them (core/db.py): the profiles
     here, the campaign and run rows FOR KEY SHARE (a chunk holds the campaign FOR SHARE anyway).
     """
     skip = row_triggers_skippable()
@@ -131,10 +131,10 @@ def _grants_insert(
                 occurrence,
                 run_id,
                 now,
-                pg_arrays.int_array(ids),
-                pg_arrays.text_array(outcome[pid][0] for pid in ids),
-                pg_arrays.numeric_array(outcome[pid][1] for pid in ids),
-                pg_arrays.text_array(outcome[pid][2] for pid in ids),
+                db.int_array(ids),
+                db.text_array(outcome[pid][0] for pid in ids),
+                db.numeric_array(outcome[pid][1] for pid in ids),
+                db.text_array(outcome[pid][2] for pid in ids),
                 ids[0],  # the ids are sorted: the range keeps the profile join to the chunk's
                 ids[-1],  # slice of the primary key instead of a hash of the whole table
             ],

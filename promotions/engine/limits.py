@@ -16,7 +16,7 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import F
 
-from config.account import account_tzinfo
+from accounts.account import account_tzinfo
 from coupons.models import Coupon
 from promotions.engine import rewards
 from promotions.models import Campaign, CampaignCounter, Grant, InactionCheck, ProfileCounter
@@ -284,7 +284,7 @@ def decide_and_give(campaign: Campaign, items: list[Item], now: datetime.datetim
 
 def _decide_with_codes(campaign: Campaign, items: list[Item], counters: Counters, tz, rng, now):
     """`decide` for a code campaign, its codes claimed set-based: one claim statement for the
-    batch (config/code_pool.py), not one per item. The items the caps let through are decided
+    batch (codes/pool.py), not one per item. The items the caps let through are decided
     first as if codes were plentiful; then every one of them is given a code at once, in item
     order. If codes ran out on the way (the items served are the first ones), the decision is
     made again from the same counters with the codes actually held, so every item after the

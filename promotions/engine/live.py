@@ -40,7 +40,8 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from config import outbox, pg_arrays
+from accounts import outbox
+from core import db
 from promotions.engine import grants, limits
 from promotions.models import Campaign, InactionCheck, LiveTrigger
 from segments import rules as segment_rules
@@ -185,7 +186,7 @@ def events_process(*, event_ids: list[int]) -> dict:
     # The batch's event names, the live triggers on them, and only then the events that carry
     # one (with their properties): in an upload batch most events trigger nothing, and reading
     # and decoding all 1,000 was most of a batch's time in bench/upload_bench.py.
-    ids = pg_arrays.int_array(event_ids)
+    ids = db.int_array(event_ids)
     batch_names = _batch_names(ids)
     triggers = list(
         LiveTrigger.objects.filter(event_name__in=batch_names)
@@ -259,7 +260,7 @@ def _batch_events(ids_literal: str, names: set[str]) -> list[dict]:
         cursor.execute(
             f"WITH batch AS MATERIALIZED (SELECT {', '.join(_EVENT_FIELDS)} FROM segments_event"  # noqa: S608
             " WHERE id = ANY(%s::bigint[])) SELECT * FROM batch WHERE name = ANY(%s::text[]) ORDER BY id",
-            [ids_literal, pg_arrays.text_array(sorted(names))],
+            [ids_literal, db.text_array(sorted(names))],
         )
         events = [dict(zip(_EVENT_FIELDS, row, strict=True)) for row in cursor.fetchall()]
     for event in events:  # Django's connection leaves jsonb as text for JSONField to decode

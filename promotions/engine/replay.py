@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import DateTimeField, Exists, ExpressionWrapper, F, JSONField, OuterRef, Q, Value
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 
-from config.account import account_tzinfo
+from accounts.account import account_tzinfo
 from promotions import catalogue, holdout
 from promotions.engine import limits, live
 from promotions.models import Campaign, Grant

@@ -27,8 +27,8 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from config import outbox
-from config.account import account_tzinfo
+from accounts import outbox
+from accounts.account import account_tzinfo
 from promotions import catalogue, schedule
 from promotions.engine import grants
 from promotions.models import Campaign, CampaignRun, CampaignRunPartition, Grant

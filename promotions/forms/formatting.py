@@ -6,11 +6,11 @@ from decimal import Decimal
 from django.utils import timezone
 from django.utils.datastructures import MultiValueDict
 
-from config import dates
+from accounts import dates
 from promotions.models import Campaign
 
 C = Campaign
-# Typed and shown as the app shows times ("4 Dec 2026 10:00", account timezone): config/dates.py.
+# Typed and shown as the app shows times ("4 Dec 2026 10:00", account timezone): accounts/dates.py.
 DATETIME_FORMAT = dates.DISPLAY_DATETIME_FORMAT
 
 

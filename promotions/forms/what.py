@@ -6,7 +6,7 @@ from decimal import Decimal
 from django import forms
 from django.utils import timezone
 
-from config import dates
+from accounts import dates
 from promotions import catalogue, points
 from promotions.forms.fields import SectionForm, positive_decimal
 from promotions.forms.filter_rows import goal_filter_control

@@ -6,8 +6,8 @@ import datetime
 from django import forms
 from django.utils import timezone
 
-from config import dates
-from config.account import timezone_label
+from accounts import dates
+from accounts.account import timezone_label
 from promotions.forms.fields import SectionForm
 from promotions.forms.formatting import fmt_datetime, fmt_int
 from promotions.models import Campaign

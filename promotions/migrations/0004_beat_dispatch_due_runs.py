@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from config.beat import BEAT_MIGRATION_DEPENDENCY, periodic_task_ensure, periodic_task_remove
+from core.beat import BEAT_MIGRATION_DEPENDENCY, periodic_task_ensure, periodic_task_remove
 
 NAME = "promotions: dispatch due campaign runs"
 

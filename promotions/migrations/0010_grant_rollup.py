@@ -30,7 +30,7 @@
   should disable the triggers and run `grant_rollup_rebuild` once). An UPDATE that changes
   nothing counted (a run deleted sets its grants' run_id NULL) recounts nothing.
 - `ENABLE ALWAYS`: the bulk grant insert may run with `session_replication_role = replica`
-  (config/row_triggers.py), which silences ordinary triggers; these must fire all the same.
+  (core/db.py), which silences ordinary triggers; these must fire all the same.
 
 The backfill at the end (`promotions_grant_rollup_rebuild(NULL)`) reads every granted grant
 once with a window sort: at the bench's 2,000,000 grants, seconds, inside this migration.

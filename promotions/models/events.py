@@ -26,7 +26,7 @@ class CampaignEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     # Set when the action came through the public API: the key that did it (actor is then empty).
-    api_key = models.ForeignKey("config.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    api_key = models.ForeignKey("accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     action = models.CharField(max_length=20, choices=Action.choices)
     at = models.DateTimeField(default=timezone.now)
     details = models.JSONField(default=dict, blank=True)

@@ -3,7 +3,7 @@ an earlier section changes, at publish, and on a copy (the clock and the catalog
 
 from django.utils import timezone
 
-from config.account import account_tzinfo
+from accounts.account import account_tzinfo
 from promotions.models import Campaign
 from promotions.rules import start, what, when, who
 from promotions.rules.errors import Errors

@@ -5,7 +5,7 @@ import re
 
 from django.core.exceptions import ValidationError
 
-from config import dates
+from accounts import dates
 from promotions import catalogue
 
 FILTER_PARTS = ("property", "operator", "value", "value2")

@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django_htmx.http import push_url, reswap, retarget
 
-from config import access
-from config.account import timezone_label
+from accounts import access
+from accounts.account import timezone_label
 from promotions import forms as section_forms
 from promotions import selectors, services, summary
 from promotions.models import Campaign

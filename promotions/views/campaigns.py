@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect
 
-from config import access
-from config.account import timezone_label
-from config.csv_safety import csv_safe
+from accounts import access
+from accounts.account import timezone_label
+from core.csv_safety import csv_safe
 from promotions import selectors, services, summary
 from promotions.filters import CampaignFilter
 from promotions.models import Campaign, Grant

@@ -11,8 +11,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django_htmx.http import HttpResponseClientRefresh
 
-from config import access, charts
-from config.account import timezone_label
+from accounts import access
+from accounts.account import timezone_label
+from core import charts
 from promotions import forecast, outcomes, selectors, why
 from promotions.engine.runs import MSG_CODES_OUT
 from promotions.models import Campaign, CampaignRun, Grant

@@ -4,7 +4,7 @@ import copy
 import json
 import re
 
-from config import dates
+from accounts import dates
 from segments import rules as R
 
 PREFIX = "rb"
@@ -53,7 +53,7 @@ def _finalise(node):
         node.pop("aggregate")
     if "include_zero" in node:
         node["include_zero"] = bool(node["include_zero"])
-    # Dates are typed as the app shows them ("4 Dec 2026"); the rules store ISO (config/dates.py).
+    # Dates are typed as the app shows them ("4 Dec 2026"); the rules store ISO (accounts/dates.py).
     for key in ("date", "date2"):
         if isinstance(node.get(key), str):
             node[key] = dates.date_iso(node[key])

@@ -2,7 +2,7 @@
 
 from django.core.exceptions import ValidationError
 
-from config import dates
+from accounts import dates
 from segments import rules as R
 from segments.builder.controls import ERROR_PATH, PREFIX, RULE_TYPES_WITH_EVENT, tree_depth
 

@@ -2,8 +2,8 @@
 
 import json
 
-from config import dates
-from config.account import account_tzinfo, timezone_label
+from accounts import dates
+from accounts.account import account_tzinfo, timezone_label
 from segments import rules as R
 from segments import selectors
 from segments.builder.controls import PREFIX, SECOND_SIDES, WINDOW_DATE_TYPES, tree_depth
@@ -89,7 +89,7 @@ def _filter_vm(node: dict, prefix: str, props: list[tuple[str, str]]) -> dict:
         "value2": dates.date_display(_s(node.get("value2"))) if value_type == "date" else _s(node.get("value2")),
         "has_value": operator not in ("exists", "not_exists"),
         "has_value2": operator == "between",
-        # Dates in a text input in the app's format, with a calendar button (config/dates.py).
+        # Dates in a text input in the app's format, with a calendar button (accounts/dates.py).
         "input_type": {"number": "number"}.get(value_type, "text"),
         "is_date": value_type == "date",
         "date_placeholder": dates.PLACEHOLDER,

@@ -9,8 +9,9 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from config import input_checks, outbox
-from config.csv_safety import csv_safe
+from accounts import outbox
+from core import input_checks
+from core.csv_safety import csv_safe
 from segments.models import CustomList, CustomListMember, CustomListUpload, Profile
 
 log = logging.getLogger(__name__)

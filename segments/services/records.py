@@ -6,7 +6,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
-from config import input_checks
+from core import input_checks
 from segments.models import PropertyType
 
 MAX_RECORDS = 1000
@@ -76,7 +76,7 @@ class ParsedRecord:
 
 
 def _storable(value, *, path: str) -> None:
-    """Code 512 for any part of `value` PostgreSQL cannot store (config/input_checks.py)."""
+    """Code 512 for any part of `value` PostgreSQL cannot store (core/input_checks.py)."""
     problem = input_checks.value_problem(value, path=path)
     if problem is not None:
         raise RecordError(512, ERR_UNSTORABLE.format(path=problem[0][:80], reason=problem[1]))

@@ -6,8 +6,8 @@ import json
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config import pg_arrays
-from config.row_triggers import row_triggers_skippable, row_triggers_skipped
+from core import db
+from core.db import row_triggers_skippable, row_triggers_skipped
 from segments import live
 from segments.models import EventDefinition, EventPropertyDefinition, ProfilePropertyDefinition, sample_bucket_for
 from segments.services.records import ParsedRecord, RecordError, UploadResult, property_type, record_parse
@@ -56,9 +56,9 @@ def _store(*, records: list[ParsedRecord], now: datetime.datetime) -> list[int]:
 def _events_insert(*, events: list[ParsedRecord], profile_ids: dict[str, int], now: datetime.datetime) -> list[int]:
     """Store a batch's events in one statement; returns their ids.
 
-    The columns travel as array literals (config/pg_arrays.py) instead of 1,000
+    The columns travel as array literals (core/db.py) instead of 1,000
     model instances, and the per-row FK check on the profile is skipped where the role may
-    (config/row_triggers.py): every profile the events name was inserted or updated by the
+    (core/db.py): every profile the events name was inserted or updated by the
     batch's upsert just before, in this transaction, so it is locked until commit already.
     """
     # A key repeated inside the batch is stored once (the first); across batches and concurrent
@@ -73,11 +73,11 @@ def _events_insert(*, events: list[ParsedRecord], profile_ids: dict[str, int], n
             seen.add(rec.dedup_key)
         fresh.append(rec)
     params = {
-        "profiles": pg_arrays.int_array(profile_ids[rec.identity] for rec in fresh),
-        "names": pg_arrays.text_array(rec.name for rec in fresh),
-        "props": pg_arrays.text_array(json.dumps(rec.data) for rec in fresh),
-        "at": pg_arrays.text_array(rec.at.isoformat() for rec in fresh),
-        "keys": pg_arrays.text_array(None if rec.dedup_key is None else str(rec.dedup_key) for rec in fresh),
+        "profiles": db.int_array(profile_ids[rec.identity] for rec in fresh),
+        "names": db.text_array(rec.name for rec in fresh),
+        "props": db.text_array(json.dumps(rec.data) for rec in fresh),
+        "at": db.text_array(rec.at.isoformat() for rec in fresh),
+        "keys": db.text_array(None if rec.dedup_key is None else str(rec.dedup_key) for rec in fresh),
         "now": now,
     }
     skip = row_triggers_skippable()
@@ -111,12 +111,12 @@ def _profiles_upsert(*, identities: list[str], merged: dict) -> dict[str, int]:
             last_seen = GREATEST(segments_profile.last_seen, EXCLUDED.last_seen)
         RETURNING id, identity
     """
-    params = [  # array literals: config/pg_arrays.py
-        pg_arrays.text_array(identities),
-        pg_arrays.text_array(json.dumps(merged[i]["props"]) for i in identities),
-        pg_arrays.text_array(merged[i]["first"].isoformat() for i in identities),
-        pg_arrays.text_array(merged[i]["last"].isoformat() for i in identities),
-        pg_arrays.int_array(sample_bucket_for(i) for i in identities),
+    params = [  # array literals: core/db.py
+        db.text_array(identities),
+        db.text_array(json.dumps(merged[i]["props"]) for i in identities),
+        db.text_array(merged[i]["first"].isoformat() for i in identities),
+        db.text_array(merged[i]["last"].isoformat() for i in identities),
+        db.int_array(sample_bucket_for(i) for i in identities),
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -7,8 +7,8 @@ from decimal import Decimal
 from django.db import connection
 from django.utils import timezone
 
-from config import pg_arrays
-from config.row_triggers import row_triggers_skippable, row_triggers_skipped
+from core import db
+from core.db import row_triggers_skippable, row_triggers_skipped
 from segments import live
 from segments.models import EventDefinition, EventPropertyDefinition
 from segments.services.records import ParsedRecord
@@ -60,12 +60,12 @@ def system_events_record_columns(
     if profiles != sorted(profiles):
         raise ValueError("system_events_record_columns takes the profile ids in ascending order.")
     columns = []
-    params = {"name": name, "common": json.dumps(common), "now": now, "ids": pg_arrays.int_array(profiles)}
+    params = {"name": name, "common": json.dumps(common), "now": now, "ids": db.int_array(profiles)}
     params.update(low=profiles[0], high=profiles[-1])
     for n, (key, values) in enumerate(varying.items()):
         numeric = all(isinstance(v, int | Decimal) and not isinstance(v, bool) for v in values if v is not None)
         params[f"k{n}"] = key
-        params[f"v{n}"] = pg_arrays.numeric_array(values) if numeric else pg_arrays.text_array(values)
+        params[f"v{n}"] = db.numeric_array(values) if numeric else db.text_array(values)
         columns.append(
             (
                 f"v{n}",
@@ -74,10 +74,10 @@ def system_events_record_columns(
             )
         )
     skip = row_triggers_skippable()
-    arrays = "".join(f", %({col})s::{kind}[]" for col, kind, _ in columns)  # literals: config/pg_arrays.py
+    arrays = "".join(f", %({col})s::{kind}[]" for col, kind, _ in columns)  # literals: core/db.py
     names = "".join(f", {col}" for col, _, _ in columns)
     pairs = ", ".join(pair for _, _, pair in columns)
-    # The profiles are locked FOR KEY SHARE when the per-row FK triggers are skipped (config/row_triggers.py).
+    # The profiles are locked FOR KEY SHARE when the per-row FK triggers are skipped (core/db.py).
     sql = f"""
         INSERT INTO segments_event (profile_id, name, properties, occurred_at, received_at)
         SELECT t.profile_id, %(name)s, %(common)s::jsonb || jsonb_build_object({pairs}), %(now)s, %(now)s

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from config import pagination
+from core import pagination
 from tests.segments.factories import ProfileFactory
 from tests.wallets.factories import WalletFactory
 from wallets import services as wallet_services

@@ -5,7 +5,7 @@ import sys
 import pytest
 from django.core.management import call_command
 
-from config.account import timezone_label
+from accounts.account import timezone_label
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

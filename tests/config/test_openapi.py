@@ -7,7 +7,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from openapi_spec_validator import validate
 
-from config.models import ApiScope
+from accounts.models import ApiScope
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 """Poison input (issue 15): what PostgreSQL cannot store — NUL, unpaired surrogates, Infinity / NaN,
 numbers out of range, absurd nesting — is refused where it comes in, by one validator
-(config/input_checks.py), and never becomes a 500 or a stuck upload.
+(core/input_checks.py), and never becomes a 500 or a stuck upload.
 
 - the upload API: one poisoned record in a batch answers 200 `partial` with that record's code
   and stores the others; a body too deep to parse is a 400 JSON answer;
@@ -16,7 +16,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from config import input_checks
+from core import input_checks
 from segments.models import Event, Profile
 from tests.config.test_bad_input import row_counts, world  # noqa: F401 (the fixture)
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from config.models import WorkerHeartbeat
-from config.tasks import worker_heartbeat
+from accounts.models import WorkerHeartbeat
+from accounts.tasks import worker_heartbeat
 from tests import harness
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]

@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 from django.db import connection
 
-from config import row_triggers
+from core import db
 from coupons import services
 from coupons.models import CodeAssignment, Coupon, CouponCode
 from promotions.models import Campaign
@@ -71,7 +71,7 @@ def test_workers_assigning_the_same_profiles_at_once_give_each_one_code():
 
 @pytest.mark.parametrize("skip_row_triggers", [False, True], ids=["fk-triggers", "fk-locks-set-based"])
 def test_both_claim_modes_give_each_known_profile_one_code_and_leave_triggers_on(monkeypatch, skip_row_triggers):
-    monkeypatch.setattr(row_triggers, "row_triggers_skippable", lambda: skip_row_triggers)
+    monkeypatch.setattr(db, "row_triggers_skippable", lambda: skip_row_triggers)
     coupon = add_codes(BulkCouponFactory(), 80)
     campaign = Campaign.objects.create(name="Run")
     ids = [p.pk for p in ProfileFactory.create_batch(50)]

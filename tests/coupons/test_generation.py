@@ -3,7 +3,7 @@ import re
 import pytest
 from django.core.exceptions import ValidationError
 
-from config.models import Outbox
+from accounts.models import Outbox
 from coupons import codegen, services, tasks
 from coupons.models import CodeBatch, CouponCode, CouponEvent
 from tests.coupons.factories import BulkCouponFactory, CouponFactory

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
-from config import live_progress
+from core import db
 from coupons import services
 from coupons.models import CodeBatch, Coupon, CouponCode
 from tests.coupons.factories import BulkCouponFactory
@@ -26,7 +26,7 @@ def media(settings, tmp_path):
 
 @pytest.mark.django_db
 def test_the_import_screen_queues_the_file_and_the_task_stores_every_code(marketer_client, media):
-    from config.models import Outbox
+    from accounts.models import Outbox
 
     coupon = BulkCouponFactory()
     response = marketer_client.post(f"/coupons/{coupon.pk}/import/", {"file": _csv(b"code\nA1\nA2\nA3\n")}, follow=True)
@@ -34,7 +34,7 @@ def test_the_import_screen_queues_the_file_and_the_task_stores_every_code(market
     assert "Importing 3 codes from codes.csv." in body
     assert 'role="progressbar"' in body and "every 1s" in body
     batch = coupon.batches.get()
-    # The task is owed in the transaction that stored the batch (config/outbox.py).
+    # The task is owed in the transaction that stored the batch (accounts/outbox.py).
     assert list(Outbox.objects.values_list("topic", "payload")) == [("coupons.import_codes", {"args": [batch.pk]})]
     assert (batch.status, batch.requested, batch.done) == ("pending", 3, 0)
     assert not CouponCode.objects.filter(coupon=coupon).exists()  # nothing stored inside the request
@@ -103,7 +103,7 @@ def _watch_progress(monkeypatch, batch_id, *, fail_at=None):
     """Record what the coupon page (another thread, another session) shows at each step."""
     seen = []
     page = ThreadPoolExecutor(max_workers=1)
-    original = live_progress.LiveProgress.__call__
+    original = db.LiveProgress.__call__
 
     def look():
         try:
@@ -118,7 +118,7 @@ def _watch_progress(monkeypatch, batch_id, *, fail_at=None):
         if fail_at is not None and done >= fail_at:
             raise RuntimeError("worker lost mid-way")
 
-    monkeypatch.setattr(live_progress.LiveProgress, "__call__", reporting)
+    monkeypatch.setattr(db.LiveProgress, "__call__", reporting)
     return seen, page
 
 

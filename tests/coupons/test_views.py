@@ -197,7 +197,7 @@ def test_csv_download_streams_codes_with_formula_safe_cells(marketer_client):
 
 @pytest.mark.parametrize("value", ["\tx", "\rx", "\nx"])
 def test_csv_safe_neutralises_control_prefixes(value):
-    from config.csv_safety import csv_safe
+    from core.csv_safety import csv_safe
 
     assert csv_safe(value) == "'" + value
 
@@ -207,7 +207,7 @@ def test_coupon_dates_are_typed_and_shown_as_the_app_shows_them_in_the_account_t
     a slash date is refused with the format to use instead of being guessed."""
     import datetime
 
-    from config.account import account_tzinfo
+    from accounts.account import account_tzinfo
 
     response = marketer_client.post(
         "/coupons/new/",

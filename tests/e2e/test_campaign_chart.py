@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from config.account import account_tzinfo
+from accounts.account import account_tzinfo
 from promotions.models import Campaign, Grant
 from tests.e2e.conftest import sign_in
 from tests.factories import UserFactory

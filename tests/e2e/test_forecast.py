@@ -38,7 +38,7 @@ def _worker(monkeypatch):
         threading.Thread(target=run, args=args, daemon=True).start()
         return True
 
-    monkeypatch.setattr("config.outbox.outbox_wake", wake)
+    monkeypatch.setattr("accounts.outbox.outbox_wake", wake)
 
 
 def test_forecast_a_live_percentage_campaign_before_publishing(page, screenshot, monkeypatch):

@@ -20,7 +20,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from config.models import ApiKey
+from accounts.models import ApiKey
 from promotions.engine import runs, sweeps
 from promotions.models import Campaign, CampaignRun, Grant
 from segments import selectors
@@ -241,7 +241,7 @@ def test_admin_creates_a_wallet_and_an_api_key_whose_secret_is_shown_once(page, 
         "days",
     )
 
-    page.goto("/admin/config/apikey/add/")
+    page.goto("/admin/accounts/apikey/add/")
     page.get_by_label("Name:").fill("Mobile app")
     page.get_by_label("wallets:read: read wallets and transactions").check()  # nothing is ticked for the admin
     page.get_by_role("button", name="Save", exact=True).click()
@@ -260,7 +260,7 @@ def test_admin_creates_a_wallet_and_an_api_key_whose_secret_is_shown_once(page, 
     # u1 holds no points yet: the new wallet is listed with zeros (an app shows "0 Gold").
     records = response.json()["records"]
     assert [(r["walletName"], r["activePoints"], r["promisedPoints"]) for r in records] == [("Gold points", 0, 0)]
-    page.goto(f"/admin/config/apikey/{key.pk}/change/")
+    page.goto(f"/admin/accounts/apikey/{key.pk}/change/")
     expect(page.get_by_text(key_id).first).to_be_visible()
     assert secret not in page.content()
 

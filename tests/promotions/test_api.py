@@ -6,7 +6,7 @@ import base64
 import pytest
 from django.utils import timezone
 
-from config.account import account_tzinfo
+from accounts.account import account_tzinfo
 from promotions import selectors, services, summary
 from promotions.models import Campaign, CampaignEvent, CampaignRun, Grant
 from tests.factories import ApiKeyFactory

@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from config.account import account_tzinfo
+from accounts.account import account_tzinfo
 from coupons.models import Coupon
 from promotions import points, services
 from promotions.forms import section_form_from_campaign

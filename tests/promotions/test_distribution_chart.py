@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from config.account import account_tzinfo
+from accounts.account import account_tzinfo
 from promotions import selectors
 from promotions.models import Campaign, Grant
 from tests.promotions.helpers import HTMX, campaign_live, campaign_past

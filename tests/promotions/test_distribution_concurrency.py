@@ -7,7 +7,7 @@ import pytest
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from config import row_triggers
+from core import db
 from coupons import services as coupon_services
 from coupons.models import CodeAssignment
 from promotions.engine import grants, runs, sweeps
@@ -113,7 +113,7 @@ FK_MODES = pytest.mark.parametrize("skip_row_triggers", [False, True], ids=["fk-
 @FK_MODES
 def test_both_foreign_key_modes_reward_the_run_and_leave_triggers_on(monkeypatch, skip_row_triggers):
     """With or without the privilege to skip per-row FK triggers, a run writes the same rows."""
-    monkeypatch.setattr(row_triggers, "row_triggers_skippable", lambda: skip_row_triggers)
+    monkeypatch.setattr(db, "row_triggers_skippable", lambda: skip_row_triggers)
     campaign = campaign_past(members=7)
     run = running_run(campaign)
     drain(run.pk)
@@ -134,7 +134,7 @@ def test_skipping_fk_triggers_a_chunk_still_locks_its_profiles_until_commit(monk
     commits, so a concurrent delete of one waits (here: times out) instead of leaving grants,
     lots and events pointing at nothing. (With the triggers, the deferred checks would fail the
     chunk at COMMIT instead.)"""
-    monkeypatch.setattr(row_triggers, "row_triggers_skippable", lambda: True)
+    monkeypatch.setattr(db, "row_triggers_skippable", lambda: True)
     campaign = campaign_past(members=3)
     run = running_run(campaign)
     victim = campaign.custom_list.members.order_by("profile_id").first().profile_id

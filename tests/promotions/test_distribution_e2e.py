@@ -20,9 +20,9 @@ from django.apps import apps
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from config.account import account_get
-from config.beat import periodic_task_ensure
+from accounts.account import account_get
 from config.celery import app as celery_app
+from core.beat import periodic_task_ensure
 from promotions import selectors, services
 from promotions.models import Campaign, CampaignRun, Grant
 from segments.models import CustomList, CustomListMember, Profile, sample_bucket_for

@@ -3,7 +3,7 @@
 import pytest
 from django.apps import apps
 
-from config.beat import periodic_task_ensure
+from core.beat import periodic_task_ensure
 from promotions import services
 from promotions.models import Campaign, CampaignRun, Grant
 from tests import harness

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from config.account import account_tzinfo
+from accounts.account import account_tzinfo
 from coupons import services as coupon_services
 from coupons.models import CodeAssignment
 from promotions import forecast
@@ -281,7 +281,7 @@ def test_bulk_forecast_flat_and_random_with_a_normal_range():
 
 def test_forecast_panel_starts_the_job_shows_progress_then_the_result(marketer_client, monkeypatch):
     woken = []
-    monkeypatch.setattr("config.outbox.outbox_wake", lambda *, topic, args=(): woken.append((topic, args)))
+    monkeypatch.setattr("accounts.outbox.outbox_wake", lambda *, topic, args=(): woken.append((topic, args)))
     campaign = running_live(status=C.Status.DRAFT, budget_campaign=500)
     url = f"/campaigns/{campaign.pk}/forecast/"
 
@@ -316,7 +316,7 @@ def test_bulk_forecast_of_codes_says_how_many_profiles_would_get_none():
 
 
 def test_a_running_campaign_is_not_forecast_and_the_window_is_at_most_90_days(marketer_client, monkeypatch):
-    monkeypatch.setattr("config.outbox.outbox_wake", lambda *, topic, args=(): True)
+    monkeypatch.setattr("accounts.outbox.outbox_wake", lambda *, topic, args=(): True)
     running = running_live()
     assert marketer_client.post(f"/campaigns/{running.pk}/forecast/", {"days": "30"}, **HTMX).status_code == 409
     draft = running_live(status=C.Status.DRAFT)
@@ -325,7 +325,7 @@ def test_a_running_campaign_is_not_forecast_and_the_window_is_at_most_90_days(ma
 
 
 def test_a_forecast_no_worker_took_stops_polling_and_can_be_started_again(marketer_client, monkeypatch):
-    monkeypatch.setattr("config.outbox.outbox_wake", lambda *, topic, args=(): True)
+    monkeypatch.setattr("accounts.outbox.outbox_wake", lambda *, topic, args=(): True)
     draft = running_live(status=C.Status.DRAFT)
     url = f"/campaigns/{draft.pk}/forecast/"
     marketer_client.post(url, {"days": "30"}, **HTMX)

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from config.models import Account
+from accounts.models import Account
 from promotions import selectors
 from promotions.models import Campaign, Grant, GrantRollup
 from tests.promotions.helpers import campaign_live, campaign_past
@@ -115,7 +115,7 @@ def test_the_chart_reads_only_the_rollup_never_the_grants(django_assert_num_quer
 @pytest.mark.django_db
 def test_a_bulk_insert_with_row_triggers_skipped_is_counted():
     # The distribution's grant insert may run with session_replication_role = replica
-    # (config/row_triggers.py); the rollup triggers are ENABLE ALWAYS, so they still fire.
+    # (core/db.py); the rollup triggers are ENABLE ALWAYS, so they still fire.
     campaign = campaign_live(starts_at=datetime.datetime(2026, 11, 1, tzinfo=UTC))
     profiles = [ProfileFactory() for _ in range(3)]
     at = datetime.datetime(2026, 11, 29, 6, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from config.account import account_get
+from accounts.account import account_get
 from coupons.models import CodeAssignment, Coupon
 from promotions import demo, services
 from promotions.engine import limits, live, runs, sweeps

@@ -6,8 +6,8 @@ from unittest import mock
 import pytest
 from django.db import transaction
 
-from config import outbox
-from config.models import Outbox
+from accounts import outbox
+from accounts.models import Outbox
 from promotions import tasks
 from promotions.engine import limits, live, sweeps
 from segments import live as segments_live

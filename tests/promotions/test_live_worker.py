@@ -8,7 +8,7 @@ import time
 import pytest
 from django.apps import apps
 
-from config.beat import periodic_task_ensure
+from core.beat import periodic_task_ensure
 from promotions.models import Campaign, Grant, InactionCheck
 from tests import harness
 from tests.promotions.live_support import running_inaction, running_live

@@ -2,7 +2,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from config.csv_safety import csv_safe
+from core.csv_safety import csv_safe
 from segments import services
 from segments.models import CustomList, CustomListMember, CustomListUpload
 from tests.segments.factories import ProfileFactory

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from config import pagination
+from core import pagination
 from segments import views
 from segments.models import EventDefinition, Profile
 from tests.segments.factories import EventFactory, ProfileFactory

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from config.models import Account
+from accounts.models import Account
 from segments import rules, selectors, services
 from segments.models import CustomList, CustomListMember, Segment
 from tests.segments.factories import EventFactory, ProfileFactory

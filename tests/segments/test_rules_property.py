@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from config.models import Account
+from accounts.models import Account
 from segments import rules, selectors
 from segments.models import Event, Profile
 

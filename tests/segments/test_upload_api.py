@@ -185,7 +185,7 @@ def test_a_batch_is_stored_with_a_bounded_number_of_queries(api_client, django_a
     records = [event(f"u{i % 50}", "Charged", Amount=i, Mode="UPI") for i in range(size - 1)]
     records.append({"type": "profile", "identity": "u3", "profileData": {"Tier": "Gold"}})
     # The same bound for 10 and 1,000 records (3 of them switch the events' per-row FK triggers
-    # off and on again: config/row_triggers.py).
+    # off and on again: core/db.py).
     with django_assert_max_num_queries(13):
         response = post(api_client, {"d": records})
     assert response.json()["processed"] == size
@@ -230,7 +230,7 @@ def test_live_hook_is_not_called_for_a_batch_without_events(api_client, django_c
 def test_live_hook_records_the_batch_for_matching():
     from django.db import transaction
 
-    from config.models import Outbox
+    from accounts.models import Outbox
     from segments import live
 
     with transaction.atomic():

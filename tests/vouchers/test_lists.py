@@ -6,7 +6,7 @@ import datetime
 import pytest
 from django.core.handlers.wsgi import WSGIRequest
 
-from config.models import Outbox
+from accounts.models import Outbox
 from promotions.models import Campaign
 from tests.vouchers.factories import VoucherListFactory
 from tests.vouchers.helpers import csv_file
@@ -92,7 +92,7 @@ def test_a_file_over_2_mb_is_validated_in_the_background(
     assert upload.status == VoucherUpload.Status.VALIDATING
     page = partner_client.get(response["Location"], headers={"HX-Request": "true"}).content.decode()
     assert 'hx-trigger="every 1s"' in page
-    # The validation task is owed with the upload row (config/outbox.py) and woken after commit.
+    # The validation task is owed with the upload row (accounts/outbox.py) and woken after commit.
     assert len(queued) == 1
     assert list(Outbox.objects.values_list("topic", "payload")) == [("vouchers.upload_validate", {"args": [upload.pk]})]
     tasks.voucher_upload_validate_task(upload.pk)  # what the woken worker runs

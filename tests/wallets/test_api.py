@@ -223,8 +223,8 @@ def test_a_replayed_refusal_is_byte_identical_too(api_client, setup):
 
 
 def test_a_record_stored_before_exact_bytes_replays_from_its_json(api_client, api_key, setup):
-    from config.idempotency import fingerprint
-    from config.models import IdempotencyRecord
+    from accounts.idempotency import fingerprint
+    from accounts.models import IdempotencyRecord
 
     wallet, _ = setup
     key, _secret = api_key

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from config.account import account_get
+from accounts.account import account_get
 from tests.wallets.factories import WalletFactory
 from wallets import services
 from wallets.models import Wallet

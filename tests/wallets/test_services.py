@@ -303,7 +303,7 @@ def test_wallet_credit_bulk_query_count_does_not_grow_with_profiles(django_asser
     Profile.objects.bulk_create(Profile(identity=f"bulk-{n}") for n in range(2500))
     ids = list(Profile.objects.values_list("pk", flat=True))
     # 3 chunks of ≤ 1000 → 3 statements, each in its savepoint with its set-based FK locks
-    # (config/row_triggers.py: SET, lock, statement, SET), plus the account timezone read.
+    # (core/db.py: SET, lock, statement, SET), plus the account timezone read.
     with django_assert_max_num_queries(20):
         assert (
             len(

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import dateformat, timezone
 
-from config.account import account_tzinfo
+from accounts.account import account_tzinfo
 from tests.factories import UserFactory
 from tests.segments.factories import ProfileFactory
 from tests.wallets.factories import WalletFactory
@@ -141,7 +141,7 @@ def test_admin_cannot_change_the_expiry_rule(admin_client_):
     for path in ("wallet", "lot", "transaction", "consumption", "walletchange"):
         assert admin_client_.get(f"/admin/wallets/{path}/").status_code == 200
     # The API's idempotency records moved to config (every app's endpoints can use them).
-    assert admin_client_.get("/admin/config/idempotencyrecord/").status_code == 200
+    assert admin_client_.get("/admin/accounts/idempotencyrecord/").status_code == 200
 
 
 def test_detail_shows_totals_and_chart_and_htmx_returns_the_chart_partial(marketer_client):

@@ -7,8 +7,8 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from config import dates
-from config.account import account_tzinfo
+from accounts import dates
+from accounts.account import account_tzinfo
 from coupons import services as coupon_services
 from coupons.models import CodeBatch
 from segments.models import CustomListUpload

@@ -4,7 +4,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config import code_pool, row_triggers
+from codes import pool
+from core import db
 from vouchers import selectors
 from vouchers.models import VoucherAssignment, VoucherList
 
@@ -16,9 +17,9 @@ ANALYZE_AFTER_ASSIGNED = 50_000
 
 # --- Assignment: the only way a code leaves the pool -----------------------------------
 
-# A list's codes as a pool (config/code_pool.py): the claim statement shared with bulk coupons.
+# A list's codes as a pool (codes/pool.py): the claim statement shared with bulk coupons.
 # Usable: Active, not past its expiry date (account-local), of an active partner.
-POOL = code_pool.Pool(
+POOL = pool.Pool(
     owner_table="vouchers_voucherlist",
     owner_column="voucher_list_id",
     code_table="vouchers_vouchercode",
@@ -32,7 +33,7 @@ POOL = code_pool.Pool(
 
 
 def _assign_chunk(*, skip_row_triggers=False, **kwargs):
-    return code_pool.claim_chunk(
+    return pool.claim_chunk(
         pool=POOL,
         owner_id=kwargs["voucher_list_id"],
         profile_ids=kwargs["profile_ids"],
@@ -61,13 +62,13 @@ def voucher_assign_bulk(
         "now": timezone.now(),
         "today": selectors.account_today(),
     }
-    if row_triggers.row_triggers_skippable():
+    if db.row_triggers_skippable():
         context["skip_row_triggers"] = True
 
     def claim(ids, after):
         return _assign_chunk(profile_ids=ids, after=after, **context)
 
-    given = code_pool.assign_bulk(
+    given = pool.assign_bulk(
         profile_ids=profile_ids,
         chunk_size=ASSIGN_CHUNK,
         claim=claim,
@@ -98,10 +99,10 @@ def voucher_assign_each(
     campaign_id = getattr(campaign, "pk", campaign)
     now, today = timezone.now(), selectors.account_today()
 
-    claim = code_pool.items_claim(
+    claim = pool.items_claim(
         pool=POOL, owner_id=voucher_list.pk, campaign_id=campaign_id, now=now, params={"today": today}
     )
-    code_pool.assign_each(items=items, claim=claim, free_codes_remain=_free_codes_remain(voucher_list))
+    pool.assign_each(items=items, claim=claim, free_codes_remain=_free_codes_remain(voucher_list))
     held = VoucherAssignment.objects.filter(
         voucher_list=voucher_list,
         campaign_id=campaign_id,

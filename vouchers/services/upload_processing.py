@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from config import live_progress, row_triggers
+from core import db
 from vouchers import selectors, upload_files
 from vouchers.models import MAX_CODES_PER_LIST, DiscardedVoucherList, VoucherList, VoucherListEvent, VoucherUpload
 from vouchers.services import staging
@@ -33,7 +33,7 @@ ERR_PROCESS_LIST_CLOSED = "The list was archived or expired before the codes cou
 ERR_PROCESS_UNEXPECTED = "Processing failed unexpectedly; no codes were stored. Try the upload again."
 
 
-class _ProgressReporter(live_progress.LiveProgress):
+class _ProgressReporter(db.LiveProgress):
     """Progress of a processing run, where the partner's page can read it while the run's
     all-or-nothing transaction (which holds the upload row) is still open: the
     VoucherUploadProgress row, written on a second connection (that table has no database
@@ -92,7 +92,7 @@ def _process_locked(upload: VoucherUpload, progress) -> None:
         last_line = cursor.fetchone()[0]
         # The codes' three foreign keys (list, partner, upload) are checked once, by locking
         # those rows as the per-row triggers would, instead of three times per code.
-        skip_row_triggers = row_triggers.row_triggers_skippable()
+        skip_row_triggers = db.row_triggers_skippable()
         if skip_row_triggers:
             cursor.execute(
                 "SELECT 1 FROM vouchers_voucherlist AS l JOIN vouchers_partner AS p ON p.id = l.partner_id"
@@ -103,7 +103,7 @@ def _process_locked(upload: VoucherUpload, progress) -> None:
         while start < last_line:
             end = start + staging.PROCESS_CHUNK
             # ON CONFLICT absorbs a code a concurrent upload stored after our duplicate check.
-            with row_triggers.row_triggers_skipped(cursor, skip=skip_row_triggers):
+            with db.row_triggers_skipped(cursor, skip=skip_row_triggers):
                 cursor.execute(
                     """
                     INSERT INTO vouchers_vouchercode (voucher_list_id, partner_id, code, upload_id, list_archived)

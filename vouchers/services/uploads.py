@@ -5,7 +5,7 @@ import logging
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config import outbox
+from accounts import outbox
 from vouchers import upload_files
 from vouchers.models import (
     MAX_CODES_PER_LIST,
@@ -48,7 +48,7 @@ def voucher_upload_create(
     *, voucher_list: VoucherList, file, uploaded_by, validate_in_background: bool = False
 ) -> VoucherUpload:
     """Store an uploaded CSV (not its codes) as Validating; the caller validates it next, or a
-    background task does (`validate_in_background`: owed in the same transaction, config/outbox.py)."""
+    background task does (`validate_in_background`: owed in the same transaction, accounts/outbox.py)."""
     if file.size > upload_files.MAX_UPLOAD_BYTES:
         raise VoucherError(upload_files.file_too_large_message(file.size))
     if voucher_list.status == Status.PENDING:

@@ -1,4 +1,4 @@
-"""The API's idempotency records move to `config` (config/idempotency.py), so every app's
+"""The API's idempotency records move to `config` (accounts/idempotency.py), so every app's
 endpoints can use them; the table is renamed by config's migration, no row is copied."""
 
 from django.db import migrations

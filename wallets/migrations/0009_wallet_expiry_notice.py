@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from config.beat import BEAT_MIGRATION_DEPENDENCY, periodic_task_ensure, periodic_task_remove
+from core.beat import BEAT_MIGRATION_DEPENDENCY, periodic_task_ensure, periodic_task_remove
 
 DIGEST = "Wallets: points expiring digest (webhooks)"
 

@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config import pg_arrays
-from config.row_triggers import keys_locked, row_triggers_skippable, row_triggers_skipped
+from core import db
+from core.db import keys_locked, row_triggers_skippable, row_triggers_skipped
 from wallets.models import LotDue, Transaction, Wallet
 from wallets.services.points import ERR_WALLET_INACTIVE, NeverExpires, lot_due_steps, lot_lifecycle, positive_points
 
@@ -43,7 +43,7 @@ _BULK_INPUT_OCCURRENCES = """
 # The ids arrive sorted, so each chunk spans a narrow id range: the range lets the planner
 # read just that slice of the profile index instead of hashing the whole profile table.
 # Foreign keys (wallet, profile, campaign on each lot) are checked by the per-row triggers, or,
-# where the role may skip them (config/row_triggers.py), by the locks the statement takes
+# where the role may skip them (core/db.py), by the locks the statement takes
 # itself: the input's profiles FOR KEY SHARE here, the wallet and campaign rows just before.
 # The ledger row carries the lot's wallet and profile (its indexes serve histories and balances)
 # and nothing else of the lot: campaign, occurrence and description are read through `lot_id`.
@@ -138,10 +138,10 @@ def wallet_credit_bulk(
             cursor.execute(
                 sql,
                 {
-                    "profile_ids": pg_arrays.int_array(chunk),
+                    "profile_ids": db.int_array(chunk),
                     "low": chunk[0],
                     "high": chunk[-1],
-                    "points": pg_arrays.numeric_array(chunk_points) if amounts is not None else flat,
+                    "points": db.numeric_array(chunk_points) if amounts is not None else flat,
                     "wallet_id": wallet.pk,
                     "now": now,
                     "activates_at": activates_at,
@@ -197,9 +197,9 @@ def wallet_credit_each(
         cursor.execute(
             sql,
             {
-                "profile_ids": pg_arrays.int_array(r[0] for r in rows),
-                "occurrences": pg_arrays.text_array(r[1] for r in rows),
-                "points": pg_arrays.numeric_array(r[2] for r in rows),
+                "profile_ids": db.int_array(r[0] for r in rows),
+                "occurrences": db.text_array(r[1] for r in rows),
+                "points": db.numeric_array(r[2] for r in rows),
                 "wallet_id": wallet.pk,
                 "now": now,
                 "activates_at": activates_at,

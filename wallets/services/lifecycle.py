@@ -7,7 +7,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from config.account import account_tzinfo
+from accounts.account import account_tzinfo
 from wallets.models import Wallet
 
 # Lots per sweep chunk: big enough that per-statement overhead vanishes, small enough to keep

@@ -6,7 +6,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from dateutil.relativedelta import relativedelta
 from django.core.exceptions import ValidationError
 
-from config.account import account_tzinfo
+from accounts.account import account_tzinfo
 from wallets.models import LotDue, Wallet
 
 ERR_POINTS_NOT_POSITIVE = "Points must be a positive number."

@@ -4,7 +4,7 @@ import os
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from config import demo
+from accounts import demo
 
 # Each app may provide `<app>.demo.load(stdout)`; they run in this order (later apps use
 # what earlier ones created) and each must be safe to run again.

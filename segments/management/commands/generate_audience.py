@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config.row_triggers import row_triggers_skippable, row_triggers_skipped
+from core.db import row_triggers_skippable, row_triggers_skipped
 from segments.models import EventDefinition, EventPropertyDefinition, Profile, sample_bucket_for
 
 CITIES = ["Pune", "Mumbai", "Delhi", "Bengaluru", "Chennai", "Kolkata", "Hyderabad", "Jaipur"]

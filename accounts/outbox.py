@@ -22,8 +22,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import Outbox
 from config.celery import app
-from config.models import Outbox
 
 log = logging.getLogger(__name__)
 

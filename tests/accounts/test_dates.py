@@ -1,12 +1,12 @@
 """Dates are typed and shown as the app shows them ("4 Dec 2026"), read in the account timezone
-(issue #16; config/dates.py)."""
+(issue #16; accounts/dates.py)."""
 
 import datetime
 import json
 
 import pytest
 
-from config import dates
+from accounts import dates
 from promotions.models import Campaign
 from segments import builder
 from tests.promotions.factories import CampaignFactory, custom_list_with

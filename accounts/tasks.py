@@ -3,8 +3,8 @@ import socket
 from celery import shared_task
 from django.utils import timezone
 
-from config import outbox
-from config.models import WorkerHeartbeat
+from accounts import outbox
+from accounts.models import WorkerHeartbeat
 
 
 @shared_task(name="config.worker_heartbeat")

@@ -15,7 +15,7 @@ import datetime
 
 from django import forms
 
-from config.account import account_tzinfo
+from accounts.account import account_tzinfo
 
 DISPLAY_FORMAT = "%-d %b %Y"  # the same as the templates' |date:"j M Y"
 DISPLAY_DATETIME_FORMAT = "%-d %b %Y %H:%M"  # |date:"j M Y, H:i" without the comma

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from config.models import RateLimitCounter
+from accounts.models import RateLimitCounter
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""config/idempotency.py, the mechanism any endpoint can apply (the wallet transactions API does)."""
+"""accounts/idempotency.py, the mechanism any endpoint can apply (the wallet transactions API does)."""
 
 import json
 from types import SimpleNamespace
@@ -6,9 +6,9 @@ from types import SimpleNamespace
 import pytest
 from django.http import JsonResponse
 
-from config import idempotency
-from config.api import ApiError
-from config.models import IdempotencyRecord
+from accounts import idempotency
+from accounts.api import ApiError
+from accounts.models import IdempotencyRecord
 
 pytestmark = pytest.mark.django_db
 

@@ -25,9 +25,9 @@ from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
-from config import outbox
+from accounts import outbox
+from accounts.models import Outbox
 from config.celery import app as celery_app
-from config.models import Outbox
 from promotions import tasks
 from segments.models import Event
 from tests import harness
@@ -121,7 +121,7 @@ KILLED_BETWEEN_COMMIT_AND_WAKE_UP = """
 import json, os, sys
 import django
 django.setup()
-from config import outbox
+from accounts import outbox
 def die(**kwargs):
     os._exit(9)  # the process dies after the commit, before the wake-up task leaves
 outbox.outbox_wake = die

@@ -11,9 +11,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test import Client, override_settings
 
-from config import api, ratelimit
+from accounts import api, ratelimit
+from accounts.models import RateLimitCounter
 from config.env import env_rate, parse_rate
-from config.models import RateLimitCounter
 from segments.models import Event
 from tests import harness
 from tests.factories import ApiKeyFactory

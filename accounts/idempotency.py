@@ -25,9 +25,9 @@ from django.http import HttpResponse
 from ninja import Header
 from pydantic import BeforeValidator
 
-from config import input_checks
-from config.api import ApiError, field_error
-from config.models import IdempotencyRecord
+from accounts.api import ApiError, field_error
+from accounts.models import IdempotencyRecord
+from core import input_checks
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255

@@ -9,8 +9,8 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from config import api
-from config.models import ApiKey, ApiScope
+from accounts import api
+from accounts.models import ApiKey, ApiScope
 from segments.models import Event
 from tests.factories import ApiKeyFactory
 from tests.promotions.factories import CampaignFactory
@@ -131,18 +131,18 @@ def test_create_api_key_refuses_an_unknown_scope():
 
 
 def test_admin_chooses_scopes_with_checkboxes_and_lists_them(admin_client_):
-    form = admin_client_.get("/admin/config/apikey/add/").content.decode()
+    form = admin_client_.get("/admin/accounts/apikey/add/").content.decode()
     assert form.count('type="checkbox" name="scopes"') == len(ApiScope.values)
     assert "checked" not in form.split('name="scopes"', 1)[1].split("</ul>", 1)[0]  # nothing ticked for you
-    refused = admin_client_.post("/admin/config/apikey/add/", {"name": "Everything by accident"})
+    refused = admin_client_.post("/admin/accounts/apikey/add/", {"name": "Everything by accident"})
     assert "Choose at least one scope" in refused.content.decode()
     assert not ApiKey.objects.filter(name="Everything by accident").exists()
     admin_client_.post(
-        "/admin/config/apikey/add/", {"name": "Checkout", "scopes": ["coupons:read", "coupons:write"]}, follow=True
+        "/admin/accounts/apikey/add/", {"name": "Checkout", "scopes": ["coupons:read", "coupons:write"]}, follow=True
     )
     key = ApiKey.objects.get(name="Checkout")
     assert key.scopes == ["coupons:read", "coupons:write"]
-    listing = admin_client_.get("/admin/config/apikey/").content.decode()
+    listing = admin_client_.get("/admin/accounts/apikey/").content.decode()
     assert "coupons:read, coupons:write" in listing
 
 

@@ -1,4 +1,4 @@
-"""Array literals for bulk statements (config/pg_arrays.py): whatever goes in comes back out of PostgreSQL."""
+"""Array literals for bulk statements (core/db.py): whatever goes in comes back out of PostgreSQL."""
 
 from decimal import Decimal
 
@@ -7,7 +7,7 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from config import pg_arrays
+from core import db
 
 pytestmark = pytest.mark.django_db
 
@@ -25,13 +25,13 @@ def round_trip(literal: str, kind: str):
 @SETTINGS
 @given(st.lists(st.one_of(st.none(), TEXT, st.sampled_from(["NULL", "null", "", '"', "\\", "{}", "a,b", " x "]))))
 def test_text_arrays_round_trip_every_string(values):
-    assert round_trip(pg_arrays.text_array(values), "text") == values
+    assert round_trip(db.text_array(values), "text") == values
 
 
 @SETTINGS
 @given(st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1)))
 def test_int_arrays_round_trip(values):
-    assert round_trip(pg_arrays.int_array(values), "bigint") == values
+    assert round_trip(db.int_array(values), "bigint") == values
 
 
 @SETTINGS
@@ -45,5 +45,5 @@ def test_int_arrays_round_trip(values):
     )
 )
 def test_numeric_arrays_round_trip(values):
-    back = round_trip(pg_arrays.numeric_array(values), "numeric")
+    back = round_trip(db.numeric_array(values), "numeric")
     assert back == [None if v is None else Decimal(v) for v in values]

@@ -3,10 +3,10 @@ import base64
 import pytest
 from django.core.management import call_command
 
-from config import api
-from config.models import ApiKey
+from accounts import api
+from accounts.models import ApiKey
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.config.api_test_urls")]
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.accounts.api_test_urls")]
 
 URL = "/api/1/whoami"
 

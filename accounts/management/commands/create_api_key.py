@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from config import api
-from config.models import ApiScope
+from accounts import api
+from accounts.models import ApiScope
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from config.api import ApiKeyAuth, ApiParser, PromoApi, api_urlpatterns
+from accounts.api import ApiKeyAuth, ApiParser, PromoApi, api_urlpatterns
 
 api = PromoApi(urls_namespace="test-api", parser=ApiParser(), docs_url=None, openapi_url=None)
 

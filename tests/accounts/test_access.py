@@ -5,7 +5,7 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from config.access import ACCESS_ATTR
+from accounts.access import ACCESS_ATTR
 
 pytestmark = pytest.mark.django_db
 

@@ -32,7 +32,7 @@ chunk skips the per-row foreign-key triggers of the assignment insert (four SPI 
 code, most of the statement's time at a million codes) and takes the same locks itself,
 set-based: the owner and campaign rows and the chunk's profiles FOR KEY SHARE, the codes FOR
 UPDATE. Every key the insert writes comes from a row the statement locked, so the
-foreign keys hold all the same (config/row_triggers.py). Without the privilege the triggers run as usual.
+foreign keys hold all the same (core/db.py). Without the privilege the triggers run as usual.
 """
 
 import time
@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 
 from django.db import OperationalError, connection, transaction
 
-from config import pg_arrays
-from config.row_triggers import row_triggers_skipped
+from core import db
+from core.db import row_triggers_skipped
 
 # How many times a chunk is retried when it came back short while free codes remain (codes
 # other workers hold in open transactions are skipped, not waited for).
@@ -221,11 +221,11 @@ def claim_chunk(
     values = {
         **(params or {}),
         "owner": owner_id,
-        "profiles": pg_arrays.int_array(profile_ids),
+        "profiles": db.int_array(profile_ids),
         "campaign": campaign_id,
         "campaign_key": campaign_id or 0,
         "occurrence": "" if each else occurrence,
-        "occurrences": pg_arrays.text_array(occurrence) if each else None,
+        "occurrences": db.text_array(occurrence) if each else None,
         "now": now,
         "after": after or 0,
         "from_start": after is None,

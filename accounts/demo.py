@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from config.access import MARKETER_GROUP, PARTNER_GROUP
+from accounts.access import MARKETER_GROUP, PARTNER_GROUP
 
 CREDENTIALS_FILE = settings.VAR_DIR / "demo-credentials.txt"
 PARTNER_USERNAME = "partner"

@@ -5,7 +5,7 @@ import zoneinfo
 
 from django.utils import timezone
 
-from config.models import Account
+from accounts.models import Account
 
 
 def account_get() -> Account:

@@ -1,8 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
 
-from config import api
-from config.models import Account, ApiKey, ApiScope, IdempotencyRecord, WorkerHeartbeat, timezone_choices
+from accounts import api
+from accounts.models import Account, ApiKey, ApiScope, IdempotencyRecord, WorkerHeartbeat, timezone_choices
 
 
 class AccountForm(forms.ModelForm):

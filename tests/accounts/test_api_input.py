@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from config import input_checks
+from core import input_checks
 from tests.segments.factories import ProfileFactory
 from tests.wallets.factories import WalletFactory
 from wallets.models import Lot

@@ -31,8 +31,9 @@ from ninja.parser import Parser
 from ninja.security import HttpBasicAuth
 from pydantic_core import PydanticCustomError
 
-from config import input_checks, ratelimit
-from config.models import ApiKey, ApiScope, all_scopes
+from accounts import ratelimit
+from accounts.models import ApiKey, ApiScope, all_scopes
+from core import input_checks
 
 ERR_NO_CREDENTIALS = "API key required: send the key id and secret with HTTP Basic authentication."
 ERR_BAD_CREDENTIALS = "Invalid API key id or secret."

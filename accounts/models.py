@@ -88,9 +88,9 @@ class ApiKey(models.Model):
 
 
 class IdempotencyRecord(models.Model):
-    """The first response to an API request carrying an `Idempotency-Key` (SPEC 7): config/idempotency.py."""
+    """The first response to an API request carrying an `Idempotency-Key` (SPEC 7): accounts/idempotency.py."""
 
-    api_key = models.ForeignKey("config.ApiKey", on_delete=models.CASCADE, related_name="+")
+    api_key = models.ForeignKey("accounts.ApiKey", on_delete=models.CASCADE, related_name="+")
     # The endpoint the key was used on, so one key string on two endpoints are two requests.
     endpoint = models.CharField(max_length=64, default="wallets.transactions")
     key = models.CharField(max_length=255)
@@ -124,7 +124,7 @@ class WorkerHeartbeat(models.Model):
 
 
 class RateLimitCounter(models.Model):
-    """Requests counted in the current window for one (scope, API key): config/ratelimit.py.
+    """Requests counted in the current window for one (scope, API key): accounts/ratelimit.py.
 
     One row per scope and key, reset when a new window starts, so the table never grows
     beyond the number of keys."""
@@ -138,7 +138,7 @@ class RateLimitCounter(models.Model):
 
 
 class Outbox(models.Model):
-    """Work owed because a transaction committed, written in that transaction (config/outbox.py).
+    """Work owed because a transaction committed, written in that transaction (accounts/outbox.py).
 
     `topic` is the name of the Celery task that consumes the rows (`promotions.live_events`:
     live matching of a stored batch; later webhooks): the layer that writes a row never imports
