@@ -1,3 +1,8 @@
+"""The account-wide models: the account, API keys and what the API keeps per key, worker heartbeats, the outbox.
+
+Their tables keep the names config's migrations gave them (`db_table = "config_…"`): the models moved
+to this app (accounts 0001, config 0006), their rows never did."""
+
 import zoneinfo
 
 from django.conf import settings
@@ -31,6 +36,7 @@ class Account(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        db_table = "config_account"
         constraints = [models.CheckConstraint(condition=models.Q(pk=1), name="account_is_singleton")]
 
     def __str__(self) -> str:
@@ -73,6 +79,7 @@ class ApiKey(models.Model):
     scopes = ArrayField(models.CharField(max_length=32, choices=ApiScope.choices), default=all_scopes)
 
     class Meta:
+        db_table = "config_apikey"
         verbose_name = "API key"
         ordering = ["-created_at"]
 
@@ -104,6 +111,7 @@ class IdempotencyRecord(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        db_table = "config_idempotencyrecord"
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["api_key", "endpoint", "key"], name="idempotency_once_per_key_endpoint")
@@ -119,6 +127,9 @@ class WorkerHeartbeat(models.Model):
     hostname = models.CharField(max_length=255, unique=True)
     seen_at = models.DateTimeField()
 
+    class Meta:
+        db_table = "config_workerheartbeat"
+
     def __str__(self) -> str:
         return f"{self.hostname} @ {self.seen_at:%Y-%m-%d %H:%M:%S}"
 
@@ -132,6 +143,9 @@ class RateLimitCounter(models.Model):
     bucket = models.CharField(max_length=200, primary_key=True)
     window_number = models.BigIntegerField()
     count = models.PositiveIntegerField()
+
+    class Meta:
+        db_table = "config_ratelimitcounter"
 
     def __str__(self) -> str:
         return f"{self.bucket}: {self.count} in window {self.window_number}"
@@ -151,6 +165,7 @@ class Outbox(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        db_table = "config_outbox"
         # Consumers take a topic's oldest rows; the sweep asks which topics have old rows.
         indexes = [models.Index(fields=["topic", "id"], name="outbox_topic_id")]
 

@@ -18,12 +18,12 @@ their work; a consumer that fails rolls back and leaves the rows for the next wa
 import datetime
 import logging
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Outbox
-from config.celery import app
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,11 @@ def outbox_wake(*, topic: str, args: tuple = ()) -> bool:
     try:
         # By name (the topic is the task's name), except under `task_always_eager`, which only
         # a registered task's apply_async honours: then it runs here, as any other task would.
-        task = app.tasks.get(topic) if app.conf.task_always_eager else None
+        task = current_app.tasks.get(topic) if current_app.conf.task_always_eager else None
         if task is not None:
             task.apply_async(args=list(args), retry=False)
         else:
-            app.send_task(topic, args=list(args), retry=False)
+            current_app.send_task(topic, args=list(args), retry=False)
     except Exception:  # noqa: BLE001 (any broker failure: the row stays, the sweep retries)
         log.warning("Outbox wake-up for %s not sent; the outbox sweep will retry", topic, exc_info=True)
         return False

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     # For its templates and static files: the API docs page (Swagger UI) is served locally, no CDN.
     "ninja",
     "config.apps.ConfigAppConfig",
+    "accounts",
     "webhooks",
     "segments",
     "wallets",

@@ -1,6 +1,5 @@
-from celery import shared_task
+from celery import current_app, shared_task
 
-from config.celery import app
 from webhooks import services
 
 
@@ -12,7 +11,7 @@ def deliver_due() -> int:
     services.events_expand()
     due = services.endpoints_due()
     for endpoint_id in due:
-        app.send_task(services.TASK_DELIVER_ENDPOINT, args=[endpoint_id])
+        current_app.send_task(services.TASK_DELIVER_ENDPOINT, args=[endpoint_id])
     return len(due)
 
 
