@@ -65,7 +65,7 @@ def partner_required(view):
     def wrapped(request, *args, **kwargs):
         if PARTNER not in user_roles(request.user):
             raise PermissionDenied("This page is for partners.")
-        # Partners are vouchers' (an app above config): named by app label, never imported.
+        # Partners are vouchers' (an app above accounts): named by app label, never imported.
         partner_user = apps.get_model("vouchers", "PartnerUser")
         link = partner_user.objects.select_related("partner").filter(user=request.user).first()
         if link is None or not link.partner.is_active:

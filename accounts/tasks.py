@@ -1,3 +1,6 @@
+"""The account-wide periodic tasks: the worker heartbeat (/healthz) and the outbox sweep. Their names
+still say `config.`: they were defined there, and names in queued messages and beat rows never change."""
+
 import socket
 
 from celery import shared_task
