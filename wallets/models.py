@@ -340,7 +340,3 @@ class Consumption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.points} of lot {self.lot_id} by txn {self.transaction_id}"
-
-
-# Moved to config (every app's API endpoints use it); kept importable from here.
-from accounts.models import IdempotencyRecord  # noqa: E402, F401

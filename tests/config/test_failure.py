@@ -8,11 +8,12 @@ import pytest
 from django.db import OperationalError, connection
 from django.test import Client
 
+from accounts.models import IdempotencyRecord
 from config.errors import DATABASE_UNAVAILABLE
 from tests.factories import ApiKeyFactory, UserFactory
 from tests.segments.factories import ProfileFactory
 from tests.wallets.factories import WalletFactory
-from wallets.models import IdempotencyRecord, Lot, Transaction
+from wallets.models import Lot, Transaction
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
