@@ -140,7 +140,7 @@ def test_admin_cannot_change_the_expiry_rule(admin_client_):
     assert 'name="expiry_kind"' not in page
     for path in ("wallet", "lot", "transaction", "consumption", "walletchange"):
         assert admin_client_.get(f"/admin/wallets/{path}/").status_code == 200
-    # The API's idempotency records moved to config (every app's endpoints can use them).
+    # The API's idempotency records live in accounts (every app's endpoints can use them).
     assert admin_client_.get("/admin/accounts/idempotencyrecord/").status_code == 200
 
 
