@@ -7,6 +7,7 @@ from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import access
+from core.pagination import EstimatedPaginator
 from wallets import charts, forms, selectors, services
 from wallets.models import Wallet
 
@@ -75,7 +76,8 @@ def transaction_list(request, pk: int):
     wallet = get_object_or_404(Wallet, pk=pk)
     filter_form = forms.TransactionFilterForm(request.GET or None)
     txns = selectors.transaction_search(wallet=wallet, **filter_form.search_kwargs())
-    page = Paginator(txns, PAGE_SIZE).get_page(request.GET.get("page"))
+    # Millions of ledger rows per wallet: "about N" pages from the planner, not a COUNT per view.
+    page = EstimatedPaginator(txns, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"wallet": wallet, "filter_form": filter_form, "page_obj": page, "transactions": page.object_list}
     template = "wallets/transaction_list.html"
     if request.htmx:

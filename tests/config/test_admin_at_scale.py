@@ -12,6 +12,8 @@ from core import pagination
 from tests.segments.factories import ProfileFactory
 from tests.wallets.factories import WalletFactory
 from wallets import services as wallet_services
+from wallets import views as wallet_views
+from wallets.models import Transaction
 
 pytestmark = pytest.mark.django_db
 
@@ -60,3 +62,29 @@ def test_the_lot_and_ledger_lists_show_the_newest_first_and_find_a_profile_by_it
     assert {lot.profile.identity for lot in found} == {"alice"} and len(found) == 2
     ledger = admin_client_.get("/admin/wallets/transaction/", {"q": "alice-2"}).context["cl"].result_list
     assert [t.profile.identity for t in ledger] == ["alice-2"]
+
+
+def test_a_wallets_transactions_page_through_every_row_from_an_estimate_without_counting_them(
+    marketer_client, estimates_from_one_row, monkeypatch
+):
+    monkeypatch.setattr(wallet_views, "PAGE_SIZE", 4)
+    wallet = WalletFactory()
+    profile = ProfileFactory(identity="alice")
+    credits = [
+        wallet_services.wallet_credit(wallet=wallet, profile=profile, points=Decimal(n), source="API")
+        for n in range(1, 11)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE wallets_transaction")
+    seen, labels, page = [], [], "1"
+    with CaptureQueriesContext(connection) as queries:
+        while page:
+            html = marketer_client.get(f"/wallets/{wallet.pk}/transactions/", {"page": page}).content.decode()
+            seen += [int(pk) for pk in re.findall(r'<td class="id">(\d+)</td>', html)]
+            labels.append(re.search(r'class="current">([^<]+)<', html).group(1))
+            following = re.search(r'href="\?page=(\d+)"[^>]*>Next', html)
+            page = following.group(1) if following else None
+    ledger = Transaction.objects.filter(wallet=wallet).order_by("-created_at", "-pk").values_list("pk", flat=True)
+    assert len(credits) == 10 and seen == list(ledger)  # every credit once, newest first
+    assert labels[0].startswith("Page 1 of about") and labels[-1] == "Page 3 of 3"
+    assert not [q for q in queries if "COUNT(" in q["sql"].upper() and "wallets_transaction" in q["sql"]]
