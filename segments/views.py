@@ -49,6 +49,9 @@ def event_list(request):
             date_errors.append(f"{label}: {dates.ERR_DATE}")
         elif day is not None:
             bounds[key] = dates.day_start(day) if key == "start" else dates.day_end(day)
+    if "start" in bounds and "end" in bounds and bounds["end"] < bounds["start"]:
+        date_errors.append(f"To ({typed['end']}) is before From ({typed['start']}).")
+        bounds = {}
     try:
         page = max(1, int(request.GET.get("page", "1")))
     except ValueError:
@@ -70,7 +73,7 @@ def event_list(request):
     template = "segments/event_list.html"
     if request.htmx:
         template += "#event-table"
-    return render(request, template, context, status=400 if date_errors else 200)
+    return render(request, template, context, status=422 if date_errors else 200)
 
 
 @access.marketer_required

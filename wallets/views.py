@@ -83,7 +83,7 @@ def transaction_list(request, pk: int):
     if request.htmx:
         template += "#transaction-table"
     # A bad filter (a date the app cannot read) is a bad query string: its errors show above the table.
-    return render(request, template, context, status=400 if filter_form.errors else 200)
+    return render(request, template, context, status=422 if filter_form.errors else 200)
 
 
 @access.marketer_required

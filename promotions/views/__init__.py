@@ -5,6 +5,6 @@
 - reports.py    the campaign page's regions: chart, progress, outcome, "why this profile?", forecast
 
 HTMX (README, Development): `request.htmx.target` says which region to re-render, from the
-template partial of the same name; an invalid form answers 422, a refused action 409, a filter
-that does not parse 400; response headers only through `django_htmx.http`.
+template partial of the same name; invalid input (a form or a filter) answers 422, a refused
+action 409; response headers only through `django_htmx.http`.
 """

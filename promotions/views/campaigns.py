@@ -55,7 +55,7 @@ def page_size(raw: str) -> int:
 
 @access.marketer_required
 def campaign_list(request):
-    """The list with its filters; a filter that does not parse answers 400 with its error above the table."""
+    """The list with its filters; a filter that does not parse answers 422 with its error above the table."""
     filterset = CampaignFilter(request.GET, queryset=selectors.campaign_list_queryset(), request=request)
     per_page = page_size(request.GET.get("per_page", ""))
     page = Paginator(filterset.qs, per_page).get_page(request.GET.get("page"))
@@ -72,7 +72,7 @@ def campaign_list(request):
     template = "promotions/campaign_list.html"
     if request.htmx and request.htmx.target == "campaign-table":
         template += "#campaign-table"
-    return render(request, template, context, status=400 if filterset.errors else 200)
+    return render(request, template, context, status=422 if filterset.errors else 200)
 
 
 @access.marketer_required

@@ -5,7 +5,7 @@ import datetime
 from collections import namedtuple
 from decimal import Decimal
 
-from django.http import HttpResponse, HttpResponseNotAllowed
+from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -267,8 +267,12 @@ def campaign_forecast(request, pk: int):
     campaign = get_object_or_404(Campaign, pk=pk)
     job = None
     if request.method == "POST":
-        if not forecast_shows(campaign):
-            return HttpResponse("Only a Draft or Scheduled campaign can be forecast.", status=409)
+        if not forecast_shows(campaign):  # e.g. published from another tab meanwhile
+            refusal = (
+                f"Only a Draft or Scheduled campaign can be forecast; this one is {campaign.get_status_display()}."
+            )
+            context = {"campaign": campaign, "forecast_refusal": refusal}
+            return render(request, FORECAST, context, status=409)
         try:
             days = int(request.POST.get("days") or forecast.DEFAULT_DAYS)
         except ValueError:

@@ -101,3 +101,23 @@ def test_a_cancelled_first_upload_leaves_no_list_and_the_tag_can_be_used_again(p
     assert VoucherList.objects.get().tag == "qa-cancel"
     assert not Campaign.objects.exists()
     screenshot()
+
+
+@pytest.mark.parametrize("url,label", [("/campaigns/", "Start from"), ("/audience/events/", "From")])
+def test_with_debug_on_a_bad_filter_date_shows_its_error_in_the_table_and_keeps_the_page(
+    page, mia, settings, url, label
+):
+    """`make run` has DEBUG on, and django-htmx's debug script then writes any 400/404/500 answer to
+    an HTMX request over the whole document: a filter's refusal is a 422 the page swaps in place."""
+    settings.DEBUG = True  # the page then loads django-htmx's debug script, as under `make run`
+    sign_in(page, "mia", PASSWORD)
+    page.goto(url)
+    expect(page.locator("script[data-debug]")).to_have_count(1)
+    field = page.get_by_label(label, exact=True)
+    field.fill("31/12/2026")
+    with page.expect_response(lambda r: "31/12/2026" in unquote_plus(r.url)) as answer:
+        field.press("Enter")
+    assert answer.value.status == 422
+    expect(page.get_by_text("Enter a date like").first).to_be_visible()
+    expect(page.locator("header.topbar")).to_be_visible()  # the page is still the page
+    expect(page.get_by_label(label, exact=True)).to_have_value("31/12/2026")

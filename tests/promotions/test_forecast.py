@@ -318,7 +318,11 @@ def test_bulk_forecast_of_codes_says_how_many_profiles_would_get_none():
 def test_a_running_campaign_is_not_forecast_and_the_window_is_at_most_90_days(marketer_client, monkeypatch):
     monkeypatch.setattr("accounts.outbox.outbox_wake", lambda *, topic, args=(): True)
     running = running_live()
-    assert marketer_client.post(f"/campaigns/{running.pk}/forecast/", {"days": "30"}, **HTMX).status_code == 409
+    refused = marketer_client.post(f"/campaigns/{running.pk}/forecast/", {"days": "30"}, **HTMX)
+    html = refused.content.decode()
+    assert refused.status_code == 409 and 'id="forecast-panel"' in html  # the panel htmx swaps in, with why
+    assert "Only a Draft or Scheduled campaign can be forecast; this one is Running." in html
+    assert 'id="forecast-button"' not in html and not Forecast.objects.filter(campaign=running).exists()
     draft = running_live(status=C.Status.DRAFT)
     marketer_client.post(f"/campaigns/{draft.pk}/forecast/", {"days": "365"}, **HTMX)
     assert Forecast.objects.get(campaign=draft).days == forecast.MAX_DAYS

@@ -43,14 +43,14 @@ def test_list_filters_search_and_htmx_partial(marketer_client):
     assert 'id="campaign-table"' in html and "<html" not in html and f"#{live.pk}" in html
 
 
-def test_a_filter_that_does_not_parse_answers_400_with_its_error_where_the_filters_are(marketer_client):
+def test_a_filter_that_does_not_parse_answers_422_with_its_error_where_the_filters_are(marketer_client):
     campaign_past(name="Diwali bonus")
     page = marketer_client.get("/campaigns/?status=nonsense")
-    assert page.status_code == 400 and "<html" in page.content.decode()
+    assert page.status_code == 422 and "<html" in page.content.decode()
     assert 'id="filter-errors"' in page.content.decode()
     table = marketer_client.get("/campaigns/?status=nonsense", HTTP_HX_TARGET="campaign-table", **HTMX)
     html = table.content.decode()
-    assert table.status_code == 400 and "<html" not in html and 'id="filter-errors"' in html
+    assert table.status_code == 422 and "<html" not in html and 'id="filter-errors"' in html
     assert marketer_client.get("/campaigns/?status=running").status_code == 200
 
 

@@ -26,6 +26,15 @@ def test_event_list_filters_by_name_and_date_and_renders_the_partial_for_htmx(ma
     assert content.count("<tr><td>Charged") == 2
 
 
+def test_event_list_refuses_an_unreadable_date_and_a_backwards_range_in_the_table(marketer_client):
+    EventFactory(name="Charged", occurred_at=datetime.datetime(2026, 11, 20, 6, tzinfo=datetime.UTC))
+    bad = marketer_client.get("/audience/events/", {"start": "31/12/2026"}, HTTP_HX_REQUEST="true")
+    assert bad.status_code == 422 and "From: Enter a date like" in bad.content.decode()
+    backwards = marketer_client.get("/audience/events/", {"start": "10 Dec 2026", "end": "1 Dec 2026"})
+    html = backwards.content.decode()
+    assert backwards.status_code == 422 and "To (1 Dec 2026) is before From (10 Dec 2026)." in html
+
+
 def test_event_list_runs_a_constant_number_of_queries(marketer_client, django_assert_max_num_queries):
     for i in range(30):
         EventFactory(profile=ProfileFactory(identity=f"u{i}"))
