@@ -95,10 +95,16 @@
       htmx.trigger(rb, "rb-refresh");
     }
   });
-  htmx.onLoad(function (el) {
-    var all = el.matches && el.matches(".rule-builder") ? [el] : Array.from(el.querySelectorAll(".rule-builder"));
-    all.forEach(function (rb) { sync(rb, false); });
-  });
+  // This script runs where the builder is, while the page is still loading: htmx (a deferred script)
+  // may not be there yet, so its onLoad hook is added once the document has been parsed.
+  function onHtmxLoad() {
+    htmx.onLoad(function (el) {
+      var all = el.matches && el.matches(".rule-builder") ? [el] : Array.from(el.querySelectorAll(".rule-builder"));
+      all.forEach(function (rb) { sync(rb, false); });
+    });
+  }
+  if (window.htmx) onHtmxLoad();
+  else document.addEventListener("DOMContentLoaded", onHtmxLoad);
   // An exact count stays until the rules change: the debounced estimate that typing scheduled
   // just before "Exact count" was clicked would otherwise replace it half a second later.
   function countedFor(rules) {

@@ -121,3 +121,14 @@ def test_with_debug_on_a_bad_filter_date_shows_its_error_in_the_table_and_keeps_
     expect(page.get_by_text("Enter a date like").first).to_be_visible()
     expect(page.locator("header.topbar")).to_be_visible()  # the page is still the page
     expect(page.get_by_label(label, exact=True)).to_have_value("31/12/2026")
+
+
+def test_a_page_opened_with_the_rule_builder_in_it_runs_the_builders_script_without_an_error(page, mia):
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    sign_in(page, "mia", PASSWORD)
+    page.goto("/audience/segments/new/")
+    expect(page.locator(".rule-builder").first).to_be_visible()
+    page.wait_for_load_state("load")
+    assert errors == []  # was "htmx is not defined": the script ran before the deferred htmx
+    assert page.evaluate("typeof window.ruleBuilder === 'object'")
