@@ -69,6 +69,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A query string value PostgreSQL cannot store (a NUL) is a 400 page, not a DataError in a view.
+    "core.input_checks.QueryStringCheckMiddleware",
     "accounts.account.AccountTimezoneMiddleware",
     # Last, so its process_exception runs first for an exception raised in a view.
     "config.errors.DatabaseUnavailableMiddleware",

@@ -18,6 +18,9 @@ import json
 import math
 from decimal import Decimal
 
+from django.http import HttpResponseBadRequest
+from django.template.loader import render_to_string
+
 # Deeper than any property document we store (upload properties are flat; wallet metadata is a
 # small object) and far below the parser's recursion limit (~1,000 in CPython).
 MAX_DEPTH = 32
@@ -119,3 +122,24 @@ def field_problem(value, *, path: str = "") -> tuple[str, str] | None:
         return None
     where, reason = problem
     return where.split(".", 1)[0].split("[", 1)[0], ERR_FIELD.format(path=where or "value", reason=reason)
+
+
+class QueryStringCheckMiddleware:
+    """A page's query string (filters, searches, "why this profile?") is checked like every other
+    input: a value PostgreSQL cannot store (a NUL, say) is a 400 page naming the parameter, where it
+    used to reach a query as a DataError (a 500). The API checks its own parameters (JSON errors)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith("/api/"):
+            for key, values in request.GET.lists():
+                if problem := text_problem(key):
+                    message = f"A parameter name in the address {problem}."
+                elif problem := next((p for p in map(text_problem, values) if p), ""):
+                    message = f"The address’s “{key}” {problem}."
+                else:
+                    continue
+                return HttpResponseBadRequest(render_to_string("400.html", {"message": message}))
+        return self.get_response(request)
