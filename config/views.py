@@ -1,5 +1,7 @@
 from django.db import connection
 from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.utils import timezone
 
 from accounts import access
@@ -7,6 +9,12 @@ from accounts.models import WorkerHeartbeat
 from config.celery import app as celery_app
 
 BROKER_TIMEOUT_S = 2.0
+
+
+@access.public
+def favicon(request):
+    """Browsers ask /favicon.ico of pages that name no icon (the admin's): the app's icon."""
+    return redirect(static("favicon.svg"), permanent=True)
 
 
 def _database_status() -> dict:

@@ -36,3 +36,8 @@ def test_beat_schedule_is_stored_in_the_database():
 
 def test_beat_uses_the_database_scheduler(settings):
     assert settings.CELERY_BEAT_SCHEDULER == "django_celery_beat.schedulers:DatabaseScheduler"
+
+
+def test_favicon_ico_answers_with_the_apps_icon_without_signing_in(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("favicon.svg")
