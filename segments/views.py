@@ -177,7 +177,7 @@ def rules_count(request):
 
 @access.marketer_required
 def custom_list_list(request):
-    errors = {}
+    errors, name = {}, ""
     if request.method == "POST":
         name = request.POST.get("name", "").strip()[:200]
         upload_file = request.FILES.get("file")
@@ -194,7 +194,7 @@ def custom_list_list(request):
                 errors = exc.message_dict
             else:
                 return redirect(upload.custom_list.get_absolute_url())
-    context = {"lists": selectors.custom_list_list(), "errors": errors}
+    context = {"lists": selectors.custom_list_list(), "errors": errors, "name": name}  # a refusal keeps the name
     return render(request, "segments/custom_list_list.html", context, status=422 if errors else 200)
 
 

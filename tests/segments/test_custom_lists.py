@@ -108,4 +108,5 @@ def test_upload_screen_shows_a_bad_csv_message_and_creates_nothing(marketer_clie
     )
     assert response.status_code == 422
     assert services.ERR_CSV_HEADER.format(found="Name").replace('"', "&quot;") in response.content.decode()
+    assert 'id="id_name" maxlength="200" value="VIP"' in response.content.decode()  # the name typed stays
     assert not CustomList.objects.exists()
