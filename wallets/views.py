@@ -65,10 +65,11 @@ def wallet_detail(request, pk: int):
     if request.htmx and request.htmx.target == "wallet-history":
         return render(request, "wallets/wallet_detail.html#wallet-history", {"wallet": wallet, "history": history})
     context = {"wallet": wallet, "history": history, **_chart_context(request, wallet)}
+    status = 422 if context["period_form"].errors else 200  # a period that does not parse: its error on the chart
     if request.htmx:
-        return render(request, "wallets/wallet_detail.html#wallet-chart", context)
+        return render(request, "wallets/wallet_detail.html#wallet-chart", context, status=status)
     context["totals"] = selectors.wallet_totals(wallet=wallet)
-    return render(request, "wallets/wallet_detail.html", context)
+    return render(request, "wallets/wallet_detail.html", context, status=status)
 
 
 @access.marketer_required

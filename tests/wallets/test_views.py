@@ -280,3 +280,12 @@ def test_points_on_the_wallet_page_have_thousands_separators(marketer_client):
     services.wallet_credit(wallet=wallet, profile=profile, points=Decimal("1234567.5"), source="API")
     page = marketer_client.get(f"/wallets/{wallet.pk}/").content.decode()
     assert 'id="total-active">1,234,567.5<' in page
+
+
+def test_a_chart_period_that_does_not_parse_answers_422_with_its_error_and_the_default_chart(marketer_client):
+    wallet = WalletFactory()
+    bad = marketer_client.get(f"/wallets/{wallet.pk}/?days=abc")
+    assert bad.status_code == 422 and 'id="wallet-chart"' in bad.content.decode()
+    partial = marketer_client.get(f"/wallets/{wallet.pk}/?days=abc", HTTP_HX_REQUEST="true")
+    assert partial.status_code == 422 and "<html" not in partial.content.decode()
+    assert marketer_client.get(f"/wallets/{wallet.pk}/?days=7").status_code == 200
