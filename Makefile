@@ -10,10 +10,10 @@ DB_START := $(if $(DATABASE_URL),true,$(PY) -m config.embedded_db start)
 # Tests always run on PostgreSQL (and Redis where a test needs a real worker).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/promo
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/12
-# TEST_WORKERS=2 runs the suite on two pytest-xdist workers, each with its own test database
-# (pytest-django names them test_<name>_gw0, _gw1) and its own Redis database (TEST_REDIS_URL's
-# number, +1 for gw1: tests/harness.py). Off by default: not yet proven reliable (README).
-TEST_WORKERS ?= 0
+# The suite runs on TEST_WORKERS pytest-xdist workers (one per core here), each with its own test
+# database (pytest-django names them test_<name>_gw0, _gw1) and its own Redis database
+# (TEST_REDIS_URL's number, +1 for gw1: tests/harness.py). TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint install db db-stop migrate demo services bench clean
 
