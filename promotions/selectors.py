@@ -115,8 +115,8 @@ def campaign_published_audience(campaign: Campaign) -> int | None:
 ERROR_EXAMPLES = 3
 
 # A few example profiles per reason: the first ERROR_EXAMPLES rows of each reason in the order of
-# grant_campaign_outcome (campaign, granted, reason), then heap order: a bounded read, however
-# many grants the reason has (ordering them by id would read every one).
+# grant_not_given (campaign, reason; grants not given only), then heap order: a bounded read,
+# however many grants the reason has (ordering them by id would read every one).
 _ERROR_EXAMPLES_SQL = """
 SELECT r.reason, p.id, p.identity
 FROM (
