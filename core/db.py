@@ -106,6 +106,21 @@ def text_array(values) -> str:
     return "{" + ",".join("NULL" if v is None else _quoted(str(v)) for v in values) + "}"
 
 
+_ARRAY_LITERALS = {"bigint": int_array, "numeric": numeric_array, "text": text_array}
+
+
+def array_column(values: list, kind: str) -> tuple[str, list]:
+    """(SQL expression of type `kind`[], its parameters) for one column of a bulk statement's `unnest`.
+
+    A column whose values are all equal (a flat run's points, its empty reasons and codes) is
+    one value repeated in SQL by `array_fill`, not a literal of thousands of copies built here.
+    """
+    first = values[0] if values else None
+    if values and all(v == first for v in values):
+        return f"array_fill(%s::{kind}, ARRAY[%s])", [first, len(values)]
+    return f"%s::{kind}[]", [_ARRAY_LITERALS[kind](values)]
+
+
 # --- Live progress ------------------------------------------------------------
 # Progress of a long all-or-nothing transaction, visible to other sessions while it runs.
 #

@@ -109,8 +109,15 @@ def _grants_insert(
     5,000-profile chunk), and the per-row foreign-key triggers give way to the statement's own
     locks where the role may skip them (core/db.py): the profiles
     here, the campaign and run rows FOR KEY SHARE (a chunk holds the campaign FOR SHARE anyway).
+    A column whose values are all equal (a flat run's points, empty reasons and codes) travels
+    as one value (`db.array_column`).
     """
     skip = row_triggers_skippable()
+    columns = [
+        db.array_column([outcome[pid][n] for pid in ids], kind)
+        for n, kind in enumerate(("text", "numeric", "text"))  # reason, points, code
+    ]
+    arrays = ", ".join(sql for sql, _ in columns)
     with connection.cursor() as cursor, row_triggers_skipped(cursor, skip=skip):
         if skip:
             keys_locked(cursor, ("promotions_campaign", campaign_id), ("promotions_campaignrun", run_id))
@@ -119,7 +126,7 @@ def _grants_insert(
             INSERT INTO promotions_grant
                 (campaign_id, profile_id, occurrence, run_id, granted, reason, points, code, created_at)
             SELECT %s, t.profile_id, %s, %s, t.reason = '', t.reason, t.points, t.code, %s
-            FROM unnest(%s::bigint[], %s::text[], %s::numeric[], %s::text[]) AS t(profile_id, reason, points, code)
+            FROM unnest(%s::bigint[], {arrays}) AS t(profile_id, reason, points, code)
             JOIN segments_profile AS p ON p.id = t.profile_id AND p.id BETWEEN %s AND %s
             ORDER BY t.profile_id
             {"FOR KEY SHARE OF p" if skip else ""}
@@ -132,9 +139,7 @@ def _grants_insert(
                 run_id,
                 now,
                 db.int_array(ids),
-                db.text_array(outcome[pid][0] for pid in ids),
-                db.numeric_array(outcome[pid][1] for pid in ids),
-                db.text_array(outcome[pid][2] for pid in ids),
+                *(param for _, params in columns for param in params),
                 ids[0],  # the ids are sorted: the range keeps the profile join to the chunk's
                 ids[-1],  # slice of the primary key instead of a hash of the whole table
             ],

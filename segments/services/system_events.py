@@ -59,6 +59,11 @@ def system_events_record_columns(
     profiles = list(profile_ids)
     if profiles != sorted(profiles):
         raise ValueError("system_events_record_columns takes the profile ids in ascending order.")
+    # A key whose values are all equal (a flat run's points) is common to the rows: one value in
+    # the statement, not an array of thousands of copies.
+    same = {key: values[0] for key, values in varying.items() if all(v == values[0] for v in values)}
+    common = {**common, **{key: json_number(value) for key, value in same.items()}}
+    varying = {key: values for key, values in varying.items() if key not in same}
     columns = []
     params = {"name": name, "common": json.dumps(common), "now": now, "ids": db.int_array(profiles)}
     params.update(low=profiles[0], high=profiles[-1])
