@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from coupons import services as coupon_services
 from coupons.models import CodeAssignment, Coupon
 from promotions.models import Campaign, Grant
-from promotions.points import random_points_draw
+from promotions.points import random_points_draw, random_points_draws
 from vouchers import selectors as voucher_selectors
 from vouchers import services as voucher_services
 from vouchers.models import VoucherAssignment
@@ -83,6 +83,41 @@ def points_for(campaign: Campaign, *, wallet, value=None, rng: random.Random | N
     return amount if amount > 0 else None
 
 
+def kind_random_valid(campaign: Campaign) -> bool:
+    """A Random points campaign with a usable range (otherwise `points_for` says "Invalid points")."""
+    return (
+        campaign.points_type == C.PointsType.RANDOM
+        and campaign.random_min is not None
+        and campaign.random_max is not None
+        and campaign.random_min <= campaign.random_max
+    )
+
+
+def random_points_for_many(campaign: Campaign, *, wallet, count: int, rng: random.Random | None = None) -> list:
+    """`count` Random rewards of a run chunk, each exactly what `points_for` gives for its draw.
+
+    One generator for the chunk, and the cap and rounding worked out once: a draw is an integer,
+    which the wallet's rounding (0–3 decimal places, up or down) leaves as it is, so a draw at or
+    under the cap is itself and one over it is the cap as `points_for` rounds it.
+    """
+    draws = random_points_draws(
+        campaign.random_min, campaign.random_max, campaign.random_favor or "avg", count, rng=rng or random.Random()
+    )
+    cap = _number(campaign.max_points_per_reward)
+    capped = None
+    if cap is not None:
+        try:
+            capped = wallet_services.wallet_round(wallet=wallet, amount=cap)
+        except ValidationError:
+            return [None] * count
+        capped = capped if capped > 0 else None
+    places = Decimal(1).scaleb(-int(wallet.rounding_places))
+    return [
+        (capped if cap is not None and draw > cap else Decimal(draw).quantize(places) if draw > 0 else None)
+        for draw in draws
+    ]
+
+
 def points_lifecycle(campaign: Campaign, *, now: datetime.datetime) -> tuple:
     """(activates_at, expires_at) for the lots; (None, None) = the wallet's defaults. A custom
     lifecycle whose expiry is "Never" gives `wallet_services.NEVER_EXPIRES` (not the default)."""
@@ -134,7 +169,12 @@ def _reward_points(campaign, ids, occurrence, now, rng) -> dict[int, tuple]:
         payable, points = ids, flat
         outcome = {}
     else:
-        amounts = {pid: points_for(campaign, wallet=wallet, rng=rng) for pid in ids}
+        if kind_random_valid(campaign):
+            amounts = dict(
+                zip(ids, random_points_for_many(campaign, wallet=wallet, count=len(ids), rng=rng), strict=True)
+            )
+        else:
+            amounts = {pid: points_for(campaign, wallet=wallet) for pid in ids}
         points = {pid: amount for pid, amount in amounts.items() if amount is not None}
         payable = list(points)
         outcome = {pid: (R.INVALID_POINTS, None, "") for pid in ids if amounts[pid] is None}

@@ -123,3 +123,50 @@ def test_the_closed_form_mean_equals_the_weighted_mean(low, span, favor):
     weights = _old_weights(span + 1, favor)
     mean = Fraction(sum((low + i) * w for i, w in enumerate(weights)), sum(weights))
     assert points.random_points_mean(low, low + span, favor) == mean
+
+
+# --- A run chunk's draws (issue #18): one generator, the cap and rounding worked out once ----
+
+
+@given(
+    low=st.integers(-3, 50),
+    span=st.integers(0, 100_000),
+    favor=st.sampled_from(FAVORS),
+    cap=st.one_of(st.none(), st.decimals(min_value=-2, max_value=60_000, places=3)),
+    places=st.integers(0, 3),
+    up=st.booleans(),
+    seed=st.integers(0, 2**32),
+)
+def test_a_chunks_random_points_are_exactly_what_points_for_gives_draw_by_draw(low, span, favor, cap, places, up, seed):
+    from promotions.engine.rewards import points_for, random_points_for_many
+    from promotions.models import Campaign
+    from wallets.models import Wallet
+
+    wallet = Wallet(
+        name="w", rounding_places=places, rounding_mode=Wallet.RoundingMode.UP if up else Wallet.RoundingMode.DOWN
+    )
+    campaign = Campaign(
+        points_type=Campaign.PointsType.RANDOM,
+        random_min=low,
+        random_max=low + span,
+        random_favor=favor,
+        max_points_per_reward=cap,
+    )
+    one_by_one = random.Random(seed)
+    expected = [points_for(campaign, wallet=wallet, rng=one_by_one) for _ in range(40)]
+    assert random_points_for_many(campaign, wallet=wallet, count=40, rng=random.Random(seed)) == expected
+
+
+def test_random_points_of_a_run_chunk_do_not_seed_a_generator_per_reward(monkeypatch):
+    """A fresh random.Random() seeds itself from the operating system: once per chunk, not per reward."""
+    from promotions.engine.rewards import random_points_for_many
+    from promotions.models import Campaign
+    from wallets.models import Wallet
+
+    seeded = []
+    real_seed = random.Random.seed
+    monkeypatch.setattr(random.Random, "seed", lambda self, *a, **k: (seeded.append(1), real_seed(self, *a, **k)))
+    campaign = Campaign(points_type=Campaign.PointsType.RANDOM, random_min=1, random_max=100_000, random_favor="avg")
+    drawn = random_points_for_many(campaign, wallet=Wallet(name="w"), count=5000)
+    assert len(drawn) == 5000 and all(1 <= d <= 100_000 for d in drawn)
+    assert len(seeded) == 1
