@@ -9,6 +9,7 @@ FIGURE_NAMES = (
     "distribute_wallet",
     "distribute_codes",
     "distribute_scaling",  # issue 18: distribute_wallet with 1 worker process ÷ with 2
+    "distribute_random",  # issue 18: a Random 1–100,000 points run ÷ the Flat run
     "naive_ratio_wallet",
     "naive_ratio_codes",
     "audience_estimate",
@@ -82,6 +83,68 @@ class Context:
     def seconds(self, full_scale_target: float) -> float:
         """A time target for work that grows with the data set, scaled like the data."""
         return full_scale_target * self.scale
+
+
+# What a timed run writes: vacuumed and analysed before the next one (bench.common.settle).
+RUN_TABLES = (
+    "wallets_lot",
+    "wallets_transaction",
+    "wallets_lotdue",
+    "promotions_grant",
+    "segments_event",
+    "segments_customlistmember",
+    "coupons_couponcode",
+    "coupons_codeassignment",
+)
+
+
+def settle() -> None:
+    """Before a timed run: the earlier runs' rows vacuumed and analysed, then a checkpoint.
+
+    Each run writes millions of rows. Left alone, autovacuum of the last run's tables and a
+    checkpoint forced by its WAL land in the middle of the next run, on the same two cores (seen:
+    a 2-worker run at 51.7 s instead of 30 s), so the figures measured the timing of background
+    maintenance, not the run. Every timed run now starts as the first one does: right after a
+    checkpoint (its pages' first changes write full-page images, the dearer case), with nothing
+    left for autovacuum.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE) " + ", ".join(RUN_TABLES))
+        cursor.execute("CHECKPOINT")
+
+
+def statements_reset() -> bool:
+    """Zero pg_stat_statements (bench/postgresql.conf preloads it); False where it is not installed."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
+        if cursor.fetchone() is None:
+            try:
+                cursor.execute("CREATE EXTENSION pg_stat_statements")
+            except Exception:  # noqa: BLE001 - not preloaded on a BENCH_DATABASE_URL server: no breakdown
+                return False
+        cursor.execute("SELECT pg_stat_statements_reset()")
+    return True
+
+
+def statements_top(limit: int = 6) -> list[str]:
+    """Where the database time went since `statements_reset`: the costliest statements, one line each."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute(
+                "SELECT total_exec_time / 1000, calls, wal_bytes / 1e6, regexp_replace(query, '\\s+', ' ', 'g') "
+                "FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "ORDER BY total_exec_time DESC LIMIT %s",
+                [limit],
+            )
+        except Exception:  # noqa: BLE001 - extension missing
+            return []
+        return [f"{sec:.1f} s in {calls} calls, {wal:.0f} MB WAL: {query[:90]}" for sec, calls, wal, query in cursor]
 
 
 def log(text: str) -> None:

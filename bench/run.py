@@ -40,6 +40,7 @@ OWNS = {
         "distribute_wallet",
         "distribute_codes",
         "distribute_scaling",
+        "distribute_random",
         "naive_ratio_wallet",
         "naive_ratio_codes",
     ),
