@@ -340,3 +340,31 @@ class Consumption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.points} of lot {self.lot_id} by txn {self.transaction_id}"
+
+
+class LedgerRollup(models.Model):
+    """The ledger summed per (wallet, UTC quarter hour, kind), kept by PostgreSQL (migration 0011).
+
+    A statement-level trigger on the ledger upserts these rows in the inserting transaction, so
+    the wallet page reads a few rows instead of a million lots (totals) or a month of ledger rows
+    (its chart). Quarters, because every timezone's local day is a whole number of them. Each key
+    is split into `shard` rows (the writer's txid % 4) so parallel chunks crediting one wallet
+    rarely wait on one row; readers sum the shards.
+    """
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="+", db_index=False)
+    quarter = models.DateTimeField()
+    kind = models.CharField(max_length=10, choices=Transaction.Kind.choices)
+    shard = models.SmallIntegerField(default=0)
+    # A sum of millions of rows: room beyond one row's POINTS_DIGITS.
+    points = models.DecimalField(max_digits=30, decimal_places=POINTS_PLACES)
+    rows = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            # Led by (wallet, quarter): the chart reads a range of one wallet's quarters.
+            models.UniqueConstraint(fields=["wallet", "quarter", "kind", "shard"], name="wallet_ledger_rollup_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.wallet_id} {self.kind} {self.quarter:%Y-%m-%d %H:%M} #{self.shard}: {self.points}"
