@@ -346,14 +346,15 @@ class LedgerRollup(models.Model):
     """The ledger summed per (wallet, UTC quarter hour, kind), kept by PostgreSQL (migration 0011).
 
     A statement-level trigger on the ledger upserts these rows in the inserting transaction, so
-    the wallet page reads a few rows instead of a million lots (totals) or a month of ledger rows
-    (its chart). Quarters, because every timezone's local day is a whole number of them. Each key
-    is split into `shard` rows (the writer's txid % 4) so parallel chunks crediting one wallet
-    rarely wait on one row; readers sum the shards.
+    the wallet page reads a few rows instead of a month of ledger rows (its chart) or a million
+    lots (its totals, from the all-time rows: `quarter` NULL, one per wallet and kind). Quarters,
+    because every timezone's local day is a whole number of them. Each key is split into
+    `shard` rows (the writer's txid % 4) so parallel chunks crediting one wallet rarely wait on
+    one row; readers sum the shards.
     """
 
     wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="+", db_index=False)
-    quarter = models.DateTimeField()
+    quarter = models.DateTimeField(null=True, blank=True)  # NULL: all time
     kind = models.CharField(max_length=10, choices=Transaction.Kind.choices)
     shard = models.SmallIntegerField(default=0)
     # A sum of millions of rows: room beyond one row's POINTS_DIGITS.
@@ -362,9 +363,13 @@ class LedgerRollup(models.Model):
 
     class Meta:
         constraints = [
-            # Led by (wallet, quarter): the chart reads a range of one wallet's quarters.
-            models.UniqueConstraint(fields=["wallet", "quarter", "kind", "shard"], name="wallet_ledger_rollup_once"),
+            # Led by (wallet, quarter): the chart reads a range of one wallet's quarters, the
+            # totals its all-time rows (quarter NULL, one key: NULLs not distinct).
+            models.UniqueConstraint(
+                fields=["wallet", "quarter", "kind", "shard"], name="wallet_ledger_rollup_once", nulls_distinct=False
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.wallet_id} {self.kind} {self.quarter:%Y-%m-%d %H:%M} #{self.shard}: {self.points}"
+        when = f"{self.quarter:%Y-%m-%d %H:%M}" if self.quarter else "all time"
+        return f"{self.wallet_id} {self.kind} {when} #{self.shard}: {self.points}"

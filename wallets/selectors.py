@@ -72,8 +72,8 @@ def wallet_lot_totals(*, wallet: Wallet, at: datetime.datetime) -> Balances:
     return Balances(**Lot.objects.filter(wallet=wallet).aggregate(**_bucket_aggregates(at)))
 
 
-# The wallet's buckets now, from the ledger's rollup (a few rows per quarter hour the wallet was
-# active in) corrected, exactly, for the lots whose next lifecycle step is due but not yet done
+# The wallet's buckets now, from the ledger's rollup (its all-time rows: at most one per kind and
+# shard) corrected, exactly, for the lots whose next lifecycle step is due but not yet done
 # by the jobs (their LotDue row, at most one per lot, is still there): for those, what the lots
 # say now (as `_bucket_aggregates`) minus what their ledger rows say so far. A lot still owing
 # its activation shows in the ledger as SCHEDULED (promised: its amount) less what debits took
@@ -87,7 +87,7 @@ WITH ledger AS (
            COALESCE(sum(points) FILTER (WHERE kind = 'ACTIVATED'), 0.000) AS activated,
            COALESCE(sum(points) FILTER (WHERE kind = 'DEBIT'), 0.000) AS debit,
            COALESCE(sum(points) FILTER (WHERE kind = 'EXPIRED'), 0.000) AS expired
-    FROM wallets_ledgerrollup WHERE wallet_id = %(wallet)s
+    FROM wallets_ledgerrollup WHERE wallet_id = %(wallet)s AND quarter IS NULL
 ),
 due AS (
     SELECT d.step, l.amount, l.remaining, l.activates_at, l.expires_at,

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -29,8 +29,15 @@ D = Decimal
 
 
 def _rollup_sums(wallet) -> dict:
-    rows = LedgerRollup.objects.filter(wallet=wallet).values("kind").annotate(p=Sum("points"), n=Sum("rows"))
-    return {row["kind"]: (row["p"], row["n"]) for row in rows}
+    """{kind: (points, rows)} summed over the wallet's quarters; the all-time rows must agree."""
+    rows = LedgerRollup.objects.filter(wallet=wallet).values("kind", all_time=Q(quarter__isnull=True))
+    sums = {
+        (row["kind"], row["all_time"]): (row["p"], row["n"])
+        for row in rows.annotate(p=Sum("points"), n=Sum("rows")).order_by()
+    }
+    by_quarter = {kind: sums[kind, all_time] for kind, all_time in sums if not all_time}
+    assert {kind: sums[kind, all_time] for kind, all_time in sums if all_time} == by_quarter
+    return by_quarter
 
 
 def _ledger_sums(wallet) -> dict:
@@ -152,13 +159,16 @@ def test_totals_count_due_activations_and_expiries_before_the_jobs_run(clock):
     }
 
 
-def test_a_bulk_credit_statement_adds_one_rollup_row_per_kind_and_quarter(clock):
+def test_a_bulk_credit_statement_adds_one_rollup_row_to_its_quarter_and_one_to_all_time(clock):
     wallet, campaign = WalletFactory(), CampaignFactory()
     ids = [ProfileFactory().pk for _ in range(30)]
     services.wallet_credit_bulk(wallet=wallet, profile_ids=ids, points=D(2), campaign=campaign, occurrence="a")
-    (row,) = LedgerRollup.objects.filter(wallet=wallet)
     quarter = clock.now.replace(minute=clock.now.minute // 15 * 15, second=0, microsecond=0)
-    assert (row.kind, row.quarter, row.points, row.rows) == ("CREDIT", quarter, D(60), 30)
+    rows = LedgerRollup.objects.filter(wallet=wallet).order_by("quarter")
+    assert [(r.kind, r.quarter, r.points, r.rows) for r in rows] == [
+        ("CREDIT", quarter, D(60), 30),
+        ("CREDIT", None, D(60), 30),
+    ]
 
 
 def test_the_rebuild_function_recounts_what_the_trigger_kept(clock):

@@ -2,10 +2,12 @@
 
 - `wallets_ledger_rollup_insert`: AFTER INSERT on wallets_transaction, once per statement, from
   its transition table: one aggregate over the inserted rows and one upsert per (wallet, UTC
-  quarter hour, kind) they touch, in key order (so two statements never lock rollup rows in
-  opposite orders). A bulk credit statement (thousands of rows, one created_at) costs one
-  aggregate and one upsert, nothing per row. `ON CONFLICT DO UPDATE` adds to the committed row,
-  so concurrent transactions are all counted.
+  quarter hour, kind) they touch, plus one per (wallet, kind) into the all-time row (quarter
+  NULL: the wallet page's totals read these, a few rows however long the wallet has lived), in
+  key order (so two statements never lock rollup rows in opposite orders). A bulk credit
+  statement (thousands of rows, one created_at) costs one aggregate and two upserted rows,
+  nothing per row. `ON CONFLICT DO UPDATE` adds to the committed row, so concurrent
+  transactions are all counted.
 - Each key is split into SHARDS rows (txid % SHARDS): an upserted row stays locked until its
   transaction commits, and one row per (wallet, quarter, kind) would serialise parallel chunks
   crediting one wallet on it. Readers sum the shards.
@@ -32,10 +34,15 @@ DECLARE
     writer_shard smallint := txid_current() % {SHARDS};
 BEGIN
     INSERT INTO wallets_ledgerrollup AS r (wallet_id, quarter, kind, shard, points, rows)
-    SELECT wallet_id, {QUARTER}, kind, writer_shard, sum(points), count(*)
-    FROM new_ledger_rows
-    GROUP BY 1, 2, 3
-    ORDER BY 1, 2, 3
+    WITH quarters AS (
+        SELECT wallet_id, {QUARTER} AS quarter, kind, sum(points) AS points, count(*) AS rows
+        FROM new_ledger_rows
+        GROUP BY 1, 2, 3
+    )
+    SELECT wallet_id, quarter, kind, writer_shard, points, rows FROM quarters
+    UNION ALL
+    SELECT wallet_id, NULL, kind, writer_shard, sum(points), sum(rows)::bigint FROM quarters GROUP BY 1, 3
+    ORDER BY 1, 2 NULLS FIRST, 3
     ON CONFLICT (wallet_id, quarter, kind, shard) DO UPDATE SET
         points = r.points + EXCLUDED.points,
         rows = r.rows + EXCLUDED.rows;
@@ -54,7 +61,7 @@ BEGIN
     SELECT wallet_id, {QUARTER}, kind, 0, sum(points), count(*)
     FROM wallets_transaction
     WHERE wallet_ids IS NULL OR wallet_id = ANY(wallet_ids)
-    GROUP BY 1, 2, 3;
+    GROUP BY GROUPING SETS ((wallet_id, {QUARTER}, kind), (wallet_id, kind));
 END $$;
 """  # noqa: S608 (constants only)
 
@@ -79,7 +86,7 @@ class Migration(migrations.Migration):
             name="LedgerRollup",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("quarter", models.DateTimeField()),
+                ("quarter", models.DateTimeField(blank=True, null=True)),
                 (
                     "kind",
                     models.CharField(
@@ -109,7 +116,9 @@ class Migration(migrations.Migration):
             options={
                 "constraints": [
                     models.UniqueConstraint(
-                        fields=("wallet", "quarter", "kind", "shard"), name="wallet_ledger_rollup_once"
+                        fields=("wallet", "quarter", "kind", "shard"),
+                        name="wallet_ledger_rollup_once",
+                        nulls_distinct=False,
                     )
                 ],
             },
