@@ -287,6 +287,9 @@ class Transaction(models.Model):
             # ledger, and the PROTECT check when a profile is deleted (no separate profile index).
             models.Index(fields=["profile", "wallet", "-created_at"], name="wallet_txn_profile_wallet_time"),
             models.Index(fields=["wallet", "-created_at"], name="wallet_txn_wallet_time"),
+            # The wallet page's history lists (and counts) its manual adjustments: a handful among
+            # a wallet's million ledger rows, which the index above would scan one by one.
+            models.Index(fields=["wallet", "-created_at"], condition=Q(source="MANUAL"), name="wallet_txn_manual_time"),
             # A lot's credit row is looked up by lot; the jobs' ACTIVATED / EXPIRED rows never are,
             # so they stay out of this index (one index write fewer per row the jobs write).
             models.Index(fields=["lot"], condition=Q(kind__in=["CREDIT", "SCHEDULED"]), name="wallet_txn_credit_lot"),
