@@ -80,6 +80,8 @@ def wallet_lot_totals(*, wallet: Wallet, at: datetime.datetime) -> Balances:
 # from it (active: remaining - amount); one owing its expiry as its active remainder. Credited
 # and redeemed need no correction: every credit and debit is in the ledger when it commits.
 # One statement, so one snapshot: a job's step deletion and its ledger rows commit together.
+# Equal to the lots' buckets for any `now` no earlier than the clocks that wrote the ledger (a
+# job run with a later `now` has already activated or expired what the lots still call pending).
 _TOTALS_SQL = """
 WITH ledger AS (
     SELECT COALESCE(sum(points) FILTER (WHERE kind = 'CREDIT'), 0.000) AS credit,
