@@ -287,6 +287,9 @@ class Transaction(models.Model):
             # ledger, and the PROTECT check when a profile is deleted (no separate profile index).
             models.Index(fields=["profile", "wallet", "-created_at"], name="wallet_txn_profile_wallet_time"),
             models.Index(fields=["wallet", "-created_at"], name="wallet_txn_wallet_time"),
+            # The wallet page's history lists (and counts) its manual adjustments: a handful among
+            # a wallet's million ledger rows, which the index above would scan one by one.
+            models.Index(fields=["wallet", "-created_at"], condition=Q(source="MANUAL"), name="wallet_txn_manual_time"),
             # A lot's credit row is looked up by lot; the jobs' ACTIVATED / EXPIRED rows never are,
             # so they stay out of this index (one index write fewer per row the jobs write).
             models.Index(fields=["lot"], condition=Q(kind__in=["CREDIT", "SCHEDULED"]), name="wallet_txn_credit_lot"),
@@ -340,3 +343,36 @@ class Consumption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.points} of lot {self.lot_id} by txn {self.transaction_id}"
+
+
+class LedgerRollup(models.Model):
+    """The ledger summed per (wallet, UTC quarter hour, kind), kept by PostgreSQL (migration 0011).
+
+    A statement-level trigger on the ledger upserts these rows in the inserting transaction, so
+    the wallet page reads a few rows instead of a month of ledger rows (its chart) or a million
+    lots (its totals, from the all-time rows: `quarter` NULL, one per wallet and kind). Quarters,
+    because every timezone's local day is a whole number of them. Each key is split into
+    `shard` rows (the writer's txid % 4) so parallel chunks crediting one wallet rarely wait on
+    one row; readers sum the shards.
+    """
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="+", db_index=False)
+    quarter = models.DateTimeField(null=True, blank=True)  # NULL: all time
+    kind = models.CharField(max_length=10, choices=Transaction.Kind.choices)
+    shard = models.SmallIntegerField(default=0)
+    # A sum of millions of rows: room beyond one row's POINTS_DIGITS.
+    points = models.DecimalField(max_digits=30, decimal_places=POINTS_PLACES)
+    rows = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            # Led by (wallet, quarter): the chart reads a range of one wallet's quarters, the
+            # totals its all-time rows (quarter NULL, one key: NULLs not distinct).
+            models.UniqueConstraint(
+                fields=["wallet", "quarter", "kind", "shard"], name="wallet_ledger_rollup_once", nulls_distinct=False
+            ),
+        ]
+
+    def __str__(self) -> str:
+        when = f"{self.quarter:%Y-%m-%d %H:%M}" if self.quarter else "all time"
+        return f"{self.wallet_id} {self.kind} {when} #{self.shard}: {self.points}"

@@ -7,11 +7,12 @@ import datetime
 from decimal import Decimal
 
 from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.db.models import DecimalField, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from wallets.models import Lot, Source, Transaction, Wallet, WalletChange
+from wallets.models import LedgerRollup, Lot, Source, Transaction, Wallet, WalletChange
 
 ZERO = Decimal("0.000")
 
@@ -66,9 +67,67 @@ def profile_wallet_balances(*, profile) -> list[tuple[Wallet, Balances]]:
     return [(wallet, balances.get(wallet.pk, Balances())) for wallet in wallets]
 
 
+def wallet_lot_totals(*, wallet: Wallet, at: datetime.datetime) -> Balances:
+    """The wallet's buckets at `at` summed from its lots: a read of every lot of the wallet."""
+    return Balances(**Lot.objects.filter(wallet=wallet).aggregate(**_bucket_aggregates(at)))
+
+
+# The wallet's buckets now, from the ledger's rollup (its all-time rows: at most one per kind and
+# shard) corrected, exactly, for the lots whose next lifecycle step is due but not yet done
+# by the jobs (their LotDue row, at most one per lot, is still there): for those, what the lots
+# say now (as `_bucket_aggregates`) minus what their ledger rows say so far. A lot still owing
+# its activation shows in the ledger as SCHEDULED (promised: its amount) less what debits took
+# from it (active: remaining - amount); one owing its expiry as its active remainder. Credited
+# and redeemed need no correction: every credit and debit is in the ledger when it commits.
+# One statement, so one snapshot: a job's step deletion and its ledger rows commit together.
+# Equal to the lots' buckets for any `now` no earlier than the clocks that wrote the ledger (a
+# job run with a later `now` has already activated or expired what the lots still call pending).
+_TOTALS_SQL = """
+WITH ledger AS (
+    SELECT COALESCE(sum(points) FILTER (WHERE kind = 'CREDIT'), 0.000) AS credit,
+           COALESCE(sum(points) FILTER (WHERE kind = 'SCHEDULED'), 0.000) AS scheduled,
+           COALESCE(sum(points) FILTER (WHERE kind = 'ACTIVATED'), 0.000) AS activated,
+           COALESCE(sum(points) FILTER (WHERE kind = 'DEBIT'), 0.000) AS debit,
+           COALESCE(sum(points) FILTER (WHERE kind = 'EXPIRED'), 0.000) AS expired
+    FROM wallets_ledgerrollup WHERE wallet_id = %(wallet)s AND quarter IS NULL
+),
+due AS (
+    SELECT d.step, l.amount, l.remaining, l.activates_at, l.expires_at,
+           l.expires_at IS NULL OR l.expires_at > %(now)s AS unexpired
+    FROM wallets_lotdue d JOIN wallets_lot l ON l.id = d.lot_id
+    WHERE d.step IN ('activate', 'expire') AND d.due_at <= %(now)s AND l.wallet_id = %(wallet)s
+),
+fix AS (
+    SELECT COALESCE(sum(CASE WHEN activates_at > %(now)s AND unexpired THEN remaining ELSE 0 END)
+                    - sum(CASE WHEN step = 'activate' THEN amount ELSE 0 END), 0.000) AS promised,
+           COALESCE(sum(CASE WHEN activates_at <= %(now)s AND unexpired THEN remaining ELSE 0 END)
+                    - sum(CASE WHEN step = 'activate' THEN remaining - amount ELSE remaining END), 0.000) AS active,
+           COALESCE(sum(CASE WHEN expires_at <= %(now)s THEN remaining ELSE 0 END), 0.000) AS expired
+    FROM due
+)
+SELECT ledger.scheduled - ledger.activated + fix.promised,
+       ledger.credit + ledger.activated - ledger.debit - ledger.expired + fix.active,
+       ledger.expired + fix.expired,
+       ledger.debit,
+       ledger.credit + ledger.scheduled
+FROM ledger, fix
+"""
+
+
 def wallet_totals(*, wallet: Wallet, at: datetime.datetime | None = None) -> Balances:
-    """The wallet's buckets over every profile (the detail page's totals)."""
-    return Balances(**Lot.objects.filter(wallet=wallet).aggregate(**_bucket_aggregates(at or timezone.now())))
+    """The wallet's buckets over every profile (the detail page's totals), equal to
+    `wallet_lot_totals` at the same instant.
+
+    Now (no `at`): from the ledger's rollup, a few rows whatever the wallet's size, plus the
+    lots whose lifecycle step is due and not yet done. Another `at`: from the lots (the
+    rollup holds what the ledger says now, not at another time).
+    """
+    if at is not None:
+        return wallet_lot_totals(wallet=wallet, at=at)
+    with connection.cursor() as cursor:
+        cursor.execute(_TOTALS_SQL, {"wallet": wallet.pk, "now": timezone.now()})
+        row = cursor.fetchone()
+    return Balances(*(value.quantize(ZERO) for value in row))
 
 
 def campaign_lot_totals(*, campaign_id: int, at: datetime.datetime | None = None) -> Balances:
@@ -149,14 +208,18 @@ def wallet_daily_series(*, wallet: Wallet, start: datetime.date, end: datetime.d
     """Points issued (credited or scheduled), redeemed (debited) and expired per local day."""
     since = datetime.datetime.combine(start, datetime.time.min, tzinfo=tz)
     until = datetime.datetime.combine(end + datetime.timedelta(days=1), datetime.time.min, tzinfo=tz)
+    # From the rollup's quarter hours: every timezone's offset is a whole number of quarters, so
+    # each quarter lies inside one local day and the sums per day are exact.
+    k = Transaction.Kind
     rows = (
-        Transaction.objects.filter(wallet=wallet, created_at__gte=since, created_at__lt=until)
-        .annotate(day=TruncDate("created_at", tzinfo=tz))
+        LedgerRollup.objects.filter(
+            wallet=wallet, quarter__gte=since, quarter__lt=until, kind__in=[k.CREDIT, k.SCHEDULED, k.DEBIT, k.EXPIRED]
+        )
+        .annotate(day=TruncDate("quarter", tzinfo=tz))
         .values("day", "kind")
         .annotate(total=Sum("points"))
         .order_by()
     )
-    k = Transaction.Kind
     table: dict[datetime.date, dict[str, Decimal]] = {}
     for row in rows:
         table.setdefault(row["day"], {})[row["kind"]] = row["total"]
