@@ -41,20 +41,26 @@ def _system_rows_sql(kind: str, points: str, description: str, rows: str) -> str
     RETURNING 1"""  # noqa: S608 (constants only)
 
 
+# The claimed steps are deleted by their row addresses (ctid: a TID scan, whatever the planner
+# believes about the table) and their lots read by primary key (= ANY(ARRAY(...))), never by a
+# join whose shape follows the statistics: the expire steps are written by the activation sweep
+# just before, so the planner's last look at the table may have counted none of them, and a
+# join planned for one row (a nested loop over a scan of every step) ran for over ten minutes on
+# 50,000 of them (bench/RESULTS.md). A locked row's ctid holds until the transaction ends.
 _DUE_SQL = """
-    SELECT due_at, lot_id FROM wallets_lotdue
+    SELECT ctid AS row_id, due_at, lot_id FROM wallets_lotdue
     WHERE step = '{step}' AND due_at <= %(now)s AND (due_at, lot_id) > (%(after_at)s, %(after_id)s)
     ORDER BY due_at, lot_id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED"""
 _DONE_SQL = """
-    DELETE FROM wallets_lotdue AS d USING due
-    WHERE d.step = '{step}' AND d.due_at = due.due_at AND d.lot_id = due.lot_id
+    DELETE FROM wallets_lotdue AS d
+    WHERE d.ctid = ANY(ARRAY(SELECT row_id FROM due))
     RETURNING d.lot_id"""
 _LAST_SQL = "FROM (SELECT due_at, lot_id FROM due ORDER BY due_at DESC, lot_id DESC LIMIT 1) AS last"
 # The lots of the expiries a chunk writes, locked in pk order, their remainder as committed.
 _EXPIRING_SQL = """
-    SELECT id, wallet_id, profile_id, remaining FROM wallets_lot WHERE id IN ({ids})
+    SELECT id, wallet_id, profile_id, remaining FROM wallets_lot WHERE id = ANY(ARRAY({ids}))
     ORDER BY id
     FOR NO KEY UPDATE"""
 
@@ -63,7 +69,7 @@ WITH due AS MATERIALIZED ({_DUE_SQL.format(step="activate")}),
 done AS ({_DONE_SQL.format(step="activate")}),
 lot AS MATERIALIZED (
     SELECT lot.id, lot.wallet_id, lot.profile_id, lot.amount, lot.expires_at
-    FROM done JOIN wallets_lot AS lot ON lot.id = done.lot_id
+    FROM wallets_lot AS lot WHERE lot.id = ANY(ARRAY(SELECT lot_id FROM done))
 ),
 activations AS ({_system_rows_sql("ACTIVATED", "amount", "Points activated", "lot")}),
 next AS (
