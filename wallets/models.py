@@ -212,6 +212,54 @@ class LotDue(models.Model):
         return f"{self.step} lot {self.lot_id} at {self.due_at:%Y-%m-%d %H:%M:%S}"
 
 
+class LotRollup(models.Model):
+    """The lots summed by exact lifecycle (campaign, wallet, activates_at, expires_at), kept by
+    PostgreSQL triggers on `wallets_lot` in the writing transaction (migration 0011).
+
+    Exact times, not buckets: a reader classifies each row against its own "now" as it would a
+    lot (the same `_bucket_aggregates`), so the sums are exact at every moment. A credit call
+    gives all its lots one (activates_at, expires_at), so a run chunk of 5,000 lots or a live
+    batch adds to one row. Each key is split into shards (the writing transaction's id % 4):
+    an upserted row stays locked until its transaction commits, and parallel chunks of one run
+    must not queue on one row. A shard may go negative (a debit subtracts in its own shard);
+    readers sum the shards. `campaign_id` NULL: credits of no campaign (manual, API).
+    """
+
+    # No foreign-key checks (a check per trigger upsert would lock the wallet and campaign rows
+    # again): every row comes from lots, which hold checked keys and cannot be deleted.
+    campaign = models.ForeignKey(
+        "promotions.Campaign",
+        null=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    activates_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True)
+    shard = models.SmallIntegerField()
+    lots = models.BigIntegerField()
+    amount = models.DecimalField(max_digits=30, decimal_places=POINTS_PLACES)
+    remaining = models.DecimalField(max_digits=30, decimal_places=POINTS_PLACES)
+
+    class Meta:
+        constraints = [
+            # Also the readers' index: a campaign's rows lead it. NULLS NOT DISTINCT: one row per
+            # shard for the campaign-less lots and for the lots that never expire.
+            models.UniqueConstraint(
+                fields=["campaign", "wallet", "activates_at", "expires_at", "shard"],
+                nulls_distinct=False,
+                name="wallet_lot_rollup_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lots} lots of campaign {self.campaign_id} in {self.wallet_id} from {self.activates_at:%Y-%m-%d}"
+
+
 class Transaction(models.Model):
     """An append-only ledger row (a database trigger refuses UPDATE and DELETE).
 

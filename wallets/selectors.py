@@ -12,7 +12,7 @@ from django.db.models import DecimalField, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from wallets.models import LedgerRollup, Lot, Source, Transaction, Wallet, WalletChange
+from wallets.models import LedgerRollup, Lot, LotRollup, Source, Transaction, Wallet, WalletChange
 
 ZERO = Decimal("0.000")
 
@@ -35,6 +35,7 @@ def _sum(expression, condition=None):
 
 
 def _bucket_aggregates(at: datetime.datetime) -> dict:
+    """The buckets at `at` summed over lots, or over lot rollup rows (the same columns, summed)."""
     not_expired = Q(expires_at__isnull=True) | Q(expires_at__gt=at)
     return {
         "promised": _sum("remaining", Q(activates_at__gt=at) & not_expired),
@@ -131,9 +132,15 @@ def wallet_totals(*, wallet: Wallet, at: datetime.datetime | None = None) -> Bal
 
 
 def campaign_lot_totals(*, campaign_id: int, at: datetime.datetime | None = None) -> Balances:
-    """The buckets of the points one campaign credited, over every profile (its detail page)."""
-    lots = Lot.objects.filter(campaign_id=campaign_id)
-    return Balances(**lots.aggregate(**_bucket_aggregates(at or timezone.now())))
+    """The buckets of the points one campaign credited, over every profile (its detail page).
+
+    Summed from the lot rollup, whose rows carry the exact (activates_at, expires_at) of their
+    lots: the same conditions classify them as they would each lot, so the numbers equal an
+    aggregate of the campaign's lots at any `at`, from a row per credit call (a run chunk, a
+    live batch) and shard instead of a row per lot.
+    """
+    rows = LotRollup.objects.filter(campaign_id=campaign_id)
+    return Balances(**rows.aggregate(**_bucket_aggregates(at or timezone.now())))
 
 
 def ledger_balances(*, profile, wallet: Wallet) -> Balances:

@@ -3,6 +3,8 @@
 import datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from promotions.engine import limits
@@ -53,6 +55,27 @@ def test_points_campaign_shows_its_points_by_bucket(marketer_client):
     assert 'id="bucket-active">60<' in html
     assert 'id="bucket-expired">100<' in html
     assert 'id="bucket-redeemed">40<' in html
+
+
+def test_points_campaign_page_reads_its_buckets_from_the_lot_rollup_not_the_lots(marketer_client):
+    """A campaign that credited a million lots answers in milliseconds (issue #18): the page sums
+    the campaign's few rollup rows and reads no lot."""
+    campaign = campaign_past(status=C.Status.RUNNING, members=0)
+    from tests.segments.factories import ProfileFactory
+    from wallets import services as wallet_services
+
+    ids = [ProfileFactory().pk for _ in range(4)]
+    wallet_services.wallet_credit_bulk(
+        wallet=campaign.wallet, profile_ids=ids, points=25, campaign=campaign, occurrence="run:1"
+    )
+    profile = Lot.objects.filter(campaign=campaign).first().profile
+    wallet_services.wallet_debit(wallet=campaign.wallet, profile=profile, points=10, source="API")
+    with CaptureQueriesContext(connection) as queries:
+        html = _html(marketer_client, campaign)
+    assert 'id="bucket-active">90<' in html
+    assert 'id="bucket-redeemed">10<' in html
+    assert not [q["sql"] for q in queries if '"wallets_lot"' in q["sql"]]
+    assert [q["sql"] for q in queries if '"wallets_lotrollup"' in q["sql"]]
 
 
 def test_code_campaigns_show_codes_left_live_ones_included(marketer_client):

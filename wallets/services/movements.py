@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from wallets.models import Consumption, Lot, LotDue, Source, Transaction, Wallet
@@ -190,9 +190,14 @@ def wallet_debit(
                 if left <= 0:
                     break
                 take = min(left, lot.remaining)
-                Lot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - take)
                 consumptions.append(Consumption(transaction=txn, lot=lot, points=take))
                 left -= take
+            # One statement for every lot consumed: its trigger updates the lot rollup once, in
+            # key order (a statement per lot would lock rollup rows in consumption order, which
+            # two debits of different profiles may see the other way round: a deadlock).
+            Lot.objects.filter(pk__in=[c.lot.pk for c in consumptions]).update(
+                remaining=F("remaining") - Case(*(When(pk=c.lot.pk, then=Value(c.points)) for c in consumptions))
+            )
             Consumption.objects.bulk_create(consumptions)
     except IntegrityError:
         existing = _existing_by_key(idempotency_key)
