@@ -400,8 +400,8 @@ class LedgerRollup(models.Model):
     the wallet page reads a few rows instead of a month of ledger rows (its chart) or a million
     lots (its totals, from the all-time rows: `quarter` NULL, one per wallet and kind). Quarters,
     because every timezone's local day is a whole number of them. Each key is split into
-    `shard` rows (the writer's txid % 4) so parallel chunks crediting one wallet rarely wait on
-    one row; readers sum the shards.
+    `shard` rows (the writer's txid % 16, migration 0014) so parallel chunks crediting one
+    wallet rarely wait on one row; readers sum the shards.
     """
 
     wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="+", db_index=False)
