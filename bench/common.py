@@ -108,11 +108,14 @@ def settle() -> None:
     checkpoint (its pages' first changes write full-page images, the dearer case), with nothing
     left for autovacuum.
     """
-    from django.db import connection
+    from django.db import DatabaseError, connection
 
     with connection.cursor() as cursor:
         cursor.execute("VACUUM (ANALYZE) " + ", ".join(RUN_TABLES))
-        cursor.execute("CHECKPOINT")
+        try:
+            cursor.execute("CHECKPOINT")
+        except DatabaseError:  # a BENCH_DATABASE_URL role without pg_checkpoint: vacuumed only
+            log("settle: CHECKPOINT not allowed for this role; the run may meet a checkpoint")
 
 
 def statements_reset() -> bool:
