@@ -94,6 +94,10 @@ def child_env() -> dict:
         "CELERY_BROKER_URL": REDIS_URL,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DEBUG": "0",
+        # The per-key upload limit (default 1,200 requests a minute) is a policy, not a capacity:
+        # at 28,000 events/s the bench's one key sends 1,700 batches a minute, and the 429 it
+        # met ended the family. The throughput measured is the server's.
+        "API_UPLOAD_RATE_LIMIT": "0",
     }
 
 
