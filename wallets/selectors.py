@@ -81,6 +81,9 @@ def wallet_lot_totals(*, wallet: Wallet, at: datetime.datetime) -> Balances:
 # from it (active: remaining - amount); one owing its expiry as its active remainder. Credited
 # and redeemed need no correction: every credit and debit is in the ledger when it commits.
 # One statement, so one snapshot: a job's step deletion and its ledger rows commit together.
+# The due steps come from their own index and their lots by primary key (= ANY(ARRAY(...))),
+# never from a join the statistics shape: planned from stale statistics as a scan of every lot
+# hashed against the steps, the page took 0.5 s with no step due (bench/RESULTS.md).
 # Equal to the lots' buckets for any `now` no earlier than the clocks that wrote the ledger (a
 # job run with a later `now` has already activated or expired what the lots still call pending).
 _TOTALS_SQL = """
@@ -92,11 +95,15 @@ WITH ledger AS (
            COALESCE(sum(points) FILTER (WHERE kind = 'EXPIRED'), 0.000) AS expired
     FROM wallets_ledgerrollup WHERE wallet_id = %(wallet)s AND quarter IS NULL
 ),
+steps AS MATERIALIZED (
+    SELECT d.step, d.lot_id FROM wallets_lotdue d
+    WHERE d.step IN ('activate', 'expire') AND d.due_at <= %(now)s
+),
 due AS (
-    SELECT d.step, l.amount, l.remaining, l.activates_at, l.expires_at,
+    SELECT s.step, l.amount, l.remaining, l.activates_at, l.expires_at,
            l.expires_at IS NULL OR l.expires_at > %(now)s AS unexpired
-    FROM wallets_lotdue d JOIN wallets_lot l ON l.id = d.lot_id
-    WHERE d.step IN ('activate', 'expire') AND d.due_at <= %(now)s AND l.wallet_id = %(wallet)s
+    FROM wallets_lot l JOIN steps s ON s.lot_id = l.id
+    WHERE l.id = ANY(ARRAY(SELECT lot_id FROM steps)) AND l.wallet_id = %(wallet)s
 ),
 fix AS (
     SELECT COALESCE(sum(CASE WHEN activates_at > %(now)s AND unexpired THEN remaining ELSE 0 END)
