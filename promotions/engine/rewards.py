@@ -83,7 +83,7 @@ def points_for(campaign: Campaign, *, wallet, value=None, rng: random.Random | N
     return amount if amount > 0 else None
 
 
-def kind_random_valid(campaign: Campaign) -> bool:
+def _random_range_usable(campaign: Campaign) -> bool:
     """A Random points campaign with a usable range (otherwise `points_for` says "Invalid points")."""
     return (
         campaign.points_type == C.PointsType.RANDOM
@@ -169,7 +169,7 @@ def _reward_points(campaign, ids, occurrence, now, rng) -> dict[int, tuple]:
         payable, points = ids, flat
         outcome = {}
     else:
-        if kind_random_valid(campaign):
+        if _random_range_usable(campaign):
             amounts = dict(
                 zip(ids, random_points_for_many(campaign, wallet=wallet, count=len(ids), rng=rng), strict=True)
             )
