@@ -4,7 +4,6 @@ the totals equal the lot-based sums at every moment, the chart equals a per-row 
 import contextlib
 import datetime
 import re
-import threading
 import zoneinfo
 from decimal import Decimal
 
@@ -20,6 +19,7 @@ from hypothesis import strategies as st
 from segments.models import Profile
 from tests.segments.factories import ProfileFactory
 from tests.wallets.factories import CampaignFactory, WalletFactory
+from tests.wallets.test_concurrency import run_threads
 from wallets import selectors, services
 from wallets.models import LedgerRollup, LotDue, Transaction, Wallet
 
@@ -279,25 +279,13 @@ def test_concurrent_credits_to_one_wallet_are_all_counted(clock):
     wallet = WalletFactory()
     profiles = [ProfileFactory() for _ in range(2)]
     per_thread = 15
-    barrier = threading.Barrier(2)
-    errors = []
 
     def credit(i):
-        try:
-            barrier.wait()
-            for _ in range(per_thread):
-                # The same frozen instant: every transaction upserts the same quarter's rows.
-                services.wallet_credit(wallet=wallet, profile=profiles[i], points=D(3), source="API")
-        except Exception as exc:  # noqa: BLE001 - asserted on below
-            errors.append(exc)
-        finally:
-            connection.close()
+        for _ in range(per_thread):
+            # The same frozen instant: every transaction upserts the same quarter's rows.
+            services.wallet_credit(wallet=wallet, profile=profiles[i], points=D(3), source="API")
 
-    threads = [threading.Thread(target=credit, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    _, errors = run_threads(credit, 2)
     assert errors == []
     assert _rollup_sums(wallet) == {"CREDIT": (D(3 * 2 * per_thread), 2 * per_thread)}
     assert selectors.wallet_totals(wallet=wallet) == selectors.Balances(active=D(90), credited=D(90))
