@@ -60,8 +60,20 @@ def screenshot(page, request):
     return take
 
 
+def htmx_ready(page) -> None:
+    """Wait until the page has loaded and htmx has bound its triggers.
+
+    htmx is a deferred script: after a click that navigates, the new page's fields are visible and
+    usable before htmx processes them, and a choice made in that gap sends no request."""
+    page.wait_for_function("document.readyState === 'complete' && !!window.htmx")
+
+
 def sign_in(page, username: str, password: str) -> None:
     page.goto("/accounts/login/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    # The form's POST loads a new page (the next one, or the form again on an error). Wait for its
+    # load event: htmx is a deferred script and binds its triggers only then, so a select changed
+    # before that sends no request (seen in CI under load).
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()

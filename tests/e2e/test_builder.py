@@ -17,7 +17,7 @@ from coupons import services as coupon_services
 from promotions.models import Campaign, CampaignRun
 from segments.models import CustomListMember
 from tests.coupons.factories import BulkCouponFactory
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import htmx_ready, sign_in
 from tests.factories import UserFactory
 from tests.promotions.factories import CustomListFactory, SegmentFactory, WalletFactory, event_definition
 from tests.promotions.helpers import campaign_live, campaign_past
@@ -80,6 +80,7 @@ def section(page, title: str):
 def settled(page):
     """Wait until the HTMX swap the block causes has settled: htmx wires up the new content's
     hx-* attributes only then, so a choice made earlier would trigger nothing."""
+    htmx_ready(page)
     page.evaluate(
         """() => { window.swapSettled = false;
         document.body.addEventListener("htmx:afterSettle", () => { window.swapSettled = true }, {once: true}); }"""

@@ -26,7 +26,7 @@ from promotions.models import Campaign, CampaignRun, Grant
 from segments import selectors
 from segments import services as segment_services
 from segments.models import CustomListUpload, Segment
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import htmx_ready, sign_in
 from tests.e2e.test_builder import PASSWORD, TZ_LABEL, publish, publish_button, save, section, swap
 from tests.factories import UserFactory
 from tests.promotions.helpers import campaign_live
@@ -271,6 +271,7 @@ def test_admin_creates_a_wallet_and_an_api_key_whose_secret_is_shown_once(page, 
 @contextmanager
 def builder_swap(page):
     """Wait for the rule builder's re-render (a structural change) and its follow-up estimate."""
+    htmx_ready(page)
     with page.expect_response(lambda r: r.url.endswith("/audience/rules/builder/")):
         yield
     page.wait_for_function("!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
