@@ -284,13 +284,14 @@ def _build_and_publish(page, base: str) -> None:
 def _reload(page, url: str) -> None:
     """Load the campaign page again. The page's own progress poll answers HX-Refresh when the run
     ends, and that reload can abort ours (net::ERR_ABORTED): then the page's reload is the one
-    that counts, so wait for it instead of failing."""
+    that counts, so wait for it instead of failing. Chromium reports the clash either way round:
+    ours aborted (net::ERR_ABORTED) or ours "interrupted by another navigation" (seen in CI)."""
     from playwright.sync_api import Error as PlaywrightError
 
     try:
         page.goto(url)
     except PlaywrightError as exc:
-        if "ERR_ABORTED" not in str(exc):
+        if "ERR_ABORTED" not in str(exc) and "interrupted by another navigation" not in str(exc):
             raise
         page.wait_for_load_state("load")
 
