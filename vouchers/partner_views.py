@@ -15,12 +15,19 @@ def _get_list(request, pk: int) -> VoucherList:
     return get_object_or_404(VoucherList.objects.select_related("partner"), pk=pk, partner=request.partner)
 
 
-def _get_upload(request, pk: int) -> VoucherUpload:
-    return get_object_or_404(
-        VoucherUpload.objects.select_related("voucher_list__partner", "uploaded_by"),
-        pk=pk,
-        voucher_list__partner=request.partner,
+def _uploads(request):
+    """The partner's own uploads: another partner's upload is as absent as a missing one."""
+    return VoucherUpload.objects.select_related("voucher_list__partner", "uploaded_by").filter(
+        voucher_list__partner=request.partner
     )
+
+
+def _get_upload(request, pk: int) -> VoucherUpload:
+    return get_object_or_404(_uploads(request), pk=pk)
+
+
+def _upload_or_none(request, pk: int) -> VoucherUpload | None:
+    return _uploads(request).filter(pk=pk).first()
 
 
 @access.partner_required
@@ -63,11 +70,7 @@ def partner_list_upload(request, pk: int):
 
 @access.partner_required
 def upload_detail(request, pk: int):
-    upload = (
-        VoucherUpload.objects.select_related("voucher_list__partner", "uploaded_by")
-        .filter(pk=pk, voucher_list__partner=request.partner)
-        .first()
-    )
+    upload = _upload_or_none(request, pk)
     if upload is None:
         return upload_views.upload_discarded(request, upload_id=pk, partner=request.partner, ns=NS)
     back_url = reverse("partner:partner_list_detail", args=[upload.voucher_list_id])
@@ -76,12 +79,16 @@ def upload_detail(request, pk: int):
 
 @access.partner_required
 def upload_confirm(request, pk: int):
-    return upload_views.upload_action(request, upload=_get_upload(request, pk), ns=NS, action="confirm")
+    return upload_views.upload_action(
+        request, upload=_upload_or_none(request, pk), upload_id=pk, partner=request.partner, ns=NS, action="confirm"
+    )
 
 
 @access.partner_required
 def upload_cancel(request, pk: int):
-    return upload_views.upload_action(request, upload=_get_upload(request, pk), ns=NS, action="cancel")
+    return upload_views.upload_action(
+        request, upload=_upload_or_none(request, pk), upload_id=pk, partner=request.partner, ns=NS, action="cancel"
+    )
 
 
 @access.partner_required

@@ -82,9 +82,22 @@ def upload_discarded(request, *, upload_id: int, partner, ns: str):
     return render(request, "vouchers/upload_discarded.html", context)
 
 
-def upload_action(request, *, upload: VoucherUpload, ns: str, action: str):
+def upload_action(request, *, upload: VoucherUpload | None, upload_id: int, partner, ns: str, action: str):
+    """Confirm or cancel an upload. An upload that is gone because its new list was discarded (say,
+    cancelled in another tab) answers with its page and a message saying so, not a 404."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
+    if upload is None:
+        scope = {"upload_id": upload_id} | ({"partner": partner} if partner is not None else {})
+        discarded = DiscardedVoucherList.objects.filter(**scope).first()
+        if discarded is None:
+            raise Http404("No such upload.")
+        messages.error(
+            request,
+            f"This upload can no longer be {'confirmed' if action == 'confirm' else 'cancelled'}: "
+            f"it was already {discarded.get_outcome_display().lower()} and its new list removed.",
+        )
+        return redirect(reverse(f"{ns}:upload_detail", args=[upload_id]))
     service = services.voucher_upload_confirm if action == "confirm" else services.voucher_upload_cancel
     try:
         upload = service(upload=upload, actor=request.user)

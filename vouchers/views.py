@@ -31,18 +31,16 @@ def _upload_or_none(pk: int) -> VoucherUpload | None:
 @access.marketer_required
 def voucher_list(request):
     filters = forms.VoucherListFilterForm(request.GET or None)
-    partner_id, status = None, ""
-    if filters.is_valid():
-        partner = filters.cleaned_data["partner"]
-        partner_id = partner.pk if partner else None
-        status = filters.cleaned_data["status"]
+    valid = _valid_filters(filters)
+    partner = valid.get("partner")
+    partner_id, status = (partner.pk if partner else None), valid.get("status", "")
     lists = selectors.voucher_lists_for_marketer(partner_id=partner_id, status=status)
     page = Paginator(lists, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"filters": filters, "page_obj": page, "lists": page.object_list, "filtered": bool(partner_id or status)}
     template = "vouchers/voucher_list.html"
     if request.htmx:
         template += "#voucher-table"
-    return render(request, template, context)
+    return render(request, template, context, status=422 if filters.errors else 200)
 
 
 def _refused(form, message: str):
@@ -125,9 +123,8 @@ def voucher_list_create(request):
 def voucher_list_detail(request, pk: int):
     voucher_list = _get_list(pk)
     code_filters = forms.CodeFilterForm(request.GET or None)
-    q, state = "", ""
-    if code_filters.is_valid():
-        q, state = code_filters.cleaned_data["q"].strip(), code_filters.cleaned_data["state"]
+    valid = _valid_filters(code_filters)
+    q, state = valid.get("q", "").strip(), valid.get("state", "")
     codes = selectors.voucher_list_codes(voucher_list=voucher_list, q=q, state=state)
     codes_page = Paginator(codes, CODES_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
@@ -136,8 +133,9 @@ def voucher_list_detail(request, pk: int):
         "page_obj": codes_page,
         "codes": codes_page.object_list,
     }
+    status = 422 if code_filters.errors else 200
     if request.htmx and request.htmx.target == "codes-table":
-        return render(request, "vouchers/voucher_list_detail.html#codes-table", context)
+        return render(request, "vouchers/voucher_list_detail.html#codes-table", context, status=status)
     context.update(
         {
             "uploads": selectors.voucher_list_uploads(voucher_list=voucher_list)[:50],
@@ -147,7 +145,7 @@ def voucher_list_detail(request, pk: int):
             "ns": NS,
         }
     )
-    return render(request, "vouchers/voucher_list_detail.html", context)
+    return render(request, "vouchers/voucher_list_detail.html", context, status=status)
 
 
 @access.marketer_required
@@ -221,6 +219,15 @@ def _upload_post(request, *, voucher_list, ns, back_url):
     return render(request, "vouchers/upload_form.html", context, status=413 if error else 422)
 
 
+def _valid_filters(form) -> dict:
+    """The filters of a query string that parsed; one that did not is shown with its error (422)
+    and the others still apply."""
+    if not form.is_bound:
+        return {}
+    form.is_valid()
+    return form.cleaned_data
+
+
 @access.marketer_required
 def voucher_list_codes_csv(request, pk: int):
     return upload_views.codes_download(voucher_list=_get_list(pk))
@@ -236,12 +243,16 @@ def upload_detail(request, pk: int):
 
 @access.marketer_required
 def upload_confirm(request, pk: int):
-    return upload_views.upload_action(request, upload=_get_upload(pk), ns=NS, action="confirm")
+    return upload_views.upload_action(
+        request, upload=_upload_or_none(pk), upload_id=pk, partner=None, ns=NS, action="confirm"
+    )
 
 
 @access.marketer_required
 def upload_cancel(request, pk: int):
-    return upload_views.upload_action(request, upload=_get_upload(pk), ns=NS, action="cancel")
+    return upload_views.upload_action(
+        request, upload=_upload_or_none(pk), upload_id=pk, partner=None, ns=NS, action="cancel"
+    )
 
 
 @access.marketer_required

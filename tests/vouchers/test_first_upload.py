@@ -157,6 +157,51 @@ def test_a_first_upload_whose_processing_stores_nothing_removes_the_list(partner
     assert VoucherCode.objects.filter(voucher_list=other).count() == 2
 
 
+@pytest.mark.parametrize("action, verb", [("confirm", "confirmed"), ("cancel", "cancelled")])
+def test_confirm_or_cancel_from_a_second_tab_after_the_first_upload_was_cancelled(partner_client, action, verb):
+    """Two tabs on the same waiting upload: one cancels it (the new list goes with it); the other,
+    still showing the buttons, then confirms or cancels. It lands on the upload's page, told why."""
+    _new_list(partner_client)
+    upload = VoucherUpload.objects.get()
+    partner_client.post(f"/partner/uploads/{upload.pk}/cancel/")
+    assert not VoucherUpload.objects.exists()
+
+    response = partner_client.post(f"/partner/uploads/{upload.pk}/{action}/", follow=True)
+
+    assert response.status_code == 200
+    assert response.redirect_chain == [(f"/partner/uploads/{upload.pk}/", 302)]
+    html = response.content.decode()
+    assert f"This upload can no longer be {verb}: it was already cancelled and its new list removed." in html
+    assert "The list “qa” was not created" in html
+    assert not VoucherList.objects.exists() and not VoucherUpload.objects.exists()
+
+
+def test_the_marketer_confirming_a_discarded_first_upload_is_told_so(marketer_client):
+    from tests.vouchers.factories import PartnerFactory
+
+    partner = PartnerFactory(name="ShopCo")
+    _new_list(marketer_client, url="/vouchers/new/", partner=partner.pk)
+    upload = VoucherUpload.objects.get()
+    marketer_client.post(f"/vouchers/uploads/{upload.pk}/cancel/")
+
+    response = marketer_client.post(f"/vouchers/uploads/{upload.pk}/confirm/", follow=True)
+
+    assert response.redirect_chain == [(f"/vouchers/uploads/{upload.pk}/", 302)]
+    assert "it was already cancelled and its new list removed" in response.content.decode()
+    assert marketer_client.post("/vouchers/uploads/999999/confirm/").status_code == 404
+
+
+def test_another_partners_discarded_upload_cannot_be_confirmed(partner_client, background):
+    from tests.vouchers.factories import PartnerFactory
+
+    _new_list(partner_client, file_text=DEEP_BAD_FILE)
+    upload = VoucherUpload.objects.get()
+    tasks.voucher_upload_validate_task(upload.pk)
+    DiscardedVoucherList.objects.update(partner=PartnerFactory(name="Someone else"))
+    assert partner_client.post(f"/partner/uploads/{upload.pk}/confirm/").status_code == 404
+    assert partner_client.get(f"/partner/uploads/{upload.pk}/confirm/").status_code == 405
+
+
 def test_a_discarded_upload_page_is_the_partners_own(partner_client, background):
     from tests.vouchers.factories import PartnerFactory
 
