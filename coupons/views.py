@@ -26,7 +26,8 @@ def coupon_list(request):
     template = "coupons/coupon_list.html"
     if request.htmx and not request.htmx.boosted:
         template += "#coupon-table"
-    return render(request, template, context)
+    # A filter that does not parse (a hand-edited address) is named above the table; the rest apply.
+    return render(request, template, context, status=422 if coupon_filter.errors else 200)
 
 
 def _form_response(request, form, coupon=None):

@@ -76,5 +76,7 @@ class VoucherListFilterForm(forms.Form):
 class CodeFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=64, label="Code")
     state = forms.ChoiceField(
-        choices=[("", "All codes"), ("available", "Available"), ("assigned", "Distributed")], required=False
+        choices=[("", "All codes"), ("available", "Available"), ("assigned", "Distributed")],
+        required=False,
+        label="Show",
     )

@@ -36,6 +36,19 @@ def test_list_filters_by_kind_and_status_and_htmx_gets_the_table_partial(markete
     assert "Series B" in body and "Series A" not in body and "Shared code" not in body
 
 
+def test_a_filter_that_does_not_parse_is_named_above_the_table_and_the_others_still_apply(marketer_client):
+    CouponFactory(name="Shared code")
+    BulkCouponFactory(name="Series A")
+    response = marketer_client.get("/coupons/?kind=bulk&status=bogus", headers={"HX-Request": "true"})
+    body = response.content.decode()
+    assert response.status_code == 422 and "<html" not in body
+    assert 'id="filter-errors"' in body
+    assert "Status: Select a valid choice. bogus is not one of the available choices." in body
+    assert "Series A" in body and "Shared code" not in body  # the kind still filters
+    page = marketer_client.get("/coupons/?status=bogus")
+    assert page.status_code == 422 and "<html" in page.content.decode() and "New coupon" in page.content.decode()
+
+
 def test_list_runs_a_constant_number_of_queries(marketer_client, django_assert_max_num_queries):
     for i in range(30):
         add_codes(BulkCouponFactory(name=f"S{i}"), 2, prefix=f"P{i}-") if i < 3 else CouponFactory(name=f"C{i}")

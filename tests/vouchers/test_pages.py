@@ -92,6 +92,30 @@ def test_marketer_filters_by_partner_and_status(marketer_client):
     assert "other-b" in page and "shop-a" not in page and "<html" not in page
 
 
+def test_marketer_list_and_code_filters_that_do_not_parse_are_named_and_the_others_apply(marketer_client):
+    shop = PartnerFactory(name="ShopCo")
+    VoucherListFactory(partner=shop, tag="shop-a")
+    VoucherListFactory(partner=shop, tag="shop-paused", status=VoucherList.Status.PAUSED)
+    VoucherListFactory(tag="other-b")
+    response = marketer_client.get("/vouchers/", {"partner": "999999", "status": "paused"})
+    page = response.content.decode()
+    assert response.status_code == 422
+    assert "Partner: Select a valid choice. That choice is not one of the available choices." in page
+    assert "shop-paused" in page and "shop-a" not in page and "other-b" not in page  # the status still filters
+
+    voucher_list = VoucherListFactory()
+    load_codes(voucher_list, ["KEEP1", "OTHER2"])
+    response = marketer_client.get(
+        voucher_list.get_absolute_url(),
+        {"q": "KEEP1", "state": "sold"},
+        headers={"HX-Request": "true", "HX-Target": "codes-table"},
+    )
+    body = response.content.decode()
+    assert response.status_code == 422 and "<html" not in body
+    assert "Show: Select a valid choice. sold is not one of the available choices." in body
+    assert "KEEP1" in body and "OTHER2" not in body  # the code search still applies
+
+
 def test_marketer_detail_shows_stats_codes_history_and_downloads(marketer_client):
     voucher_list = VoucherListFactory()
     upload = load_codes(voucher_list, ["=CMD1", "B2"])
