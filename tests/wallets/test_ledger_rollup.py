@@ -2,8 +2,8 @@
 the totals equal the lot-based sums at every moment, the chart equals a per-row grouping."""
 
 import contextlib
-import io
 import datetime
+import io
 import re
 import zoneinfo
 from decimal import Decimal
