@@ -1,9 +1,10 @@
 """Recount the wallet pages' rollups from the ledger and the lots.
 
-The rollups are kept by triggers in the writing transaction (enabled ALWAYS, so replication
-roles fire them too); they drift only when rows change with the triggers disabled (`pg_restore
---disable-triggers`, `ALTER TABLE … DISABLE TRIGGER` for a hand-made repair). This puts them back: the ledger rollup (wallet totals and chart) from
-wallets_transaction, the lot rollup (a campaign's points by bucket) from wallets_lot.
+The rollups are kept by triggers in the writing transaction (enabled ALWAYS, so replication roles
+fire them too); they drift only when rows change with the triggers disabled (`pg_restore
+--disable-triggers`, or `ALTER TABLE … DISABLE TRIGGER` for a hand-made repair). This puts them
+back: the ledger rollup (wallet totals and chart) from wallets_transaction, the lot rollup (a
+campaign's points by bucket) from wallets_lot.
 """
 
 from django.core.management.base import BaseCommand
