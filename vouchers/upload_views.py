@@ -85,13 +85,15 @@ def upload_discarded(request, *, upload_id: int, partner, ns: str):
 def upload_action(request, *, upload: VoucherUpload | None, upload_id: int, partner, ns: str, action: str):
     """Confirm or cancel an upload. An upload that is gone because its new list was discarded (say,
     cancelled in another tab) answers with its page and a message saying so, not a 404."""
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
+    discarded = None
     if upload is None:
         scope = {"upload_id": upload_id} | ({"partner": partner} if partner is not None else {})
         discarded = DiscardedVoucherList.objects.filter(**scope).first()
         if discarded is None:
             raise Http404("No such upload.")
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if discarded is not None:
         messages.error(
             request,
             f"This upload can no longer be {'confirmed' if action == 'confirm' else 'cancelled'}: "

@@ -199,7 +199,7 @@ def test_another_partners_discarded_upload_cannot_be_confirmed(partner_client, b
     tasks.voucher_upload_validate_task(upload.pk)
     DiscardedVoucherList.objects.update(partner=PartnerFactory(name="Someone else"))
     assert partner_client.post(f"/partner/uploads/{upload.pk}/confirm/").status_code == 404
-    assert partner_client.get(f"/partner/uploads/{upload.pk}/confirm/").status_code == 405
+    assert partner_client.get(f"/partner/uploads/{upload.pk}/confirm/").status_code == 404
 
 
 def test_a_discarded_upload_page_is_the_partners_own(partner_client, background):
