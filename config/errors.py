@@ -44,6 +44,25 @@ def not_found(request, exception=None):
     return render(request, "404.html", {"request_path": request.path}, status=404)
 
 
+class ApiNotFoundMiddleware:
+    """A URL under /api/ that matches nothing answers the API's JSON 404 with DEBUG on too (as under
+    `make run`), where Django answers with its technical HTML page before `handler404` is asked.
+    An API view's own 404 (an unknown wallet, say) is JSON already and passes through."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and request.path.startswith("/api/")
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            return not_found(request)
+        return response
+
+
 class DatabaseUnavailableMiddleware:
     """Turns a lost database connection into 503 (HTML page or API JSON) with Retry-After.
 

@@ -57,6 +57,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # An unknown /api/ URL is the API's JSON 404 even with DEBUG on (Django's HTML page otherwise).
+    "config.errors.ApiNotFoundMiddleware",
     # Before anything reads the body (CsrfViewMiddleware parses request.POST).
     "core.uploads.UploadSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

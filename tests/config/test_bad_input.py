@@ -370,3 +370,24 @@ def test_a_refused_voucher_file_is_recorded_as_failed_with_its_reason_and_stores
     assert VoucherCode.objects.count() == 0
     world["my_list"].refresh_from_db()
     assert world["my_list"].codes_total == 0
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize("url", ["/api/1/nope", "/api/1/wallets/1/balance", "/api/2/promo/wallets"])
+def test_an_unknown_api_url_answers_the_json_envelope_with_debug_on_or_off(client, settings, debug, url):
+    """With DEBUG on (as under `make run`) Django would answer its technical HTML 404 page."""
+    settings.DEBUG = debug
+    response = client.get(url)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "status": "fail",
+        "code": 404,
+        "error": "No such endpoint: see /api/1/docs for the API's URLs.",
+    }
+
+
+def test_an_api_views_own_404_keeps_its_field_with_debug_on(world, settings):
+    settings.DEBUG = True
+    response = _api(world, "get", "/api/1/promo/wallets", {"identity": "ghost"})
+    assert response.status_code == 404 and response.json()["field"] == "identity"
