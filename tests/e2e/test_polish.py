@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from segments import services as segment_services
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import ARTIFACTS, sign_in
 from tests.e2e.test_builder import PASSWORD, save, section
 from tests.e2e.test_journeys import builder_swap
 from tests.factories import UserFactory
@@ -118,3 +118,49 @@ def test_builder_radios_are_styled_and_centred_on_their_labels(page, mia):
     # The choices sit side by side, like the rest of the builder's choices.
     other = _box(page.get_by_label("Past behavior / Custom list", exact=True))
     assert abs(other["y"] - r["y"]) < 3
+
+
+PHONE_PAGES = [
+    ("campaigns", "/campaigns/"),
+    ("builder", "/campaigns/new/"),
+    ("campaign", None),
+    ("audience", "/audience/"),
+    ("segment_builder", "/audience/segments/new/"),
+    ("events", "/audience/events/"),
+    ("wallets", "/wallets/"),
+    ("wallet", None),
+    ("coupons", "/coupons/"),
+    ("vouchers", "/vouchers/"),
+    ("notifications", "/notifications/"),
+]
+
+
+def test_every_main_page_fits_a_390px_phone_screen_and_the_menu_reaches_every_section(browser, live_server, mia):
+    """No page scrolls sideways on a phone: wide tables scroll inside their card, the menu scrolls."""
+    from promotions.models import Campaign
+    from tests.promotions.factories import WalletFactory
+    from tests.promotions.helpers import campaign_past
+
+    campaign = campaign_past(
+        user=mia, name="A campaign with a rather long name for a phone", status=Campaign.Status.DRAFT, members=0
+    )
+    wallet = WalletFactory()
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    sign_in(page, "mia", PASSWORD)
+    urls = {"campaign": campaign.get_absolute_url(), "wallet": f"/wallets/{wallet.pk}/"}
+    for name, url in PHONE_PAGES:
+        page.goto(url or urls[name])
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, (name, width)
+        page.screenshot(path=str(ARTIFACTS / f"phone_{name}.png"))
+    menu = page.get_by_role("navigation", name="Main")
+    for title in ("Campaigns", "Audience", "Wallets", "Coupons", "Vouchers"):
+        link = menu.get_by_role("link", name=title, exact=True)
+        link.scroll_into_view_if_needed()
+        box = _box(link)
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (title, box)
+    with page.expect_navigation():
+        menu.get_by_role("link", name="Vouchers", exact=True).click()
+    assert page.url.endswith("/vouchers/")
+    context.close()
