@@ -94,10 +94,13 @@ def upload_action(request, *, upload: VoucherUpload | None, upload_id: int, part
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     if discarded is not None:
+        outcome = {"refused": "was already refused", "failed": "already failed"}.get(
+            discarded.outcome, "was already cancelled"
+        )
         messages.error(
             request,
             f"This upload can no longer be {'confirmed' if action == 'confirm' else 'cancelled'}: "
-            f"it was already {discarded.get_outcome_display().lower()} and its new list removed.",
+            f"it {outcome} and its new list was removed.",
         )
         return redirect(reverse(f"{ns}:upload_detail", args=[upload_id]))
     service = services.voucher_upload_confirm if action == "confirm" else services.voucher_upload_cancel

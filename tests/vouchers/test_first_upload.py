@@ -171,7 +171,7 @@ def test_confirm_or_cancel_from_a_second_tab_after_the_first_upload_was_cancelle
     assert response.status_code == 200
     assert response.redirect_chain == [(f"/partner/uploads/{upload.pk}/", 302)]
     html = response.content.decode()
-    assert f"This upload can no longer be {verb}: it was already cancelled and its new list removed." in html
+    assert f"This upload can no longer be {verb}: it was already cancelled and its new list was removed." in html
     assert "The list “qa” was not created" in html
     assert not VoucherList.objects.exists() and not VoucherUpload.objects.exists()
 
@@ -187,8 +187,16 @@ def test_the_marketer_confirming_a_discarded_first_upload_is_told_so(marketer_cl
     response = marketer_client.post(f"/vouchers/uploads/{upload.pk}/confirm/", follow=True)
 
     assert response.redirect_chain == [(f"/vouchers/uploads/{upload.pk}/", 302)]
-    assert "it was already cancelled and its new list removed" in response.content.decode()
+    assert "it was already cancelled and its new list was removed" in response.content.decode()
     assert marketer_client.post("/vouchers/uploads/999999/confirm/").status_code == 404
+
+
+def test_a_refused_first_upload_confirmed_from_a_stale_tab_says_it_was_refused(partner_client, background):
+    _new_list(partner_client, file_text=DEEP_BAD_FILE)
+    upload = VoucherUpload.objects.get()
+    tasks.voucher_upload_validate_task(upload.pk)
+    response = partner_client.post(f"/partner/uploads/{upload.pk}/confirm/", follow=True)
+    assert "it was already refused and its new list was removed" in response.content.decode()
 
 
 def test_another_partners_discarded_upload_cannot_be_confirmed(partner_client, background):
