@@ -20,3 +20,9 @@ def lots_expire_due() -> int:
 def points_expiring_digest() -> int:
     """Beat, hourly: the daily `points.expiring` webhook digest (once per wallet and local day)."""
     return services.points_expiring_digest()
+
+
+@shared_task(name="wallets.lot_rollup_compact")
+def lot_rollup_compact() -> int:
+    """Beat, hourly: merge the lot rollup's settled rows (expired, or active for good)."""
+    return services.lot_rollup_compact()

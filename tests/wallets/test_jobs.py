@@ -121,12 +121,15 @@ def test_beat_entries_are_stored_in_the_database():
     importlib.import_module("wallets.migrations.0004_beat_entries").forwards(apps, None)
     importlib.import_module("wallets.migrations.0004_beat_entries").forwards(apps, None)
     importlib.import_module("wallets.migrations.0009_wallet_expiry_notice").add_beat(apps, None)
+    importlib.import_module("wallets.migrations.0015_lot_rollup_compact_beat").add_beat(apps, None)
     entries = {t.name: t for t in PeriodicTask.objects.filter(task__startswith="wallets.")}
     assert {(t.task, t.interval.every, t.interval.period, t.enabled) for t in entries.values()} == {
         ("wallets.lots_activate_due", 60, "seconds", True),
         ("wallets.lots_expire_due", 60, "seconds", True),
         # issue 20: the daily points.expiring digest, checked hourly (once per wallet and day)
         ("wallets.points_expiring_digest", 3600, "seconds", True),
+        # the lot rollup's settled rows merged (a long live campaign's page stays small)
+        ("wallets.lot_rollup_compact", 3600, "seconds", True),
     }
 
 

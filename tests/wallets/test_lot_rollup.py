@@ -80,6 +80,55 @@ def _lifecycle(minutes_delay, minutes_life):
     return activates_at, (activates_at or timezone.now()) + datetime.timedelta(minutes=minutes_life)
 
 
+def _apply(clock, n, op, wallet, campaigns, profiles):
+    """One generated operation: a credit of some kind, a debit, time passing or a lifecycle job."""
+    if op[0] == "bulk":
+        _, c, who, amount, wait, lasts = op
+        activates_at, expires_at = _lifecycle(wait, lasts)
+        services.wallet_credit_bulk(
+            wallet=wallet,
+            profile_ids=[profiles[i].pk for i in who],
+            points=amount,
+            campaign=campaigns[c],
+            occurrence=f"run:{n}",
+            activates_at=activates_at,
+            expires_at=expires_at,
+        )
+    elif op[0] == "each":
+        _, c, rows, wait, lasts = op
+        activates_at, expires_at = _lifecycle(wait, lasts)
+        services.wallet_credit_each(
+            wallet=wallet,
+            credits=[(profiles[i].pk, f"event:{n}:{k}", amount) for k, (i, amount) in enumerate(rows)],
+            campaign=campaigns[c],
+            activates_at=activates_at,
+            expires_at=expires_at,
+        )
+    elif op[0] == "manual":
+        _, i, amount, wait, lasts = op
+        activates_at, expires_at = _lifecycle(wait, lasts)
+        services.wallet_credit(
+            wallet=wallet,
+            profile=profiles[i],
+            points=amount,
+            source="API",
+            activates_at=activates_at,
+            expires_at=expires_at,
+        )
+    elif op[0] == "debit":
+        # Consumes the profile's lots of every campaign and the manual ones, FIFO.
+        with contextlib.suppress(ValidationError):
+            services.wallet_debit(wallet=wallet, profile=profiles[op[1]], points=op[2], source="API")
+    elif op[0] == "advance":
+        clock.advance(minutes=op[1])
+    elif op[0] == "activate":
+        services.lots_activate_due()
+    elif op[0] == "expire":
+        services.lots_expire_due()
+    else:
+        services.lot_rollup_compact()
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     ops=st.lists(operation, min_size=1, max_size=20),
@@ -94,49 +143,7 @@ def test_campaign_lot_totals_from_the_rollup_equal_the_lots_at_any_moment(clock,
             campaigns = [Campaign.objects.create(name=f"C{n}", wallet=wallet) for n in range(2)]
             profiles = [Profile.objects.create(identity=f"prop-{n}") for n in range(3)]
             for n, op in enumerate(ops):
-                if op[0] == "bulk":
-                    _, c, who, amount, wait, lasts = op
-                    activates_at, expires_at = _lifecycle(wait, lasts)
-                    services.wallet_credit_bulk(
-                        wallet=wallet,
-                        profile_ids=[profiles[i].pk for i in who],
-                        points=amount,
-                        campaign=campaigns[c],
-                        occurrence=f"run:{n}",
-                        activates_at=activates_at,
-                        expires_at=expires_at,
-                    )
-                elif op[0] == "each":
-                    _, c, rows, wait, lasts = op
-                    activates_at, expires_at = _lifecycle(wait, lasts)
-                    services.wallet_credit_each(
-                        wallet=wallet,
-                        credits=[(profiles[i].pk, f"event:{n}:{k}", amount) for k, (i, amount) in enumerate(rows)],
-                        campaign=campaigns[c],
-                        activates_at=activates_at,
-                        expires_at=expires_at,
-                    )
-                elif op[0] == "manual":
-                    _, i, amount, wait, lasts = op
-                    activates_at, expires_at = _lifecycle(wait, lasts)
-                    services.wallet_credit(
-                        wallet=wallet,
-                        profile=profiles[i],
-                        points=amount,
-                        source="API",
-                        activates_at=activates_at,
-                        expires_at=expires_at,
-                    )
-                elif op[0] == "debit":
-                    # Consumes the profile's lots of every campaign and the manual ones, FIFO.
-                    with contextlib.suppress(ValidationError):
-                        services.wallet_debit(wallet=wallet, profile=profiles[op[1]], points=op[2], source="API")
-                elif op[0] == "advance":
-                    clock.advance(minutes=op[1])
-                elif op[0] == "activate":
-                    services.lots_activate_due()
-                else:
-                    services.lots_expire_due()
+                _apply(clock, n, op, wallet, campaigns, profiles)
             assert rollup_by_key() == lots_by_key()
             for minutes in at:
                 moment = start + datetime.timedelta(minutes=minutes)
@@ -156,6 +163,115 @@ def test_campaign_lot_totals_from_the_rollup_equal_the_lots_at_any_moment(clock,
 
 class _Rollback(Exception):
     """Undo each example's rows so the next example starts from empty tables."""
+
+
+# --- Compaction: settled rows merged, every later total unchanged ----------------------------------
+
+
+def _sums_by_campaign_and_wallet(rows, count) -> dict:
+    sums = rows.values("campaign_id", "wallet_id").annotate(n=count, a=Sum("amount"), r=Sum("remaining"))
+    return {(x["campaign_id"], x["wallet_id"]): (x["n"], x["a"], x["r"]) for x in sums.order_by()}
+
+
+def _settled_unmerged(now) -> int:
+    from django.db.models import Q
+
+    settled = Q(expires_at__lte=now) | Q(expires_at__isnull=True, activates_at__lte=now)
+    return LotRollup.objects.filter(settled).exclude(activates_at=services.rollups.SETTLED_AT).count()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    ops=st.lists(st.one_of(operation, st.tuples(st.just("compact"))), min_size=1, max_size=24),
+    later=st.lists(st.integers(0, 600), min_size=1, max_size=3),
+    order=st.sampled_from(list(Wallet.ConsumptionOrder)),
+)
+def test_compacting_the_settled_rows_keeps_every_total_from_then_on(clock, ops, later, order):
+    start = clock.now
+    try:
+        with transaction.atomic():
+            wallet = Wallet.objects.create(name="Prop", points_name="P", rounding_places=3, consumption_order=order)
+            campaigns = [Campaign.objects.create(name=f"C{n}", wallet=wallet) for n in range(2)]
+            profiles = [Profile.objects.create(identity=f"prop-{n}") for n in range(3)]
+            for n, op in enumerate(ops):
+                _apply(clock, n, op, wallet, campaigns, profiles)
+                for campaign in campaigns:  # compacted or not, the page's numbers now are the lots'
+                    assert selectors.campaign_lot_totals(campaign_id=campaign.pk) == lot_totals(
+                        campaign_id=campaign.pk, at=timezone.now()
+                    )
+            rows_before = LotRollup.objects.count()
+            services.lot_rollup_compact()
+            assert _settled_unmerged(timezone.now()) == 0
+            assert LotRollup.objects.count() <= rows_before
+            assert _sums_by_campaign_and_wallet(LotRollup.objects.all(), Sum("lots")) == (
+                _sums_by_campaign_and_wallet(Lot.objects.all(), Count("id"))
+            )
+            for minutes in [0, *later]:
+                moment = timezone.now() + datetime.timedelta(minutes=minutes)
+                for campaign in campaigns:
+                    assert selectors.campaign_lot_totals(campaign_id=campaign.pk, at=moment) == lot_totals(
+                        campaign_id=campaign.pk, at=moment
+                    )
+            raise _Rollback
+    except _Rollback:
+        pass
+    finally:
+        clock.set(start)
+
+
+def test_a_long_live_campaign_keeps_a_few_rollup_rows_once_its_batches_settle(clock):
+    """Sixty live batches, each its own rollup row; an hour on, those whose points expired or
+    became active for good are two rows, and the campaign page's numbers are the same."""
+    wallet, campaign = WalletFactory(), CampaignFactory()
+    ids = [ProfileFactory().pk for _ in range(3)]
+    for minute in range(60):
+        expires = None if minute % 2 else timezone.now() + datetime.timedelta(minutes=30)
+        services.wallet_credit_each(
+            wallet=wallet,
+            credits=[(pk, f"event:{minute}:{pk}", D(2)) for pk in ids],
+            campaign=campaign,
+            expires_at=expires or services.NEVER_EXPIRES,
+        )
+        clock.advance(minutes=1)
+    services.wallet_debit(wallet=wallet, profile=Profile.objects.get(pk=ids[0]), points=D(5), source="API")
+    clock.advance(minutes=60)
+    # Two batches not settled: one activates tomorrow (never expires), one expires in an hour.
+    tomorrow = timezone.now() + datetime.timedelta(days=1)
+    services.wallet_credit_each(
+        wallet=wallet,
+        credits=[(ids[1], "event:late", D(7))],
+        campaign=campaign,
+        activates_at=tomorrow,
+        expires_at=services.NEVER_EXPIRES,
+    )
+    in_an_hour = timezone.now() + datetime.timedelta(hours=1)
+    services.wallet_credit_each(
+        wallet=wallet, credits=[(ids[2], "event:soon", D(11))], campaign=campaign, expires_at=in_an_hour
+    )
+    before = selectors.campaign_lot_totals(campaign_id=campaign.pk)
+    assert LotRollup.objects.filter(campaign_id=campaign.pk).count() >= 60
+
+    removed = services.lot_rollup_compact()
+
+    rows = LotRollup.objects.filter(campaign_id=campaign.pk)
+    assert {(r.activates_at, r.expires_at) for r in rows} == {
+        (services.rollups.SETTLED_AT, services.rollups.SETTLED_AT),  # the expired batches
+        (services.rollups.SETTLED_AT, None),  # the batches active for good
+        (tomorrow, None),  # promised: becomes active tomorrow
+        (rows.get(expires_at=in_an_hour).activates_at, in_an_hour),  # active until it expires
+    }
+    assert removed >= 58
+    assert (
+        selectors.campaign_lot_totals(campaign_id=campaign.pk)
+        == before
+        == lot_totals(campaign_id=campaign.pk, at=timezone.now())
+    )
+    assert before.credited == D(378) and before.promised == D(7)
+    assert before.expired > 0 and before.active > 0 and before.redeemed == D(5)
+    tomorrow_totals = selectors.campaign_lot_totals(campaign_id=campaign.pk, at=tomorrow)
+    assert tomorrow_totals == lot_totals(campaign_id=campaign.pk, at=tomorrow)
+    assert tomorrow_totals.promised == 0 and tomorrow_totals.expired == before.expired + D(11)
+    assert services.lot_rollup_compact() == 0  # nothing left to merge
 
 
 # --- What one credit call writes -----------------------------------------------------------------

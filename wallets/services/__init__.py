@@ -10,7 +10,7 @@ Invariants (SPEC 3.1, 6.2), held by the database where it can:
 
 The modules: `points` (the rules and messages every movement applies), `wallet_settings`, `movements`
 (credit, debit, adjust), `bulk_credit` (set-based credits) and `lifecycle` (activation and expiry
-sweeps, the expiring digest). The names other modules call are exported here.
+sweeps, the expiring digest), `rollups` (the lot rollup's compaction). The names other modules call are exported here.
 """
 
 from wallets.services.bulk_credit import ANALYZE_AFTER, BULK_CHUNK, wallet_credit_bulk, wallet_credit_each
@@ -28,6 +28,7 @@ from wallets.services.points import (
     lot_default_expiry,
     wallet_round,
 )
+from wallets.services.rollups import lot_rollup_compact
 from wallets.services.wallet_settings import wallet_create, wallet_update
 
 __all__ = [
@@ -54,4 +55,5 @@ __all__ = [
     "lots_activate_due",
     "lots_expire_due",
     "points_expiring_digest",
+    "lot_rollup_compact",
 ]
