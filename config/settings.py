@@ -189,6 +189,8 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 # Celery: a broker that needs no server by default (kombu's filesystem transport).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # Messages written whole, then renamed into place (config/broker.py).
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
     _broker_dir = VAR_DIR / "celery-broker"
     for _folder in ("out", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
