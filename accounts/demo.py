@@ -42,6 +42,9 @@ def load(stdout) -> dict[str, str]:
     )
     partner_user.groups.add(Group.objects.get(name=PARTNER_GROUP))
     for user in (admin, marketer, partner_user):
-        user.set_password(passwords[user.username])
+        # A rerun keeps the hash when the password is unchanged: a new salt would change the
+        # session auth hash and sign out everyone signed in before the restart.
+        if not user.check_password(passwords[user.username]):
+            user.set_password(passwords[user.username])
         user.save()
     return passwords

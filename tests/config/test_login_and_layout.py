@@ -128,3 +128,18 @@ def test_production_profile_refuses_to_start_without_a_secret_key():
     )
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_a_second_make_run_keeps_everyone_signed_in(client):
+    """setup_demo runs at every `make run`: the same password keeps its hash, so the session of a
+    marketer signed in before the restart is still valid after it."""
+    from accounts.demo import CREDENTIALS_FILE
+
+    call_command("setup_demo")
+    password = dict(line.split() for line in CREDENTIALS_FILE.read_text().splitlines())["marketer"]
+    assert client.post("/accounts/login/", {"username": "marketer", "password": password}).status_code == 302
+    assert client.get("/campaigns/").status_code == 200
+
+    call_command("setup_demo")
+
+    assert client.get("/campaigns/").status_code == 200  # not sent back to the sign-in page
