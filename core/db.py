@@ -106,6 +106,9 @@ def text_array(values) -> str:
     return "{" + ",".join("NULL" if v is None else _quoted(str(v)) for v in values) + "}"
 
 
+# The largest value a PostgreSQL integer column holds: the bound of every count a form stores in one.
+INT_MAX = 2_147_483_647
+
 _ARRAY_LITERALS = {"bigint": int_array, "numeric": numeric_array, "text": text_array}
 
 

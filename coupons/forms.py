@@ -16,6 +16,9 @@ ERR_CODE_SYNTAX = "Use 3–64 letters, digits, “-” or “_”, without space
 ERR_CODE_TAKEN = "Another single-code coupon that is not archived already uses this code."
 ERR_EXPIRY_PAIR = "Give both a number and a unit for the expiry, or leave both empty for “never”."
 ERR_ENDS_BEFORE_START = "The end must be after the start."
+# An expiry of at most 100 years, in the unit chosen (a longer one overflows a date).
+EXPIRY_MAX = {"minutes": 100 * 366 * 24 * 60, "hours": 100 * 366 * 24, "days": 100 * 366, "weeks": 100 * 366 // 7}
+ERR_EXPIRY_TOO_LONG = "At most 100 years: enter at most {max:,} {unit}."
 ERR_AFFIX = "Use at most 20 letters, digits, “-” or “_”."
 
 # Which kind-specific fields each kind shows; the server drops and ignores the others.
@@ -111,6 +114,8 @@ class CouponForm(forms.ModelForm):
         value, unit = data.get("expiry_after_value"), data.get("expiry_after_unit")
         if bool(value) != bool(unit):
             self.add_error("expiry_after_value", ERR_EXPIRY_PAIR)
+        elif value and value > EXPIRY_MAX.get(unit, 0):
+            self.add_error("expiry_after_value", ERR_EXPIRY_TOO_LONG.format(max=EXPIRY_MAX.get(unit, 0), unit=unit))
         starts, ends = data.get("starts_at"), data.get("ends_at")
         if starts and ends and ends <= starts:
             self.add_error("ends_at", ERR_ENDS_BEFORE_START)

@@ -1,6 +1,7 @@
 from django import forms
 
 from accounts import dates
+from core.db import INT_MAX
 from vouchers import services, upload_files
 from vouchers.models import Partner, VoucherList
 
@@ -30,7 +31,11 @@ class VoucherListCreateForm(forms.Form):
     description = forms.CharField(widget=forms.Textarea, required=False, help_text="Usage conditions.")
     expires_on = dates.DateField(label="Expiry date", help_text="The last day codes are given out (account timezone).")
     low_stock_threshold = forms.IntegerField(
-        label="Low-stock threshold", min_value=0, initial=100, help_text="Flag the list when this many codes are left."
+        label="Low-stock threshold",
+        min_value=0,
+        max_value=INT_MAX,
+        initial=100,
+        help_text="Flag the list when this many codes are left.",
     )
     file = CodesFileField(label="Codes file", help_text=FILE_HELP)
 

@@ -10,6 +10,10 @@ from wallets.models import Source, Transaction, Wallet
 
 ERR_EXPIRY_VALUE = "Enter how many {unit} after issue the points expire (at least 1)."
 ERR_EXPIRY_UNIT = "Choose days, months or years."
+# At most 100 years, in the unit chosen (a longer expiry overflows a date when points are credited).
+EXPIRY_MAX = {"days": 100 * 366, "months": 1200, "years": 100}
+ERR_EXPIRY_TOO_LONG = "At most 100 years: enter at most {max:,} {unit}."
+ERR_CALENDAR_YEARS_TOO_FAR = "Enter a calendar year at most 100 years after issue."
 ERR_CALENDAR_YEARS = "Enter which calendar year after issue the points expire in (0 = the year of issue)."
 ERR_IDENTITY_REQUIRED = "Enter the user's identity."
 ERR_IDENTITY_UNKNOWN = "No profile has this identity."
@@ -69,9 +73,14 @@ class WalletForm(forms.ModelForm):
                 self.add_error("expiry_unit", ERR_EXPIRY_UNIT)
             if not value:
                 self.add_error("expiry_value", ERR_EXPIRY_VALUE.format(unit=data.get("expiry_unit") or "days"))
+            elif data.get("expiry_unit") and value > EXPIRY_MAX.get(data["expiry_unit"], 0):
+                unit = data["expiry_unit"]
+                self.add_error("expiry_value", ERR_EXPIRY_TOO_LONG.format(max=EXPIRY_MAX[unit], unit=unit))
         elif kind == Wallet.ExpiryKind.CALENDAR_YEAR:
             if value is None:
                 self.add_error("expiry_value", ERR_CALENDAR_YEARS)
+            elif value > EXPIRY_MAX["years"]:
+                self.add_error("expiry_value", ERR_CALENDAR_YEARS_TOO_FAR)
             data["expiry_unit"] = ""
         elif kind == Wallet.ExpiryKind.NEVER:
             data["expiry_value"] = None

@@ -27,7 +27,8 @@ def wallet_create(request):
         wallet = services.wallet_create(actor=request.user, **form.cleaned_data)
         messages.success(request, f"Wallet “{wallet.name}” created.")
         return redirect(wallet)
-    return render(request, "wallets/wallet_form.html", {"form": form, "wallet": None})
+    status = 422 if form.errors else 200  # invalid input answers 422, with the form and its errors
+    return render(request, "wallets/wallet_form.html", {"form": form, "wallet": None}, status=status)
 
 
 @access.marketer_required
@@ -39,7 +40,9 @@ def wallet_edit(request, pk: int):
         wallet = services.wallet_update(wallet=Wallet.objects.get(pk=pk), actor=request.user, **editable)
         messages.success(request, f"Wallet “{wallet.name}” saved.")
         return redirect(wallet)
-    return render(request, "wallets/wallet_form.html", {"form": form, "wallet": wallet})
+    return render(
+        request, "wallets/wallet_form.html", {"form": form, "wallet": wallet}, status=422 if form.errors else 200
+    )
 
 
 def _chart_context(request, wallet):

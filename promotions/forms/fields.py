@@ -42,8 +42,12 @@ def name_field_messages(field, name: str = "") -> None:
         field.error_messages["min_value"] = f"{label[:1].upper()}{label[1:]} must be more than 0."
     elif isinstance(field, forms.IntegerField) and field.min_value == 1:
         field.error_messages["min_value"] = f"{label[:1].upper()}{label[1:]} must be at least 1."
-    if isinstance(field, forms.DecimalField | forms.IntegerField):
+    if isinstance(field, forms.IntegerField) and field.max_value is not None:
+        field.error_messages["max_value"] = f"{label[:1].upper()}{label[1:]} must be at most {field.max_value:,}."
+    if isinstance(field, forms.DecimalField):
         field.error_messages["invalid"] = f"Enter {label} as a number."
+    elif isinstance(field, forms.IntegerField):
+        field.error_messages["invalid"] = f"Enter {label} as a whole number."
     default_invalid = (forms.ChoiceField, forms.ModelChoiceField, forms.MultipleChoiceField)
     if choice and any(
         field.error_messages.get("invalid_choice") == cls.default_error_messages.get("invalid_choice")

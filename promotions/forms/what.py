@@ -7,6 +7,7 @@ from django import forms
 from django.utils import timezone
 
 from accounts import dates
+from core.db import INT_MAX
 from promotions import catalogue, points
 from promotions.forms.fields import SectionForm, positive_decimal
 from promotions.forms.filter_rows import goal_filter_control
@@ -27,8 +28,8 @@ class WhatForm(SectionForm):
     wallet = forms.ModelChoiceField(label="Wallet", queryset=None, empty_label="Choose a wallet")
     points_type = forms.ChoiceField(label="Points type", choices=(), widget=forms.RadioSelect)
     flat_points = positive_decimal("Points")
-    random_min = forms.IntegerField(label="Min", min_value=1)
-    random_max = forms.IntegerField(label="Max", min_value=1)
+    random_min = forms.IntegerField(label="Min", min_value=1, max_value=INT_MAX)
+    random_max = forms.IntegerField(label="Max", min_value=1, max_value=INT_MAX)
     random_favor = forms.ChoiceField(label="Probability favor", choices=C.Favor.choices, widget=forms.RadioSelect)
     points_property = forms.ChoiceField(label="Event property", choices=())
     percentage = forms.DecimalField(
@@ -48,10 +49,12 @@ class WhatForm(SectionForm):
     expiry_days = forms.IntegerField(label="Days after activation", min_value=1, max_value=36_500)
     budget_campaign = positive_decimal("Campaign budget (points, optional)", required=False)
     budget_per_user = positive_decimal("Per-user budget (points, optional)", required=False)
-    max_per_user_total = forms.IntegerField(label="Max times per user in total", min_value=1, required=False)
-    max_per_user_day = forms.IntegerField(label="Per day", min_value=1, required=False)
-    max_per_user_week = forms.IntegerField(label="Per week", min_value=1, required=False)
-    max_per_user_month = forms.IntegerField(label="Per month", min_value=1, required=False)
+    max_per_user_total = forms.IntegerField(
+        label="Max times per user in total", min_value=1, max_value=INT_MAX, required=False
+    )
+    max_per_user_day = forms.IntegerField(label="Per day", min_value=1, max_value=INT_MAX, required=False)
+    max_per_user_week = forms.IntegerField(label="Per week", min_value=1, max_value=INT_MAX, required=False)
+    max_per_user_month = forms.IntegerField(label="Per month", min_value=1, max_value=INT_MAX, required=False)
     metadata_count = forms.IntegerField(widget=forms.HiddenInput, required=False)
     coupon_kind = forms.ChoiceField(label="Coupon type", choices=C.CouponKind.choices, widget=forms.RadioSelect)
     coupon = forms.ModelChoiceField(label="Coupon", queryset=None, empty_label="Choose a coupon")
@@ -64,8 +67,12 @@ class WhatForm(SectionForm):
     )
     partner = forms.ModelChoiceField(label="Code provider", queryset=None, empty_label="Choose a code provider")
     voucher_list = forms.ModelChoiceField(label="Code snippet", queryset=None, empty_label="Choose a code snippet")
-    max_codes_per_user = forms.IntegerField(label="Max per user (optional)", min_value=1, required=False)
-    max_codes_per_campaign = forms.IntegerField(label="Max per campaign (optional)", min_value=1, required=False)
+    max_codes_per_user = forms.IntegerField(
+        label="Max per user (optional)", min_value=1, max_value=INT_MAX, required=False
+    )
+    max_codes_per_campaign = forms.IntegerField(
+        label="Max per campaign (optional)", min_value=1, max_value=INT_MAX, required=False
+    )
 
     # Outcome (issue #19): an optional holdout and conversion goal, whatever the reward.
     holdout_percent = forms.IntegerField(

@@ -225,6 +225,21 @@ def voucher_list_form(**changes):
     return {k: v for k, v in data.items() if v is not ...}
 
 
+def wallet_form(**changes):
+    data = {
+        "name": "Far coins",
+        "points_name": "Far",
+        "expiry_kind": "after",
+        "expiry_value": "30",
+        "expiry_unit": "days",
+        "consumption_order": "earliest_expiry",
+        "rounding_places": "0",
+        "rounding_mode": "up",
+        "is_active": "on",
+    }
+    return data | changes
+
+
 def adjust(w, **changes):
     data = {"kind": "CREDIT", "identity": "u1", "points": "10", "description": "Goodwill"}
     data.update(changes)
@@ -261,6 +276,44 @@ FORM_CASES = [
         lambda w: _as(w, "partner", "post", "/partner/lists/new/", voucher_list_form(low_stock_threshold="-1")),
         422,
         "greater than or equal to 0",
+    ),
+    (
+        "voucher list: threshold past an integer column",
+        lambda w: _as(w, "partner", "post", "/partner/lists/new/", voucher_list_form(low_stock_threshold=HUGE)),
+        422,
+        "less than or equal to 2147483647",
+    ),
+    (
+        "coupon: expiry of 2,147,483,647 weeks",
+        lambda w: _as(
+            w,
+            "marketer",
+            "post",
+            "/coupons/new/",
+            {
+                "kind": "single",
+                "name": "Far",
+                "code": "FAR1",
+                "expiry_after_value": "2147483647",
+                "expiry_after_unit": "weeks",
+            },
+        ),
+        422,
+        "At most 100 years: enter at most 5,228 weeks.",
+    ),
+    (
+        "wallet: calendar year 100,000 after issue",
+        lambda w: _as(
+            w, "marketer", "post", "/wallets/new/", wallet_form(expiry_kind="calendar_year", expiry_value="100000")
+        ),
+        422,
+        "Enter a calendar year at most 100 years after issue.",
+    ),
+    (
+        "wallet: expiry after 200 years",
+        lambda w: _as(w, "marketer", "post", "/wallets/new/", wallet_form(expiry_value="200", expiry_unit="years")),
+        422,
+        "At most 100 years: enter at most 100 years.",
     ),
     (
         "voucher list: date a word",

@@ -917,3 +917,28 @@ def test_inaction_constant_property_says_when_the_events_share_nothing(marketer_
     data = {"inaction_event_a": "Added To Cart", "inaction_event_b": "Charged"}
     html = _html(post_section(marketer_client, campaign, "who", data, refresh=True))
     assert "Added To Cart and Charged share no property" in html
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"points_type": "random", "random_min": "1", "random_max": "9" * 20},
+            "The maximum points must be at most 2,147,483,647.",
+        ),
+        (
+            {"points_type": "random", "random_min": "1.5", "random_max": "10"},
+            "Enter the minimum points as a whole number.",
+        ),
+    ],
+)
+def test_a_number_past_what_the_campaign_can_store_is_refused_by_name(marketer_client, data, message):
+    """Twenty nines in a count used to reach PostgreSQL ("integer out of range": a 500 in the builder)."""
+    campaign = _draft()
+    Campaign.objects.filter(pk=campaign.pk).update(who_complete=True)
+    wallet = WalletFactory()
+    response = post_section(marketer_client, campaign, "what", {"reward_type": "points", "wallet": wallet.pk, **data})
+    assert response.status_code == 422
+    assert message in _html(response)
+    campaign.refresh_from_db()
+    assert not campaign.what_complete and campaign.random_max is None
