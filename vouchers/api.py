@@ -92,7 +92,7 @@ def profile_vouchers(
 ):
     profile = Profile.objects.filter(identity=identity).first()
     if profile is None:
-        raise ApiError(404, ERR_UNKNOWN_IDENTITY.format(identity=identity[:256]))
+        raise ApiError(404, ERR_UNKNOWN_IDENTITY.format(identity=identity[:256]), field="identity")
     tz = account_tzinfo()
     records = []
     for assignment in selectors.profile_vouchers(profile=profile)[:MAX_RECORDS]:

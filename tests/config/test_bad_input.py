@@ -444,3 +444,10 @@ def test_an_api_views_own_404_keeps_its_field_with_debug_on(world, settings):
     settings.DEBUG = True
     response = _api(world, "get", "/api/1/promo/wallets", {"identity": "ghost"})
     assert response.status_code == 404 and response.json()["field"] == "identity"
+
+
+@pytest.mark.parametrize("url", ["/api/1/promo/wallets", "/api/1/promo/vouchers"])
+def test_an_unknown_identity_is_a_404_that_names_the_field_on_the_profile_reads(world, url):
+    response = _api(world, "get", url, {"identity": "ghost"})
+    assert response.status_code == 404
+    assert response.json()["field"] == "identity"

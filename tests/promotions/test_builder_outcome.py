@@ -81,7 +81,7 @@ def test_holdout_out_of_range_and_goal_without_window_are_refused(marketer_clien
     campaign = _at_what()
     data = {**_points(WalletFactory()), "holdout_percent": "60", "goal_event": "Charged", "goal_window_value": ""}
     html = post_section(marketer_client, campaign, "what", data).content.decode()
-    assert "Ensure this value is less than or equal to 50." in html
+    assert "The holdout must be at most 50." in html
     assert MSG_GOAL_WINDOW in html or "This field is required." in html
     campaign.refresh_from_db()
     assert not campaign.what_complete and campaign.holdout_percent is None
