@@ -21,6 +21,9 @@ class CouponCodeAdmin(BigTableAdmin, admin.ModelAdmin):
     list_select_related = ["coupon"]
     raw_id_fields = ["coupon"]
 
+    def has_add_permission(self, request):
+        return False  # written by the services only (assignment, redemption, imports)
+
     def has_change_permission(self, request, obj=None):
         return False
 
@@ -31,6 +34,9 @@ class CodeAssignmentAdmin(BigTableAdmin, admin.ModelAdmin):
     search_fields = ["=code", "=profile__identity"]
     list_select_related = ["coupon", "profile", "campaign"]
     raw_id_fields = ["coupon", "coupon_code", "profile", "campaign"]
+
+    def has_add_permission(self, request):
+        return False  # written by the services only (assignment, redemption, imports)
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -43,6 +49,9 @@ class RedemptionAdmin(BigTableAdmin, admin.ModelAdmin):
     search_fields = ["=code", "=profile__identity"]
     list_select_related = ["coupon", "profile"]
     raw_id_fields = ["assignment", "coupon", "profile"]
+
+    def has_add_permission(self, request):
+        return False  # written by the services only (assignment, redemption, imports)
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -62,6 +71,9 @@ class CouponEventAdmin(admin.ModelAdmin):
     list_filter = ["action"]
     list_select_related = ["coupon", "actor"]
     raw_id_fields = ["coupon"]
+
+    def has_add_permission(self, request):
+        return False  # written by the services only (assignment, redemption, imports)
 
     def has_change_permission(self, request, obj=None):
         return False

@@ -50,6 +50,9 @@ class CampaignRunAdmin(admin.ModelAdmin):
     raw_id_fields = ["campaign"]
     inlines = [CampaignRunPartitionInline]
 
+    def has_add_permission(self, request):
+        return False  # runs are planned by the campaign's schedule (promotions.engine), never by hand
+
 
 @admin.register(CampaignEvent)
 class CampaignEventAdmin(admin.ModelAdmin):

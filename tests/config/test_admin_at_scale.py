@@ -88,3 +88,22 @@ def test_a_wallets_transactions_page_through_every_row_from_an_estimate_without_
     assert len(credits) == 10 and seen == list(ledger)  # every credit once, newest first
     assert labels[0].startswith("Page 1 of about") and labels[-1] == "Page 3 of 3"
     assert not [q for q in queries if "COUNT(" in q["sql"].upper() and "wallets_transaction" in q["sql"]]
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "coupons/couponcode",
+        "coupons/codeassignment",
+        "coupons/redemption",
+        "coupons/couponevent",
+        "promotions/campaignrun",
+    ],
+)
+def test_admin_offers_no_add_for_rows_only_the_services_write(admin_client, model):
+    """Codes, assignments, redemptions, coupon history and runs come from the app's own actions:
+    admin lists them but neither offers nor accepts a hand-made one."""
+    listing = admin_client.get(f"/admin/{model}/")
+    assert listing.status_code == 200
+    assert f'href="/admin/{model}/add/"' not in listing.content.decode()
+    assert admin_client.get(f"/admin/{model}/add/").status_code == 403
