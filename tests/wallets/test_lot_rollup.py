@@ -129,6 +129,24 @@ def _apply(clock, n, op, wallet, campaigns, profiles):
         services.lot_rollup_compact()
 
 
+@contextlib.contextmanager
+def _example(clock, order):
+    """One generated example's world (a wallet, two campaigns, three profiles), undone afterwards
+    so the next example starts from empty tables and the clock where it was."""
+    start = clock.now
+    try:
+        with transaction.atomic():
+            wallet = Wallet.objects.create(name="Prop", points_name="P", rounding_places=3, consumption_order=order)
+            campaigns = [Campaign.objects.create(name=f"C{n}", wallet=wallet) for n in range(2)]
+            profiles = [Profile.objects.create(identity=f"prop-{n}") for n in range(3)]
+            yield wallet, campaigns, profiles
+            raise _Rollback
+    except _Rollback:
+        pass
+    finally:
+        clock.set(start)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     ops=st.lists(operation, min_size=1, max_size=20),
@@ -137,28 +155,19 @@ def _apply(clock, n, op, wallet, campaigns, profiles):
 )
 def test_campaign_lot_totals_from_the_rollup_equal_the_lots_at_any_moment(clock, ops, at, order):
     start = clock.now
-    try:
-        with transaction.atomic():
-            wallet = Wallet.objects.create(name="Prop", points_name="P", rounding_places=3, consumption_order=order)
-            campaigns = [Campaign.objects.create(name=f"C{n}", wallet=wallet) for n in range(2)]
-            profiles = [Profile.objects.create(identity=f"prop-{n}") for n in range(3)]
-            for n, op in enumerate(ops):
-                _apply(clock, n, op, wallet, campaigns, profiles)
-            assert rollup_by_key() == lots_by_key()
-            for minutes in at:
-                moment = start + datetime.timedelta(minutes=minutes)
-                for campaign in campaigns:
-                    rolled = selectors.campaign_lot_totals(campaign_id=campaign.pk, at=moment)
-                    assert rolled == lot_totals(campaign_id=campaign.pk, at=moment)
-                    assert rolled.credited == rolled.promised + rolled.active + rolled.expired + rolled.redeemed
-                assert selectors.campaign_lot_totals(campaign_id=campaigns[0].pk) == lot_totals(
-                    campaign_id=campaigns[0].pk, at=timezone.now()
-                )
-            raise _Rollback
-    except _Rollback:
-        pass
-    finally:
-        clock.set(start)
+    with _example(clock, order) as (wallet, campaigns, profiles):
+        for n, op in enumerate(ops):
+            _apply(clock, n, op, wallet, campaigns, profiles)
+        assert rollup_by_key() == lots_by_key()
+        for minutes in at:
+            moment = start + datetime.timedelta(minutes=minutes)
+            for campaign in campaigns:
+                rolled = selectors.campaign_lot_totals(campaign_id=campaign.pk, at=moment)
+                assert rolled == lot_totals(campaign_id=campaign.pk, at=moment)
+                assert rolled.credited == rolled.promised + rolled.active + rolled.expired + rolled.redeemed
+            assert selectors.campaign_lot_totals(campaign_id=campaigns[0].pk) == lot_totals(
+                campaign_id=campaigns[0].pk, at=timezone.now()
+            )
 
 
 class _Rollback(Exception):
@@ -187,36 +196,26 @@ def _settled_unmerged(now) -> int:
     order=st.sampled_from(list(Wallet.ConsumptionOrder)),
 )
 def test_compacting_the_settled_rows_keeps_every_total_from_then_on(clock, ops, later, order):
-    start = clock.now
-    try:
-        with transaction.atomic():
-            wallet = Wallet.objects.create(name="Prop", points_name="P", rounding_places=3, consumption_order=order)
-            campaigns = [Campaign.objects.create(name=f"C{n}", wallet=wallet) for n in range(2)]
-            profiles = [Profile.objects.create(identity=f"prop-{n}") for n in range(3)]
-            for n, op in enumerate(ops):
-                _apply(clock, n, op, wallet, campaigns, profiles)
-                for campaign in campaigns:  # compacted or not, the page's numbers now are the lots'
-                    assert selectors.campaign_lot_totals(campaign_id=campaign.pk) == lot_totals(
-                        campaign_id=campaign.pk, at=timezone.now()
-                    )
-            rows_before = LotRollup.objects.count()
-            services.lot_rollup_compact()
-            assert _settled_unmerged(timezone.now()) == 0
-            assert LotRollup.objects.count() <= rows_before
-            assert _sums_by_campaign_and_wallet(LotRollup.objects.all(), Sum("lots")) == (
-                _sums_by_campaign_and_wallet(Lot.objects.all(), Count("id"))
-            )
-            for minutes in [0, *later]:
-                moment = timezone.now() + datetime.timedelta(minutes=minutes)
-                for campaign in campaigns:
-                    assert selectors.campaign_lot_totals(campaign_id=campaign.pk, at=moment) == lot_totals(
-                        campaign_id=campaign.pk, at=moment
-                    )
-            raise _Rollback
-    except _Rollback:
-        pass
-    finally:
-        clock.set(start)
+    with _example(clock, order) as (wallet, campaigns, profiles):
+        for n, op in enumerate(ops):
+            _apply(clock, n, op, wallet, campaigns, profiles)
+            for campaign in campaigns:  # compacted or not, the page's numbers now are the lots'
+                assert selectors.campaign_lot_totals(campaign_id=campaign.pk) == lot_totals(
+                    campaign_id=campaign.pk, at=timezone.now()
+                )
+        rows_before = LotRollup.objects.count()
+        services.lot_rollup_compact()
+        assert _settled_unmerged(timezone.now()) == 0
+        assert LotRollup.objects.count() <= rows_before
+        assert _sums_by_campaign_and_wallet(LotRollup.objects.all(), Sum("lots")) == (
+            _sums_by_campaign_and_wallet(Lot.objects.all(), Count("id"))
+        )
+        for minutes in [0, *later]:
+            moment = timezone.now() + datetime.timedelta(minutes=minutes)
+            for campaign in campaigns:
+                assert selectors.campaign_lot_totals(campaign_id=campaign.pk, at=moment) == lot_totals(
+                    campaign_id=campaign.pk, at=moment
+                )
 
 
 def test_a_long_live_campaign_keeps_a_few_rollup_rows_once_its_batches_settle(clock):
