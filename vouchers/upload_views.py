@@ -61,15 +61,19 @@ def upload_detail(request, *, upload: VoucherUpload, ns: str, back_url: str):
     return render(request, template, context)
 
 
-def upload_discarded(request, *, upload_id: int, partner, ns: str):
-    """The page of an upload whose new list was removed with it (refused, cancelled or failed
-    first file): what happened, and a way to create the list again with the same tag."""
-    scope = {"upload_id": upload_id}
-    if partner is not None:
-        scope["partner"] = partner  # a partner only ever learns about its own uploads
+def _discarded_or_404(*, upload_id: int, partner) -> DiscardedVoucherList:
+    """What is left of an upload removed with its new list; a partner only ever learns about its own."""
+    scope = {"upload_id": upload_id} | ({"partner": partner} if partner is not None else {})
     discarded = DiscardedVoucherList.objects.select_related("partner").filter(**scope).first()
     if discarded is None:
         raise Http404("No such upload.")
+    return discarded
+
+
+def upload_discarded(request, *, upload_id: int, partner, ns: str):
+    """The page of an upload whose new list was removed with it (refused, cancelled or failed
+    first file): what happened, and a way to create the list again with the same tag."""
+    discarded = _discarded_or_404(upload_id=upload_id, partner=partner)
     if request.htmx:
         # The page was polling a Validating / In progress upload: show this page whole instead.
         return HttpResponseClientRefresh()
@@ -85,12 +89,7 @@ def upload_discarded(request, *, upload_id: int, partner, ns: str):
 def upload_action(request, *, upload: VoucherUpload | None, upload_id: int, partner, ns: str, action: str):
     """Confirm or cancel an upload. An upload that is gone because its new list was discarded (say,
     cancelled in another tab) answers with its page and a message saying so, not a 404."""
-    discarded = None
-    if upload is None:
-        scope = {"upload_id": upload_id} | ({"partner": partner} if partner is not None else {})
-        discarded = DiscardedVoucherList.objects.filter(**scope).first()
-        if discarded is None:
-            raise Http404("No such upload.")
+    discarded = _discarded_or_404(upload_id=upload_id, partner=partner) if upload is None else None
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     if discarded is not None:

@@ -191,43 +191,36 @@ def test_the_marketer_confirming_a_discarded_first_upload_is_told_so(marketer_cl
     assert marketer_client.post("/vouchers/uploads/999999/confirm/").status_code == 404
 
 
+def _refused_first_upload(client, **extra) -> int:
+    """A new list whose first file the background validation refuses: list and upload removed."""
+    _new_list(client, file_text=DEEP_BAD_FILE, **extra)
+    upload_id = VoucherUpload.objects.get().pk
+    tasks.voucher_upload_validate_task(upload_id)
+    return upload_id
+
+
 def test_a_refused_first_upload_confirmed_from_a_stale_tab_says_it_was_refused(partner_client, background):
-    _new_list(partner_client, file_text=DEEP_BAD_FILE)
-    upload = VoucherUpload.objects.get()
-    tasks.voucher_upload_validate_task(upload.pk)
-    response = partner_client.post(f"/partner/uploads/{upload.pk}/confirm/", follow=True)
+    upload_id = _refused_first_upload(partner_client)
+    response = partner_client.post(f"/partner/uploads/{upload_id}/confirm/", follow=True)
     assert "it was already refused and its new list was removed" in response.content.decode()
 
 
-def test_another_partners_discarded_upload_cannot_be_confirmed(partner_client, background):
+def test_another_partners_discarded_upload_is_not_found_to_read_or_act_on(partner_client, background):
     from tests.vouchers.factories import PartnerFactory
 
-    _new_list(partner_client, file_text=DEEP_BAD_FILE)
-    upload = VoucherUpload.objects.get()
-    tasks.voucher_upload_validate_task(upload.pk)
+    upload_id = _refused_first_upload(partner_client)
     DiscardedVoucherList.objects.update(partner=PartnerFactory(name="Someone else"))
-    assert partner_client.post(f"/partner/uploads/{upload.pk}/confirm/").status_code == 404
-    assert partner_client.get(f"/partner/uploads/{upload.pk}/confirm/").status_code == 404
-
-
-def test_a_discarded_upload_page_is_the_partners_own(partner_client, background):
-    from tests.vouchers.factories import PartnerFactory
-
-    _new_list(partner_client, file_text=DEEP_BAD_FILE)
-    upload = VoucherUpload.objects.get()
-    tasks.voucher_upload_validate_task(upload.pk)
-    DiscardedVoucherList.objects.update(partner=PartnerFactory(name="Someone else"))
-    assert partner_client.get(f"/partner/uploads/{upload.pk}/").status_code == 404
+    assert partner_client.get(f"/partner/uploads/{upload_id}/").status_code == 404
+    assert partner_client.post(f"/partner/uploads/{upload_id}/confirm/").status_code == 404
+    assert partner_client.get(f"/partner/uploads/{upload_id}/confirm/").status_code == 404
 
 
 def test_marketer_sees_the_discarded_first_upload_too(marketer_client, background):
     from tests.vouchers.factories import PartnerFactory
 
     partner = PartnerFactory(name="ShopCo")
-    _new_list(marketer_client, url="/vouchers/new/", file_text=DEEP_BAD_FILE, partner=partner.pk)
-    upload = VoucherUpload.objects.get()
-    tasks.voucher_upload_validate_task(upload.pk)
-    html = marketer_client.get(f"/vouchers/uploads/{upload.pk}/").content.decode()
+    upload_id = _refused_first_upload(marketer_client, url="/vouchers/new/", partner=partner.pk)
+    html = marketer_client.get(f"/vouchers/uploads/{upload_id}/").content.decode()
     assert "The list “qa” was not created" in html
     assert f"/vouchers/new/?tag=qa&amp;name=QA+list&amp;partner={partner.pk}" in html
 
